@@ -1,0 +1,144 @@
+"""Polarization, Born effective charges and the applied-field force.
+
+Open boundaries: P = Σ q_i r_i + Σ μ_i (e·Å).
+
+Periodic cells use the phase (Berry-phase-like) form of LES: with fractional
+coordinates s = r·cell⁻¹ and lattice vectors a_α (rows of the cell),
+
+    p̃_α = (1/2πi) Σ_j q_j e^{2πi s_jα},   P = Σ_α Re(p̃_α) a_α + Σ_j μ_j,
+
+which reduces to Σ q r for small displacements of a neutral cell and is
+smooth and periodic in every position. Born effective charges
+Z*_i,βγ = ∂P_β/∂r_iγ take the phase out atom by atom:
+
+    Z*_i,βγ = Σ_α a_αβ Re[conj(e^{2πi s_iα}) ∂p̃_α/∂r_iγ] + ∂(Σ μ)_β/∂r_iγ.
+
+The force of a uniform field E on atom i is F_i = Z*_iᵀ E; the helpers here
+compute it with vector-Jacobian products, without forming the N×3×3 tensors.
+"""
+
+import math
+from typing import List, Optional, Tuple
+
+import torch
+
+from .comm import global_sum
+
+
+def open_polarization(
+    positions: torch.Tensor, q: torch.Tensor, mu: Optional[torch.Tensor]
+) -> torch.Tensor:
+    """P = Σ q r + Σ μ (3,) in e·Å for open boundaries."""
+    p = (q[:, None] * positions).sum(0)
+    if mu is not None:
+        p = p + mu.sum(0)
+    return global_sum(p)
+
+
+def _phase_parts(
+    positions: torch.Tensor, cell: torch.Tensor
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    """cos and sin of 2π s (N, 3) for fractional coordinates s."""
+    ang = 2.0 * math.pi * (positions @ torch.linalg.inv(cell))
+    return torch.cos(ang), torch.sin(ang)
+
+
+def periodic_polarization(
+    positions: torch.Tensor, cell: torch.Tensor, q: torch.Tensor, mu: Optional[torch.Tensor]
+) -> torch.Tensor:
+    """Phase-form polarization P (3,) in e·Å for a periodic cell (see module doc)."""
+    _, s = _phase_parts(positions, cell)
+    re_p = global_sum((q[:, None] * s).sum(0)) / (2.0 * math.pi)  # Re p̃_α
+    p = re_p @ cell
+    if mu is not None:
+        p = p + global_sum(mu.sum(0))
+    return p
+
+
+def _grads(out: torch.Tensor, positions: torch.Tensor, create_graph: bool) -> torch.Tensor:
+    g = torch.autograd.grad(
+        [out], [positions], retain_graph=True, create_graph=create_graph, allow_unused=True
+    )[0]
+    if g is None:
+        return torch.zeros_like(positions)
+    return g
+
+
+def born_charges(
+    positions: torch.Tensor,
+    cell: torch.Tensor,
+    pbc: bool,
+    q: torch.Tensor,
+    mu: Optional[torch.Tensor],
+    acoustic_sum_rule: bool = False,
+    create_graph: bool = False,
+) -> torch.Tensor:
+    """Born effective charges Z*_i,βγ = ∂P_β/∂r_iγ (N, 3, 3) in e.
+
+    ``q`` and ``mu`` must be functions of ``positions`` in the autograd graph
+    (``positions.requires_grad``). With ``acoustic_sum_rule`` the mean over
+    sites is removed so that Σ_i Z*_i = 0.
+    """
+    rows: List[torch.Tensor] = []
+    if pbc:
+        c, s = _phase_parts(positions, cell)
+        re_p = (q[:, None] * s).sum(0) / (2.0 * math.pi)
+        im_p = -(q[:, None] * c).sum(0) / (2.0 * math.pi)
+        frac_rows: List[torch.Tensor] = []
+        for a in range(3):
+            gr = _grads(re_p[a], positions, create_graph)
+            gi = _grads(im_p[a], positions, create_graph)
+            frac_rows.append(c[:, a, None] * gr + s[:, a, None] * gi)  # (N, 3)
+        frac = torch.stack(frac_rows, dim=1)  # (N, α, γ)
+        z = torch.einsum("ab,nag->nbg", cell, frac)
+    else:
+        p = (q[:, None] * positions).sum(0)
+        for b in range(3):
+            rows.append(_grads(p[b], positions, create_graph))
+        z = torch.stack(rows, dim=1)
+    if mu is not None:
+        m = mu.sum(0)
+        z = z + torch.stack([_grads(m[b], positions, create_graph) for b in range(3)], dim=1)
+    if acoustic_sum_rule:
+        n = global_sum(torch.tensor(float(z.shape[0]), dtype=z.dtype, device=z.device))
+        z = z - global_sum(z.sum(0)) / n
+    return z
+
+
+def field_forces(
+    positions: torch.Tensor,
+    cell: torch.Tensor,
+    pbc: bool,
+    q: torch.Tensor,
+    mu: Optional[torch.Tensor],
+    external_field: torch.Tensor,
+    acoustic_sum_rule: bool = False,
+    create_graph: bool = False,
+) -> torch.Tensor:
+    """Forces F_i = Z*_iᵀ E (N, 3) in eV/Å of a uniform field E (3,) in V/Å.
+
+    Open boundaries: one vector-Jacobian product of E·P. Periodic: the phase
+    is taken out per atom, which needs one product per lattice direction and
+    per real/imaginary part (the per-atom phase forbids a single product).
+    """
+    if pbc:
+        c, s = _phase_parts(positions, cell)
+        proj = cell @ external_field  # E·a_α
+        re_p = (q[:, None] * s).sum(0) / (2.0 * math.pi)
+        im_p = -(q[:, None] * c).sum(0) / (2.0 * math.pi)
+        f = torch.zeros_like(positions)
+        for a in range(3):
+            gr = _grads(re_p[a], positions, create_graph)
+            gi = _grads(im_p[a], positions, create_graph)
+            f = f + proj[a] * (c[:, a, None] * gr + s[:, a, None] * gi)
+        if mu is not None:
+            f = f + _grads((mu.sum(0) * external_field).sum(), positions, create_graph)
+    else:
+        p = (q[:, None] * positions).sum(0)
+        if mu is not None:
+            p = p + mu.sum(0)
+        f = _grads((p * external_field).sum(), positions, create_graph)
+    if acoustic_sum_rule:
+        n = global_sum(torch.tensor(float(f.shape[0]), dtype=f.dtype, device=f.device))
+        f = f - global_sum(f.sum(0)) / n
+    return f

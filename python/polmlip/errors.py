@@ -1,0 +1,47 @@
+"""Exceptions raised by polmlip for bad input.
+
+Every user-facing check raises :class:`InputError` with a message that says what
+was wrong and what to do. Code compiled with TorchScript cannot raise custom
+classes; it raises ``ValueError("polmlip: ...")``, and :func:`reraise_clean`
+turns the resulting ``torch.jit.Error`` back into an :class:`InputError`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator
+
+import torch
+
+PREFIX = "polmlip: "
+
+
+class PolmlipError(Exception):
+    """Base class of all polmlip errors."""
+
+
+class InputError(PolmlipError, ValueError):
+    """Invalid user input (positions, cell, model file, configuration...)."""
+
+
+def _extract_message(text: str) -> str | None:
+    """Find the ``polmlip: ...`` message inside a TorchScript error text."""
+    for line in text.splitlines():
+        idx = line.find(PREFIX)
+        if idx >= 0:
+            return line[idx + len(PREFIX) :].strip()
+    return None
+
+
+@contextlib.contextmanager
+def reraise_clean() -> Iterator[None]:
+    """Translate polmlip messages raised inside TorchScript into :class:`InputError`."""
+    try:
+        yield
+    except (torch.jit.Error, RuntimeError, ValueError) as exc:
+        if isinstance(exc, InputError):
+            raise
+        msg = _extract_message(str(exc))
+        if msg is None:
+            raise
+        raise InputError(msg) from None

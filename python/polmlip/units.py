@@ -1,0 +1,25 @@
+"""Physical constants and unit conversions used by polmlip.
+
+Internal units everywhere: length Å, energy eV, charge e, electric field V/Å
+(= eV/(e·Å)), time fs. Engine units are converted only at engine boundaries.
+"""
+
+from typing import Final
+
+#: Coulomb constant k_e = 1/(4π ε0) in eV·Å/e² (the value of LAMMPS ``metal`` qqr2e).
+COULOMB: Final[float] = 14.399645
+
+#: 1 eV in kJ/mol.
+EV_TO_KJ_PER_MOL: Final[float] = 96.48533212331002
+#: 1 eV in kcal/mol.
+EV_TO_KCAL_PER_MOL: Final[float] = 23.060547830619026
+#: 1 nm in Å.
+NM_TO_ANGSTROM: Final[float] = 10.0
+#: 1 Hartree in eV (CODATA 2018).
+HARTREE_TO_EV: Final[float] = 27.211386245988
+#: 1 Bohr in Å (CODATA 2018).
+BOHR_TO_ANGSTROM: Final[float] = 0.529177210903
+#: One atomic unit of electric field (E_h / (e a0)) in V/Å.
+ATOMIC_FIELD_TO_V_PER_ANGSTROM: Final[float] = HARTREE_TO_EV / BOHR_TO_ANGSTROM
+#: One atomic unit of dipole (e a0) in e·Å.
+ATOMIC_DIPOLE_TO_E_ANGSTROM: Final[float] = BOHR_TO_ANGSTROM
