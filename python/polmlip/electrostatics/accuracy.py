@@ -20,65 +20,62 @@ m_l are applied at run time (like LAMMPS' PPPM estimate, which uses Σq²).
 import math
 from typing import List, Tuple
 
+import numpy as np
+
 _NK = 1500
 _NTABLE = 120
 _ALIAS_PREFACTOR = 0.3
 
 
-def _kgrid(width: float) -> List[float]:
+def _kgrid(width: float) -> np.ndarray:
     kmax = 18.0 / width
-    return [(i + 0.5) * kmax / _NK for i in range(_NK)]
+    return (np.arange(_NK) + 0.5) * kmax / _NK
 
 
-def _weight(k: float, width: float, lmax: int) -> float:
-    return k ** (2 * lmax + 2) * math.exp(-0.5 * (width * k) ** 2)
+def _weights(width: float) -> np.ndarray:
+    """(3, NK) force-weighted spectra k^{2l+2} e^{−s²k²/2} for l = 0, 1, 2."""
+    k = _kgrid(width)
+    return np.stack([k ** (2 * l + 2) * np.exp(-0.5 * (width * k) ** 2) for l in range(3)])
 
 
-def _alias(kh: float, order: int) -> float:
-    if kh >= math.pi:
-        return 1.0
-    return min(1.0, _ALIAS_PREFACTOR * (kh / (2.0 * math.pi - kh)) ** max(order, 1))
+def _alias(kh: np.ndarray, order: int) -> np.ndarray:
+    x = np.clip(kh, 0.0, np.pi)
+    a = _ALIAS_PREFACTOR * (x / (2.0 * np.pi - x)) ** max(order, 1)
+    return np.where(kh >= np.pi, 1.0, np.minimum(a, 1.0))
 
 
 def log_grid(lo: float, hi: float, n: int = _NTABLE) -> List[float]:
     """n log-spaced values from lo to hi (inclusive)."""
-    return [lo * (hi / lo) ** (i / (n - 1)) for i in range(n)]
+    return [float(v) for v in np.geomspace(lo, hi, n)]
 
 
 def spectral_norms(width: float) -> List[float]:
     """∫ k^{2l+2} e^{−s²k²/2} dk for l = 0, 1, 2 (the weights' totals)."""
-    ks = _kgrid(width)
-    dk = ks[1] - ks[0]
-    return [sum(_weight(k, width, l) for k in ks) * dk for l in range(3)]
+    k = _kgrid(width)
+    return [float(v) for v in _weights(width).sum(1) * (k[1] - k[0])]
 
 
 def kspace_tail_table(width: float) -> Tuple[List[float], List[List[float]]]:
     """Candidate k cutoffs (1/Å, increasing) and the relative neglected tail per order l."""
-    ks = _kgrid(width)
-    cuts = log_grid(1.0 / width, 16.0 / width)
-    norms = spectral_norms(width)
-    dk = ks[1] - ks[0]
-    table: List[List[float]] = []
-    for l in range(3):
-        table.append([sum(_weight(k, width, l) for k in ks if k >= kc) * dk / norms[l]
-                      for kc in cuts])
-    return cuts, table
+    k = _kgrid(width)
+    w = _weights(width)
+    cuts = np.geomspace(1.0 / width, 16.0 / width, _NTABLE)
+    beyond = k[None, :] >= cuts[:, None]  # (ncut, NK)
+    tails = (w[:, None, :] * beyond[None]).sum(-1) / w.sum(-1, keepdims=True)
+    return [float(c) for c in cuts], tails.tolist()
 
 
 def pme_error_table(width: float, order: int) -> Tuple[List[float], List[List[float]]]:
     """Candidate mesh spacings (Å, decreasing) and the estimated relative error per order l."""
-    ks = _kgrid(width)
-    dk = ks[1] - ks[0]
-    spacings = log_grid(2.0 * width, 0.01 * width)
-    norms = spectral_norms(width)
-    table: List[List[float]] = []
-    for l in range(3):
-        row = []
-        for h in spacings:
-            s = sum(_weight(k, width, l) * _alias(k * h, order - l - 1) for k in ks)
-            row.append(s * dk / norms[l])
-        table.append(row)
-    return spacings, table
+    k = _kgrid(width)
+    w = _weights(width)
+    spacings = np.geomspace(2.0 * width, 0.01 * width, _NTABLE)
+    kh = spacings[:, None] * k[None, :]
+    table = [
+        ((w[l][None, :] * _alias(kh, order - l - 1)).sum(-1) / w[l].sum()).tolist()
+        for l in range(3)
+    ]
+    return [float(h) for h in spacings], table
 
 
 def pick(candidates: List[float], table: List[List[float]], norms: List[float],
