@@ -9,7 +9,7 @@ The relative force error of a summation is therefore estimated as
     err = Σ_l m_l ∫ k^{2l+2} e^{−s²k²/2} a_l(k) dk / Σ_l m_l ∫ k^{2l+2} e^{−s²k²/2} dk
 
 with m_l the magnitudes above and a_l the loss at wave number k: 1 beyond the
-cutoff (Ewald), or the B-spline aliasing amplitude 0.3 (kh/(2π−kh))^{p−l−1}
+cutoff (Ewald), or the B-spline aliasing amplitude 0.6 (kh/(2π−kh))^{p−l−1}
 (PME; each spline derivative costs one order, and the constant was calibrated
 against measured PME errors, see ``tests/physics/test_pme_vs_ewald.py``).
 
@@ -24,7 +24,7 @@ import numpy as np
 
 _NK = 1500
 _NTABLE = 120
-_ALIAS_PREFACTOR = 0.3
+_ALIAS_PREFACTOR = 0.6
 
 
 def _kgrid(width: float) -> np.ndarray:
