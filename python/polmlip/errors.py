@@ -25,12 +25,20 @@ class InputError(PolmlipError, ValueError):
 
 
 def _extract_message(text: str) -> str | None:
-    """Find the ``polmlip: ...`` message inside a TorchScript error text."""
+    """Find the ``polmlip: ...`` message inside a (TorchScript) error text.
+
+    TorchScript errors quote the failing source, which also contains the
+    message template, so the raised message is the last ``...Error: polmlip:``
+    line, or the text itself when it starts with the prefix.
+    """
+    if text.startswith(PREFIX):
+        return text[len(PREFIX) :].strip()
+    found = None
     for line in text.splitlines():
-        idx = line.find(PREFIX)
+        idx = line.find("Error: " + PREFIX)
         if idx >= 0:
-            return line[idx + len(PREFIX) :].strip()
-    return None
+            found = line[idx + len("Error: ") + len(PREFIX) :].strip()
+    return found
 
 
 @contextlib.contextmanager

@@ -7,10 +7,11 @@ is checked for rotation, translation and permutation invariance.
 
 import pytest
 import torch
-from conftest import random_sites, triclinic_cell
 
 from polmlip.electrostatics import MultipoleElectrostatics
 from polmlip.electrostatics.multipoles import traceless
+
+from conftest import random_sites, triclinic_cell
 
 CASES = [
     ("pme", False, True),
@@ -42,7 +43,10 @@ def test_forces_match_finite_differences(method, point, pbc):
         plus, minus = pos.clone(), pos.clone()
         plus[i, a] += h
         minus[i, a] -= h
-        fd = -(solver(plus, cell, pbc, q, mu, th)[0].sum() - solver(minus, cell, pbc, q, mu, th)[0].sum()) / (2 * h)
+        fd = -(
+            solver(plus, cell, pbc, q, mu, th)[0].sum()
+            - solver(minus, cell, pbc, q, mu, th)[0].sum()
+        ) / (2 * h)
         assert float(forces[i, a]) == pytest.approx(float(fd), rel=1e-6, abs=1e-8)
 
 

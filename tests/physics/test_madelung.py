@@ -19,8 +19,13 @@ FCC = [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]]
 
 
 def _energy(pos, q, cell, method, point=True, sigma=1.0):
-    solver = MultipoleElectrostatics(method=method, point=point, accuracy=1e-9, sigma=sigma,
-                                     real_cutoff=0.45 * float(torch.linalg.det(cell)) ** (1 / 3))
+    solver = MultipoleElectrostatics(
+        method=method,
+        point=point,
+        accuracy=1e-9,
+        sigma=sigma,
+        real_cutoff=0.45 * float(torch.linalg.det(cell)) ** (1 / 3),
+    )
     return solver(pos, cell, True, q)[0].sum().item()
 
 
@@ -48,8 +53,9 @@ def _rock_salt_primitive(a):
     """Two-atom triclinic (FCC primitive) cell, rotated arbitrarily: exercises triclinic code."""
     cell = torch.tensor([[0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]], dtype=torch.float64) * a
     pos = torch.tensor([[0, 0, 0], [0.5, 0.5, 0.5]], dtype=torch.float64) @ cell
-    rot = torch.linalg.matrix_exp(torch.tensor([[0, -0.3, 0.2], [0.3, 0, -0.5], [-0.2, 0.5, 0]],
-                                               dtype=torch.float64))
+    rot = torch.linalg.matrix_exp(
+        torch.tensor([[0, -0.3, 0.2], [0.3, 0, -0.5], [-0.2, 0.5, 0]], dtype=torch.float64)
+    )
     q = torch.tensor([1.0, -1.0], dtype=torch.float64)
     return pos @ rot.T, q, cell @ rot.T, 1, a / 2
 

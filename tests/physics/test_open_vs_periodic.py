@@ -9,10 +9,11 @@ import math
 
 import pytest
 import torch
-from conftest import random_sites
 
 from polmlip.electrostatics import MultipoleElectrostatics
 from polmlip.units import COULOMB
+
+from conftest import random_sites
 
 
 def _energy_forces(solver, pos, cell, pbc, q, mu, th):
@@ -28,8 +29,9 @@ def test_open_matches_padded_periodic(method, point):
     pos, q, mu, th = random_sites(12, torch.eye(3, dtype=torch.float64) * 4.0, seed=3)
     pos = pos + L / 2 - 2.0
     cell = torch.eye(3, dtype=torch.float64) * L
-    solver = MultipoleElectrostatics(method=method, accuracy=1e-7, spline_order=8, point=point,
-                                     real_cutoff=12.0)
+    solver = MultipoleElectrostatics(
+        method=method, accuracy=1e-7, spline_order=8, point=point, real_cutoff=12.0
+    )
     e_pbc, f_pbc = _energy_forces(solver, pos, cell, True, q, mu, th)
     e_open, f_open = _energy_forces(solver, pos, cell, False, q, mu, th)
     M = (q[:, None] * pos).sum(0) + mu.sum(0)

@@ -9,7 +9,6 @@ import math
 
 import pytest
 import torch
-from conftest import random_sites
 
 from polmlip.electrostatics import (
     MultipoleElectrostatics,
@@ -20,6 +19,8 @@ from polmlip.electrostatics import (
     open_polarization,
     periodic_polarization,
 )
+
+from conftest import random_sites
 
 ELL = 1.2
 
@@ -75,8 +76,9 @@ def test_induced_dipoles_derive_from_energy(tensor):
 
 def test_response_to_real_potential_conserves_total_charge_exactly():
     pos, q, mu, th = random_sites(50, torch.eye(3, dtype=torch.float64) * 8, seed=2)
-    _, phi, E, _ = MultipoleElectrostatics()(pos, torch.eye(3, dtype=torch.float64) * 8, True,
-                                               q, mu, th)
+    _, phi, E, _ = MultipoleElectrostatics()(
+        pos, torch.eye(3, dtype=torch.float64) * 8, True, q, mu, th
+    )
     kappa = torch.rand(50, dtype=torch.float64)
     q_ind, _ = induced_charges(phi, kappa)
     assert abs(float((q + q_ind).sum() - q.sum())) < 1e-13
@@ -150,7 +152,9 @@ def test_periodic_born_charges_definition_and_limits():
     def ptilde(x):
         qq, _ = _flux_model(x, cell, True, q0, t)
         ang = 2 * math.pi * (x @ inv)
-        return torch.complex(torch.cos(ang), torch.sin(ang)).mul(qq[:, None]).sum(0) / (2j * math.pi)
+        return torch.complex(torch.cos(ang), torch.sin(ang)).mul(qq[:, None]).sum(0) / (
+            2j * math.pi
+        )
 
     h = 1e-5
     for i in [0, 3, 7]:

@@ -78,8 +78,13 @@ def pme_error_table(width: float, order: int) -> Tuple[List[float], List[List[fl
     return [float(h) for h in spacings], table
 
 
-def pick(candidates: List[float], table: List[List[float]], norms: List[float],
-         magnitudes: List[float], accuracy: float) -> float:
+def pick(
+    candidates: List[float],
+    table: List[List[float]],
+    norms: List[float],
+    magnitudes: List[float],
+    accuracy: float,
+) -> float:
     """First candidate whose magnitude-weighted error is ≤ accuracy (else the last one)."""
     wsum = 0.0
     for l in range(3):

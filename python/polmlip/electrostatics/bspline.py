@@ -1,4 +1,4 @@
-"""Cardinal B-splines M_p for mesh interpolation (Essmann et al., J. Chem. Phys. 103, 8577 (1995))."""
+"""Cardinal B-splines M_p for mesh interpolation (Essmann et al., J. Chem. Phys. 103, 8577)."""
 
 from typing import List
 

@@ -21,7 +21,7 @@ def check_positions(positions: torch.Tensor) -> None:
 
 
 def check_cell(cell: torch.Tensor) -> None:
-    """Reject a cell that is not a finite, non-degenerate, right-handed or left-handed 3×3 matrix."""
+    """Reject a cell that is not a finite, non-degenerate 3×3 matrix (either handedness)."""
     if cell.dim() != 2 or cell.shape[0] != 3 or cell.shape[1] != 3:
         raise ValueError("polmlip: cell must have shape (3, 3), got " + str(cell.shape))
     if not bool(torch.isfinite(cell).all()):
@@ -54,5 +54,5 @@ def plane_spacings(cell: torch.Tensor) -> torch.Tensor:
 
 
 def kvectors_from_indices(m: torch.Tensor, cell: torch.Tensor) -> torch.Tensor:
-    """Wave vectors ``k = 2π m @ inverse(cell).T`` (K, 3) in 1/Å for integer triples ``m`` (K, 3)."""
+    """Wave vectors ``k = 2π m @ inverse(cell).T`` (K, 3), 1/Å, for integer triples m (K, 3)."""
     return 2.0 * torch.pi * (m.to(cell.dtype) @ torch.linalg.inv(cell).T)

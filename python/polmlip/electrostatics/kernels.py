@@ -53,7 +53,7 @@ def radial_functions(r: torch.Tensor, kind: int, a: float, nmax: int) -> torch.T
     small = x2 < 0.5  # series below (a r)² = 0.5, 14 terms: converged to 1e-16
     r_safe = torch.where(small, torch.ones_like(r) / a, r)
     inv_r2_safe = 1.0 / (r_safe * r_safe)
-    gauss_safe = torch.exp(-(a * r_safe) ** 2) / (a * math.sqrt(math.pi))
+    gauss_safe = torch.exp(-((a * r_safe) ** 2)) / (a * math.sqrt(math.pi))
     rec = [torch.erf(a * r_safe) / r_safe]
     for n in range(1, nmax + 1):
         rec.append(((2 * n - 1) * rec[n - 1] - (2.0 * a * a) ** n * gauss_safe) * inv_r2_safe)

@@ -15,10 +15,21 @@ import torch
 
 from .bspline import bspline_table
 
+
 def _orders() -> List[List[int]]:
     """Derivative orders (along u0, u1, u2) of each of the 10 components."""
-    return [[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1], [2, 0, 0], [0, 2, 0], [0, 0, 2],
-            [1, 1, 0], [1, 0, 1], [0, 1, 1]]
+    return [
+        [0, 0, 0],
+        [1, 0, 0],
+        [0, 1, 0],
+        [0, 0, 1],
+        [2, 0, 0],
+        [0, 2, 0],
+        [0, 0, 2],
+        [1, 1, 0],
+        [1, 0, 1],
+        [0, 1, 1],
+    ]
 
 
 def components_for(nderiv: int) -> int:
@@ -82,11 +93,18 @@ def spread(u: torch.Tensor, coeff: torch.Tensor, mesh_shape: List[int], order: i
     nd = _nderiv(coeff.shape[1])
     flat, t = _stencil(u, mesh_shape, order, nd)
     if nd == 0:
-        w = coeff[:, 0, None, None, None] * torch.einsum("ni,nj,nk->nijk", t[0][0], t[1][0], t[2][0])
+        w = coeff[:, 0, None, None, None] * torch.einsum(
+            "ni,nj,nk->nijk", t[0][0], t[1][0], t[2][0]
+        )
     else:
         cube = _coefficient_cube(coeff)[:, : nd + 1, : nd + 1, : nd + 1]
-        w = torch.einsum("nabc,nai,nbj,nck->nijk", cube, t[0].transpose(0, 1),
-                         t[1].transpose(0, 1), t[2].transpose(0, 1))
+        w = torch.einsum(
+            "nabc,nai,nbj,nck->nijk",
+            cube,
+            t[0].transpose(0, 1),
+            t[1].transpose(0, 1),
+            t[2].transpose(0, 1),
+        )
     total = mesh_shape[0] * mesh_shape[1] * mesh_shape[2]
     mesh = torch.zeros(total, dtype=coeff.dtype, device=coeff.device)
     mesh = mesh.index_add(0, flat.reshape(-1), w.reshape(-1))

@@ -35,8 +35,9 @@ def influence_function(
     )
     k2 = (k * k).sum(-1)
     k2_safe = torch.where(k2 > 0, k2, torch.ones_like(k2))
-    green = torch.where(k2 > 0, torch.exp(-0.5 * width * width * k2_safe) / k2_safe,
-                        torch.zeros_like(k2))
+    green = torch.where(
+        k2 > 0, torch.exp(-0.5 * width * width * k2_safe) / k2_safe, torch.zeros_like(k2)
+    )
     b0 = bspline_moduli(mesh_shape[0], order, dtype, dev)
     b1 = bspline_moduli(mesh_shape[1], order, dtype, dev)
     b2 = bspline_moduli(mesh_shape[2], order, dtype, dev)[: mesh_shape[2] // 2 + 1]

@@ -35,9 +35,7 @@ def open_polarization(
     return global_sum(p)
 
 
-def _phase_parts(
-    positions: torch.Tensor, cell: torch.Tensor
-) -> Tuple[torch.Tensor, torch.Tensor]:
+def _phase_parts(positions: torch.Tensor, cell: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
     """cos and sin of 2π s (N, 3) for fractional coordinates s."""
     ang = 2.0 * math.pi * (positions @ torch.linalg.inv(cell))
     return torch.cos(ang), torch.sin(ang)

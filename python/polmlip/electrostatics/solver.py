@@ -111,8 +111,9 @@ class MultipoleElectrostatics(torch.nn.Module):
     @torch.jit.export
     def kspace_cutoff(self, magnitudes: List[float]) -> float:
         """Ewald k cutoff (1/Å) for the multipole magnitudes [Σq², Σ|μ|²/3, ΣΘ:Θ/30]."""
-        return acc.pick(self.kcut_candidates, self.kcut_table, self.norms, magnitudes,
-                        self.accuracy)
+        return acc.pick(
+            self.kcut_candidates, self.kcut_table, self.norms, magnitudes, self.accuracy
+        )
 
     @torch.jit.export
     def mesh_shape(self, cell: torch.Tensor, magnitudes: List[float]) -> List[int]:
@@ -120,8 +121,9 @@ class MultipoleElectrostatics(torch.nn.Module):
 
         Raises if the mesh would exceed ``max_mesh_points``.
         """
-        h = acc.pick(self.spacing_candidates, self.spacing_table, self.norms, magnitudes,
-                     self.accuracy)
+        h = acc.pick(
+            self.spacing_candidates, self.spacing_table, self.norms, magnitudes, self.accuracy
+        )
         spacing = cellmod.plane_spacings(cell.detach())
         widths = [float(spacing[0]), float(spacing[1]), float(spacing[2])]
         shape = acc.mesh_shape(widths, h, self.spline_order)
@@ -173,8 +175,9 @@ class MultipoleElectrostatics(torch.nn.Module):
         else:
             edges = all_pairs(positions.shape[0], positions.device)
             vec = positions[edges[0]] - positions[edges[1]]
-            phi, E, G = pair_sum_fields(positions, edges, vec, q, mu, theta, self.open_kernel,
-                                        self.eta, need_gradient)
+            phi, E, G = pair_sum_fields(
+                positions, edges, vec, q, mu, theta, self.open_kernel, self.eta, need_gradient
+            )
         ke = units.COULOMB
         phi = ke * phi
         E = ke * E
@@ -192,20 +195,38 @@ class MultipoleElectrostatics(torch.nn.Module):
     ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         mags = self._magnitudes(q, mu, theta)
         if self.method == "ewald":
-            phi, E, G = reciprocal_fields(positions, cell, q, mu, theta, self.width,
-                                          self.kspace_cutoff(mags), need_gradient,
-                                          self.kspace_chunk)
+            phi, E, G = reciprocal_fields(
+                positions,
+                cell,
+                q,
+                mu,
+                theta,
+                self.width,
+                self.kspace_cutoff(mags),
+                need_gradient,
+                self.kspace_chunk,
+            )
         else:
-            phi, E, G = pme_fields(positions, cell, q, mu, theta, self.width,
-                                   self.mesh_shape(cell, mags), self.spline_order, need_gradient)
+            phi, E, G = pme_fields(
+                positions,
+                cell,
+                q,
+                mu,
+                theta,
+                self.width,
+                self.mesh_shape(cell, mags),
+                self.spline_order,
+                need_gradient,
+            )
         dphi, dE, dG = gaussian_self_terms(q, mu, theta, self.width)
         phi = phi + dphi
         E = E + dE
         G = G + dG
         if self.point:
             edges, vec = periodic_pairs(positions, cell, self.real_cutoff)
-            p, e, g = pair_sum_fields(positions, edges, vec, q, mu, theta, self.real_kernel, self.eta,
-                                      need_gradient)
+            p, e, g = pair_sum_fields(
+                positions, edges, vec, q, mu, theta, self.real_kernel, self.eta, need_gradient
+            )
             total_q = global_sum(q.sum())
             background = -2.0 * math.pi * self.width**2 * total_q / cellmod.volume(cell)
             phi = phi + p + background
