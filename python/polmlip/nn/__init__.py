@@ -1,0 +1,1 @@
+"""Neural-network building blocks: radial bases, equivariant interactions, multipole heads."""

@@ -1,0 +1,67 @@
+"""The equivariant short-range body: species embedding + message-passing layers."""
+
+from typing import List
+
+import torch
+from e3nn import o3
+from e3nn.util.jit import compile_mode
+
+from .interaction import Interaction
+from .radial import BesselBasis, PolynomialCutoff
+
+
+def hidden_irreps(channels: int, lmax: int) -> o3.Irreps:
+    """C×0e + C×1o + C×2e ... up to lmax, with parity (−1)^l (polar tensors)."""
+    return o3.Irreps([(channels, (l, (-1) ** l)) for l in range(lmax + 1)])
+
+
+@compile_mode("script")
+class EquivariantBody(torch.nn.Module):
+    """Per-atom equivariant features h_i from species and neighbour geometry.
+
+    Args:
+        num_species: number of elements. channels: multiplicity C of each irrep.
+        lmax: highest irrep order (≤ 2). num_layers: message-passing layers.
+        cutoff: Å. num_basis: Bessel functions. radial_hidden: radial MLP width.
+        avg_neighbors: typical neighbour count, normalises neighbour sums.
+    """
+
+    def __init__(
+        self,
+        num_species: int,
+        channels: int,
+        lmax: int,
+        num_layers: int,
+        cutoff: float,
+        num_basis: int,
+        radial_hidden: int,
+        avg_neighbors: float,
+    ) -> None:
+        super().__init__()
+        self.embedding = torch.nn.Embedding(num_species, channels)
+        self.irreps_sh = o3.Irreps.spherical_harmonics(lmax)
+        self.sh = o3.SphericalHarmonics(self.irreps_sh, normalize=True, normalization="component")
+        self.basis = BesselBasis(cutoff, num_basis)
+        self.envelope = PolynomialCutoff(cutoff)
+        layers: List[Interaction] = []
+        irreps = o3.Irreps(f"{channels}x0e")
+        target = hidden_irreps(channels, lmax)
+        for _ in range(num_layers):
+            layer = Interaction(irreps, target, self.irreps_sh, num_basis, radial_hidden,
+                                avg_neighbors)
+            layers.append(layer)
+            irreps = layer.irreps_out
+        self.layers = torch.nn.ModuleList(layers)
+        self.irreps_out = irreps
+
+    def forward(
+        self, species: torch.Tensor, vectors: torch.Tensor, edge_index: torch.Tensor
+    ) -> torch.Tensor:
+        """species (N,), edge vectors r_j − r_i (E, 3) Å, edge_index (2, E) → h (N, irreps_out)."""
+        r = torch.linalg.norm(vectors, dim=-1)
+        edge_sh = self.sh(vectors)
+        edge_basis = self.basis(r) * self.envelope(r)[:, None]
+        h = self.embedding(species).to(vectors.dtype)
+        for layer in self.layers:
+            h = layer(h, edge_index, edge_sh, edge_basis)
+        return h

@@ -1,0 +1,87 @@
+"""Equivariant message passing (NequIP-style) built from e3nn."""
+
+from typing import List, Tuple
+
+import torch
+from e3nn import o3
+from e3nn.util.jit import compile_mode
+from e3nn.nn import FullyConnectedNet, Gate
+
+
+def _mid_irreps(
+    irreps_in: o3.Irreps, irreps_sh: o3.Irreps, lmax: int
+) -> Tuple[o3.Irreps, List[Tuple[int, int, int, str, bool]]]:
+    """Depthwise ('uvu') tensor-product paths from features × edge harmonics up to l = lmax."""
+    mid = []
+    instructions = []
+    for i, (mul, ir_in) in enumerate(irreps_in):
+        for j, (_, ir_edge) in enumerate(irreps_sh):
+            for ir_out in ir_in * ir_edge:
+                if ir_out.l <= lmax:
+                    instructions.append((i, j, len(mid), "uvu", True))
+                    mid.append((mul, ir_out))
+    irreps_mid = o3.Irreps(mid)
+    irreps_mid, perm, _ = irreps_mid.sort()
+    instructions = [(a, b, perm[c], m, t) for a, b, c, m, t in instructions]
+    return irreps_mid, instructions
+
+
+@compile_mode("script")
+class Interaction(torch.nn.Module):
+    """One message-passing layer: h_i ← Gate(Lin(Σ_j TP(h_j, Y(r̂_ij); R(r_ij)))) + SC(h_i).
+
+    Args:
+        irreps_in: input node features.
+        irreps_hidden: output node features (scalars 0e and gated l > 0 irreps).
+        irreps_sh: edge spherical harmonics irreps.
+        num_basis: radial basis size; radial_hidden: width of the radial MLP.
+        avg_neighbors: normalisation of the neighbour sum.
+    """
+
+    def __init__(
+        self,
+        irreps_in: o3.Irreps,
+        irreps_hidden: o3.Irreps,
+        irreps_sh: o3.Irreps,
+        num_basis: int,
+        radial_hidden: int,
+        avg_neighbors: float,
+    ) -> None:
+        super().__init__()
+        lmax = max(ir.l for _, ir in irreps_hidden)
+        irreps_mid, instructions = _mid_irreps(irreps_in, irreps_sh, lmax)
+        self.linear_up = o3.Linear(irreps_in, irreps_in)
+        self.tp = o3.TensorProduct(
+            irreps_in,
+            irreps_sh,
+            irreps_mid,
+            instructions,
+            shared_weights=False,
+            internal_weights=False,
+        )
+        self.radial = FullyConnectedNet(
+            [num_basis, radial_hidden, radial_hidden, self.tp.weight_numel], torch.nn.functional.silu
+        )
+        scalars = o3.Irreps([(m, ir) for m, ir in irreps_hidden if ir.l == 0])
+        gated = o3.Irreps([(m, ir) for m, ir in irreps_hidden if ir.l > 0])
+        gates = o3.Irreps(f"{gated.num_irreps}x0e")
+        self.gate = Gate(scalars, [torch.nn.functional.silu], gates, [torch.sigmoid], gated)
+        self.linear_down = o3.Linear(irreps_mid, self.gate.irreps_in)
+        self.self_connection = o3.Linear(irreps_in, self.gate.irreps_out)
+        self.norm = 1.0 / float(avg_neighbors) ** 0.5
+        self.irreps_out = self.gate.irreps_out
+
+    def forward(
+        self,
+        h: torch.Tensor,
+        edge_index: torch.Tensor,
+        edge_sh: torch.Tensor,
+        edge_basis: torch.Tensor,
+    ) -> torch.Tensor:
+        """h (N, irreps_in), edge_sh (E, irreps_sh), edge_basis (E, num_basis) → (N, irreps_out)."""
+        x = self.linear_up(h)
+        weights = self.radial(edge_basis)
+        msg = self.tp(x[edge_index[1]], edge_sh, weights)
+        agg = torch.zeros((h.shape[0], msg.shape[1]), dtype=msg.dtype, device=msg.device)
+        agg = agg.index_add(0, edge_index[0], msg) * self.norm
+        return self.gate(self.linear_down(agg)) + self.self_connection(h)
