@@ -47,8 +47,9 @@ class EquivariantBody(torch.nn.Module):
         irreps = o3.Irreps(f"{channels}x0e")
         target = hidden_irreps(channels, lmax)
         for _ in range(num_layers):
-            layer = Interaction(irreps, target, self.irreps_sh, num_basis, radial_hidden,
-                                avg_neighbors)
+            layer = Interaction(
+                irreps, target, self.irreps_sh, num_basis, radial_hidden, avg_neighbors
+            )
             layers.append(layer)
             irreps = layer.irreps_out
         self.layers = torch.nn.ModuleList(layers)

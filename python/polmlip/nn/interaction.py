@@ -4,8 +4,8 @@ from typing import List, Tuple
 
 import torch
 from e3nn import o3
-from e3nn.util.jit import compile_mode
 from e3nn.nn import FullyConnectedNet, Gate
+from e3nn.util.jit import compile_mode
 
 
 def _mid_irreps(
@@ -60,7 +60,8 @@ class Interaction(torch.nn.Module):
             internal_weights=False,
         )
         self.radial = FullyConnectedNet(
-            [num_basis, radial_hidden, radial_hidden, self.tp.weight_numel], torch.nn.functional.silu
+            [num_basis, radial_hidden, radial_hidden, self.tp.weight_numel],
+            torch.nn.functional.silu,
         )
         scalars = o3.Irreps([(m, ir) for m, ir in irreps_hidden if ir.l == 0])
         gated = o3.Irreps([(m, ir) for m, ir in irreps_hidden if ir.l > 0])

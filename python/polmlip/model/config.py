@@ -1,0 +1,117 @@
+"""Model configuration with validation (unknown keys and bad values are errors)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Dict, List
+
+from ..errors import InputError
+
+#: The ablation ladder of the seed paper, as head switches.
+LADDER: Dict[str, Dict[str, bool]] = {
+    "SR": dict(
+        charges=False,
+        dipoles=False,
+        quadrupoles=False,
+        induced_charges=False,
+        induced_dipoles=False,
+    ),
+    "q": dict(
+        charges=True, dipoles=False, quadrupoles=False, induced_charges=False, induced_dipoles=False
+    ),
+    "qmu": dict(
+        charges=True, dipoles=True, quadrupoles=False, induced_charges=False, induced_dipoles=False
+    ),
+    "qmutheta": dict(
+        charges=True, dipoles=True, quadrupoles=True, induced_charges=False, induced_dipoles=False
+    ),
+    "+iq": dict(
+        charges=True, dipoles=True, quadrupoles=True, induced_charges=True, induced_dipoles=False
+    ),
+    "+imu": dict(
+        charges=True, dipoles=True, quadrupoles=True, induced_charges=True, induced_dipoles=True
+    ),
+}
+
+
+@dataclasses.dataclass
+class ModelConfig:
+    """Architecture and physics settings of a polmlip model.
+
+    Attributes:
+        elements: chemical symbols the model knows, in type order.
+        cutoff: short-range cutoff r_c in Å.
+        channels, lmax, num_layers, num_basis, radial_hidden: network size (lmax ≤ 2).
+        avg_neighbors: typical neighbour count (normalises messages).
+        charges, dipoles, quadrupoles: latent permanent multipole heads.
+        induced_charges, induced_dipoles: response heads; anisotropic_alpha: 3×3 α.
+        charge_conservation: shift charges so that Σq equals the frame's total charge.
+        sigma: Gaussian pair width of the sites in Å.
+        kspace_method: "pme" or "ewald" for periodic frames.
+        kspace_accuracy: relative accuracy of the long-range sum.
+        spline_order: PME B-spline order.
+    """
+
+    elements: List[str]
+    cutoff: float = 4.5
+    channels: int = 16
+    lmax: int = 2
+    num_layers: int = 2
+    num_basis: int = 8
+    radial_hidden: int = 32
+    avg_neighbors: float = 12.0
+    charges: bool = True
+    dipoles: bool = True
+    quadrupoles: bool = False
+    induced_charges: bool = True
+    induced_dipoles: bool = True
+    anisotropic_alpha: bool = False
+    charge_conservation: bool = True
+    sigma: float = 1.0
+    kspace_method: str = "pme"
+    kspace_accuracy: float = 1e-5
+    spline_order: int = 7
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any]) -> ModelConfig:
+        """Build from a mapping; an unknown key raises with the list of valid keys."""
+        data = dict(data)
+        ladder = data.pop("ladder", None)
+        if ladder is not None:
+            if ladder not in LADDER:
+                raise InputError(f"unknown ladder rung {ladder!r}; choose one of {list(LADDER)}")
+            for k, v in LADDER[ladder].items():
+                data.setdefault(k, v)
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise InputError(f"unknown model setting(s) {unknown}; valid keys are {sorted(names)}")
+        if "elements" not in data:
+            raise InputError("model settings need 'elements' (chemical symbols)")
+        cfg = cls(**data)
+        cfg.validate()
+        return cfg
+
+    def validate(self) -> None:
+        from ase.data import atomic_numbers
+
+        bad = [e for e in self.elements if e not in atomic_numbers]
+        if bad or not self.elements:
+            raise InputError(f"unknown chemical element(s) {bad} in 'elements'")
+        if not self.cutoff > 0:
+            raise InputError(f"cutoff must be > 0 Å, got {self.cutoff}")
+        if self.lmax not in (0, 1, 2):
+            raise InputError(f"lmax must be 0, 1 or 2, got {self.lmax}")
+        if self.dipoles and self.lmax < 1:
+            raise InputError("dipole heads need lmax ≥ 1")
+        if (self.quadrupoles or self.anisotropic_alpha) and self.lmax < 2:
+            raise InputError("quadrupole and anisotropic-α heads need lmax = 2")
+        if self.kspace_method not in ("pme", "ewald"):
+            raise InputError(f"kspace_method must be 'pme' or 'ewald', got {self.kspace_method!r}")
+
+    def to_dict(self) -> Dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @property
+    def long_range(self) -> bool:
+        return self.charges or self.dipoles or self.quadrupoles
