@@ -349,7 +349,7 @@ def test_madelung_rock_salt_triclinic_cell(general):
         pos = pos @ rot.T
     res = amoeba_energy_forces(pos, [1.0, -1.0], cell=cell, ewald_tolerance=1e-6)
     assert res["energy"] == pytest.approx(-MADELUNG_NACL * K / d, rel=1e-6)
-    np.testing.assert_allclose(res["forces"], 0.0, atol=1e-5)
+    np.testing.assert_allclose(res["forces"], 0.0, atol=1e-4 * K / d**2)
 
 
 def _ewald(pos, q, mu, theta, cell, alpha, alphas_pol=None, accuracy=6.4):
@@ -436,8 +436,10 @@ def test_direct_ewald_helper_is_splitting_independent():
 def test_pme_multipoles_direct_polarization_vs_ewald(name):
     """OpenMM PME vs the plain Ewald sum, for charges+dipoles+quadrupoles+direct polarization.
 
-    The tolerances reflect OpenMM's order-5 B-spline PME, whose accuracy for the highest
-    derivatives (quadrupole forces) converges slowly with the grid (see module docstring).
+    The tolerances reflect OpenMM's order-5 B-spline PME, whose accuracy for the terms with
+    dipoles and quadrupoles converges slowly with the grid (see the module docstring); a wrong
+    quadrupole factor or sign would be off by far more (the quadrupoles change the energy by
+    ~1e-2 relative and the forces by ~0.2 of their RMS).
     """
     rng = np.random.default_rng(sorted(CELLS).index(name))
     cell = CELLS[name]
@@ -452,16 +454,15 @@ def test_pme_multipoles_direct_polarization_vs_ewald(name):
         alpha,
         cell=cell,
         polarization="direct",
-        pme_alpha=0.75,
-        pme_grid=(128, 128, 128),
+        pme_grid=(160, 160, 160),  # alpha from the default ewald_tolerance=1e-8
     )
     f_scale = np.sqrt(np.mean(f_ref**2))
     mu_ind = alpha[:, None] * field
-    assert res["energy"] == pytest.approx(e_ref, rel=2e-6)
-    np.testing.assert_allclose(res["forces"], f_ref, atol=5e-3 * f_scale)
-    np.testing.assert_allclose(res["induced_dipoles"], mu_ind, atol=2e-4 * np.abs(mu_ind).max())
-    # net force vanishes up to the PME interpolation error
-    np.testing.assert_allclose(res["forces"].sum(axis=0), 0.0, atol=5e-3 * f_scale)
+    assert res["energy"] == pytest.approx(e_ref, rel=2e-5)
+    np.testing.assert_allclose(res["forces"], f_ref, atol=2e-2 * f_scale)
+    np.testing.assert_allclose(res["induced_dipoles"], mu_ind, atol=5e-4 * np.abs(mu_ind).max())
+    # the net force vanishes up to the PME interpolation error
+    np.testing.assert_allclose(res["forces"].sum(axis=0), 0.0, atol=3e-2 * f_scale)
 
 
 def test_pme_charges_match_ewald_tightly():
@@ -471,6 +472,6 @@ def test_pme_charges_match_ewald_tightly():
     zeros3, zeros33 = np.zeros((len(q), 3)), np.zeros((len(q), 3, 3))
     e_ref, _ = _ewald(pos, q, zeros3, zeros33, cell, 0.5)
     f_ref = _fd_forces(lambda p: _ewald(p, q, zeros3, zeros33, cell, 0.5)[0], pos)
-    res = amoeba_energy_forces(pos, q, cell=cell, ewald_tolerance=1e-6)
-    assert res["energy"] == pytest.approx(e_ref, rel=1e-6)
-    np.testing.assert_allclose(res["forces"], f_ref, atol=1e-4 * np.sqrt(np.mean(f_ref**2)))
+    res = amoeba_energy_forces(pos, q, cell=cell, pme_grid=(128, 128, 128))
+    assert res["energy"] == pytest.approx(e_ref, rel=2e-8)  # measured 2.5e-9
+    np.testing.assert_allclose(res["forces"], f_ref, atol=1e-5 * np.sqrt(np.mean(f_ref**2)))
