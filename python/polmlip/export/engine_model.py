@@ -1,0 +1,80 @@
+"""The engine-facing module stored in an exported file.
+
+Contract (documented in ``docs/export.md``): an engine builds the graph of its
+local atoms and their neighbours (ghost atoms included when it decomposes the
+domain) and calls
+
+    forward(species, positions, edge_index, edge_shift, n_local, cell, pbc,
+            external_field, total_charge, compute_virial, compute_bec)
+
+All lengths in Å, energies in eV, fields in V/Å. Forces are computed inside (one
+backward pass, including the applied-field force of periodic cells) for local
+and ghost atoms; the engine sums ghost forces back onto their owners.
+"""
+
+from typing import Dict
+
+import torch
+from e3nn.util.jit import compile_mode
+
+from .. import keys
+from ..model.polmlip import PolMLIP
+
+
+@compile_mode("script")
+class EngineModel(torch.nn.Module):
+    """Wraps :class:`PolMLIP` behind the engine call signature."""
+
+    def __init__(self, model: PolMLIP) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(
+        self,
+        species: torch.Tensor,
+        positions: torch.Tensor,
+        edge_index: torch.Tensor,
+        edge_shift: torch.Tensor,
+        n_local: int,
+        cell: torch.Tensor,
+        pbc: bool,
+        external_field: torch.Tensor,
+        total_charge: float = 0.0,
+        compute_virial: bool = True,
+        compute_bec: bool = False,
+    ) -> Dict[str, torch.Tensor]:
+        """Energy (scalar), forces (N, 3), virial (3, 3) and per-atom outputs of one frame.
+
+        Args:
+            species: (N,) int64 model type indices of local (first ``n_local``) and ghost atoms.
+            positions: (N, 3) Å. edge_index: (2, E) int64, receivers must be local atoms.
+            edge_shift: (E, 3) integer lattice shifts (zeros when ghosts are explicit images).
+            n_local: number of local atoms. cell: (3, 3) Å, rows are lattice vectors.
+            pbc: periodic frame. external_field: (3,) V/Å. total_charge: e.
+        """
+        n = positions.shape[0]
+        if n_local != n:
+            raise ValueError(
+                "polmlip: this model build handles frames without ghost atoms only (n_local == N)"
+            )
+        data: Dict[str, torch.Tensor] = {
+            keys.SPECIES: species,
+            keys.POSITIONS: positions,
+            keys.EDGE_INDEX: edge_index,
+            keys.EDGE_SHIFT: edge_shift,
+            keys.BATCH: torch.zeros(n, dtype=torch.long, device=positions.device),
+            keys.CELL: cell[None],
+            keys.PBC: torch.tensor([pbc], device=positions.device),
+            keys.EXTERNAL_FIELD: external_field.to(positions.dtype)[None],
+            keys.TOTAL_CHARGE: torch.tensor(
+                [total_charge], dtype=positions.dtype, device=positions.device
+            ),
+        }
+        out = self.model(data, True, compute_virial and pbc, compute_bec, False)
+        result: Dict[str, torch.Tensor] = {}
+        for k, v in out.items():
+            if k in (keys.ENERGY, keys.VIRIAL, keys.STRESS, keys.POLARIZATION, keys.POLARIZABILITY):
+                result[k] = v[0].detach()
+            else:
+                result[k] = v.detach()
+        return result

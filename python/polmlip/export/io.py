@@ -1,0 +1,122 @@
+"""Writing and reading exported model files (TorchScript + metadata in ``_extra_files``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import tempfile
+import zipfile
+from typing import Any, Dict, Tuple
+
+import torch
+from e3nn.util.jit import compile as e3nn_compile
+
+from .. import __version__
+from ..errors import InputError
+from ..model.polmlip import PolMLIP
+from .engine_model import EngineModel
+
+FORMAT_VERSION = 1
+METADATA_FILE = "polmlip_metadata.json"
+
+
+def metadata_for(model: PolMLIP) -> Dict[str, Any]:
+    """The contract stored next to the weights: what an engine needs to know."""
+    cfg = model.config_dict
+    dtype = str(next(model.parameters()).dtype).replace("torch.", "")
+    return {
+        "format": "polmlip",
+        "format_version": FORMAT_VERSION,
+        "polmlip_version": __version__,
+        "elements": list(cfg["elements"]),
+        "cutoff": float(cfg["cutoff"]),
+        "num_layers": int(cfg["num_layers"]),
+        "ghost_cutoff": float(cfg["cutoff"]) * int(cfg["num_layers"]),
+        "units": {"length": "angstrom", "energy": "eV", "charge": "e", "field": "V/angstrom"},
+        "dtype": dtype,
+        "heads": {
+            k: bool(cfg[k])
+            for k in (
+                "charges",
+                "dipoles",
+                "quadrupoles",
+                "induced_charges",
+                "induced_dipoles",
+                "anisotropic_alpha",
+            )
+        },
+        "long_range": {
+            k: cfg[k]
+            for k in (
+                "sigma",
+                "kspace_method",
+                "kspace_accuracy",
+                "spline_order",
+                "charge_conservation",
+            )
+        },
+        "outputs": [
+            "energy",
+            "forces",
+            "virial",
+            "charges",
+            "dipoles",
+            "induced_charges",
+            "induced_dipoles",
+            "polarization",
+            "bec",
+        ],
+        "config": cfg,
+    }
+
+
+def export_model(model: PolMLIP, path: str | os.PathLike) -> Dict[str, Any]:
+    """Script ``model`` behind the engine interface and write it atomically to ``path``."""
+    model = model.eval()
+    scripted = e3nn_compile(EngineModel(model))
+    meta = metadata_for(model)
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.jit.save(scripted, tmp, _extra_files={METADATA_FILE: json.dumps(meta, indent=1)})
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return meta
+
+
+def load_exported(path: str | os.PathLike, device: str = "cpu") -> Tuple[Any, Dict[str, Any]]:
+    """Load an exported file; refuse missing, foreign, corrupted or newer-format files."""
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise InputError(f"model file {str(path)!r} does not exist")
+    if not zipfile.is_zipfile(path):
+        raise InputError(f"{str(path)!r} is not a polmlip model file (not a TorchScript archive)")
+    extra = {METADATA_FILE: ""}
+    try:
+        module = torch.jit.load(str(path), map_location=device, _extra_files=extra)
+    except Exception as exc:  # torch raises several types for damaged archives
+        raise InputError(
+            f"{str(path)!r} is corrupted or unreadable: {str(exc).splitlines()[0]}"
+        ) from None
+    if not extra[METADATA_FILE]:
+        raise InputError(
+            f"{str(path)!r} is a TorchScript file but not a polmlip model (no polmlip metadata)"
+        )
+    try:
+        meta = json.loads(extra[METADATA_FILE])
+    except json.JSONDecodeError:
+        raise InputError(f"{str(path)!r} has corrupted polmlip metadata") from None
+    if meta.get("format") != "polmlip":
+        raise InputError(f"{str(path)!r} is not a polmlip model file")
+    version = int(meta.get("format_version", -1))
+    if version > FORMAT_VERSION:
+        raise InputError(
+            f"{str(path)!r} was written in model format {version}, newer than this polmlip "
+            f"({__version__}) reads (format {FORMAT_VERSION}); upgrade polmlip"
+        )
+    return module, meta

@@ -1,0 +1,1 @@
+"""Engine integrations: ASE (this package), LAMMPS and OpenMM plugins (built separately)."""

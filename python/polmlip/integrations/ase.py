@@ -1,0 +1,126 @@
+"""ASE calculator running an exported polmlip model file.
+
+Example::
+
+    from polmlip.ase import PolMLIPCalculator
+    atoms.calc = PolMLIPCalculator("model.pt", external_field=(0, 0, 0.1))
+    atoms.get_forces(); atoms.calc.get_property("bec", atoms)
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+from ase.calculators.calculator import Calculator, all_changes
+
+from .. import keys
+from ..data.graph import atoms_to_graph
+from ..errors import InputError, reraise_clean
+from ..export.io import load_exported
+
+
+class PolMLIPCalculator(Calculator):
+    """ASE calculator for an exported polmlip model.
+
+    Args:
+        model_path: file written by ``polmlip export``.
+        device: "cpu" or "cuda".
+        external_field: applied uniform field (3,) in V/Å; may be changed later with
+            :meth:`set_external_field`.
+        total_charge: total charge of the system in e.
+
+    Properties: ``energy`` (eV, electric enthalpy under a field), ``forces`` (eV/Å),
+    ``stress`` (eV/Å³, periodic only), ``charges`` (e, permanent + induced), ``dipoles``
+    (e·Å per atom, permanent + induced), ``polarization`` (e·Å), ``bec`` (N, 3, 3) e,
+    ``dipole`` (e·Å, = polarization).
+    """
+
+    implemented_properties = [
+        "energy",
+        "free_energy",
+        "forces",
+        "stress",
+        "charges",
+        "dipoles",
+        "polarization",
+        "bec",
+        "dipole",
+    ]
+
+    def __init__(
+        self,
+        model_path: str,
+        device: str = "cpu",
+        external_field: Sequence[float] = (0.0, 0.0, 0.0),
+        total_charge: float = 0.0,
+        **kwargs,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.model, self.metadata = load_exported(model_path, device=device)
+        self.device = device
+        self.dtype = getattr(torch, self.metadata["dtype"])
+        self.elements = self.metadata["elements"]
+        self.cutoff = float(self.metadata["cutoff"])
+        self.total_charge = float(total_charge)
+        self.set_external_field(external_field)
+
+    def set_external_field(self, field: Sequence[float]) -> None:
+        """Set the applied field (3,) in V/Å; invalidates cached results."""
+        f = np.asarray(field, dtype=np.float64)
+        if f.shape != (3,) or not np.isfinite(f).all():
+            raise InputError(f"external_field must be 3 finite numbers in V/Å, got {field!r}")
+        self.external_field = f
+        self.reset()
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        g = atoms_to_graph(
+            self.atoms,
+            self.elements,
+            self.cutoff,
+            self.external_field,
+            self.total_charge,
+            dtype=self.dtype,
+        )
+        pbc = bool(g[keys.PBC][0])
+        want_bec = "bec" in properties
+        with reraise_clean():
+            out = self.model(
+                g[keys.SPECIES].to(self.device),
+                g[keys.POSITIONS].to(self.device),
+                g[keys.EDGE_INDEX].to(self.device),
+                g[keys.EDGE_SHIFT].to(self.device),
+                int(g[keys.SPECIES].shape[0]),
+                g[keys.CELL][0].to(self.device),
+                pbc,
+                g[keys.EXTERNAL_FIELD][0].to(self.device),
+                self.total_charge,
+                pbc,
+                want_bec,
+            )
+        res = {"energy": float(out[keys.ENERGY]), "forces": out[keys.FORCES].cpu().numpy()}
+        res["free_energy"] = res["energy"]
+        if pbc and keys.STRESS in out:
+            s = out[keys.STRESS].cpu().numpy()
+            res["stress"] = np.array([s[0, 0], s[1, 1], s[2, 2], s[1, 2], s[0, 2], s[0, 1]])
+        n = len(self.atoms)
+        q = np.zeros(n)
+        if keys.CHARGES in out:
+            q = out[keys.CHARGES].cpu().numpy().copy()
+        if keys.INDUCED_CHARGES in out:
+            q = q + out[keys.INDUCED_CHARGES].cpu().numpy()
+        mu = np.zeros((n, 3))
+        if keys.DIPOLES in out:
+            mu = mu + out[keys.DIPOLES].cpu().numpy()
+        if keys.INDUCED_DIPOLES in out:
+            mu = mu + out[keys.INDUCED_DIPOLES].cpu().numpy()
+        res["charges"] = q
+        res["dipoles"] = mu
+        if keys.POLARIZATION in out:
+            res["polarization"] = out[keys.POLARIZATION].cpu().numpy()
+            res["dipole"] = res["polarization"]
+        if keys.BEC in out:
+            res["bec"] = out[keys.BEC].cpu().numpy()
+        self.results.update(res)
