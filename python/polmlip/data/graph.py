@@ -101,8 +101,11 @@ def collate(graphs: List[Dict[str, torch.Tensor]]) -> Dict[str, torch.Tensor]:
         offset += g[keys.SPECIES].shape[0]
     out[keys.EDGE_INDEX] = torch.cat(edges, dim=1)
     out[keys.BATCH] = torch.cat(batches)
+    common = set(graphs[0])
+    for g in graphs[1:]:
+        common &= set(g)
     for k in graphs[0]:
-        if k in (keys.EDGE_INDEX, keys.BATCH):
+        if k in (keys.EDGE_INDEX, keys.BATCH) or k not in common:
             continue
         out[k] = torch.cat([g[k] for g in graphs])
     return out

@@ -1,0 +1,1 @@
+"""The ``polmlip`` command line."""

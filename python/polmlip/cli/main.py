@@ -1,0 +1,164 @@
+"""``polmlip`` command line: train, evaluate and export models.
+
+Run ``polmlip COMMAND --help`` for each command's options.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import sys
+from typing import List, Optional
+
+from ..errors import PolmlipError
+
+EPILOG = """examples:
+  polmlip train examples/train_water.yaml        # train, writes runs/<name>/{model.pt,*.png}
+  polmlip evaluate runs/water/model.pt data.xyz  # MAE/RMSE table + parity plots
+  polmlip export runs/water/checkpoint.pt -o model.pt
+"""
+
+
+def _train(args: argparse.Namespace) -> int:
+    from ..export.io import export_model
+    from ..train import plots
+    from ..train.config import load_config
+    from ..train.evaluate import collect, format_table, metrics_table, parity_plots
+    from ..train.trainer import Trainer
+
+    run = load_config(args.config)
+    if args.output:
+        run.training.output = args.output
+    if args.epochs is not None:
+        run.training.epochs = args.epochs
+    trainer = Trainer(run, progress=not args.quiet)
+    if not args.restart and trainer.resume_if_possible():
+        print(f"resuming from epoch {trainer.epoch} in {trainer.out}", flush=True)
+    summary = trainer.train()
+    trainer.write_history()
+    model = trainer.best_model().eval()
+    out = trainer.out
+    plots.learning_curve(trainer.history, out / "learning_curve.png")
+    pairs = collect(model, trainer.val_set)
+    rows = metrics_table(pairs)
+    parity_plots(pairs, out)
+    export_model(model, out / "model.pt")
+    (out / "metrics.json").write_text(
+        json.dumps({"summary": summary, "validation": rows}, indent=1)
+    )
+    print("validation (best EMA weights):\n" + format_table(rows))
+    print(f"wrote {out / 'model.pt'}, {out / 'learning_curve.png'}, parity_*.png, metrics.json")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    import torch
+
+    from ..data.dataset import DataKeys, build_dataset, read_frames
+    from ..export.io import load_exported
+    from ..train.evaluate import collect, format_table, metrics_table, parity_plots
+    from .engine_adapter import ExportedAsModel
+
+    module, meta = load_exported(args.model)
+    dtype = getattr(torch, meta["dtype"])
+    keys_cfg = DataKeys.from_dict(json.loads(args.keys)) if args.keys else DataKeys()
+    frames = read_frames(args.data)
+    graphs = build_dataset(frames, meta["elements"], meta["cutoff"], keys_cfg, ("energy",), dtype)
+    pairs = collect(ExportedAsModel(module), graphs)
+    rows = metrics_table(pairs)
+    print(format_table(rows))
+    outdir = pathlib.Path(args.output)
+    paths = parity_plots(pairs, outdir)
+    (outdir / "metrics.json").write_text(json.dumps(rows, indent=1))
+    print("wrote " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    import torch
+
+    from ..export.io import export_model
+    from ..model.config import ModelConfig
+    from ..model.polmlip import PolMLIP
+
+    path = pathlib.Path(args.checkpoint)
+    if not path.is_file():
+        raise PolmlipError(f"checkpoint {str(path)!r} does not exist")
+    try:
+        state = torch.load(path, weights_only=False, map_location="cpu")
+        cfg = ModelConfig.from_dict(state["config"]["model"])
+        weights = state["best_state"] or state["ema"]
+        dtype = getattr(torch, state["config"]["training"]["dtype"])
+    except (KeyError, RuntimeError, EOFError, TypeError) as exc:
+        raise PolmlipError(f"{str(path)!r} is not a polmlip checkpoint ({exc})") from None
+    model = PolMLIP(cfg).to(dtype)
+    model.load_state_dict(weights)
+    meta = export_model(model, args.output)
+    print(
+        f"wrote {args.output}: elements {meta['elements']}, cutoff {meta['cutoff']} Å, "
+        f"dtype {meta['dtype']}"
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="polmlip",
+        description="Polarizable long-range machine-learned interatomic potentials: train from "
+        "extxyz data, evaluate, and export one TorchScript file for ASE, LAMMPS and OpenMM.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    t = sub.add_parser(
+        "train",
+        help="train a model from a YAML config",
+        description="Train a model. Writes checkpoint.pt (resumed automatically), "
+        "model.pt (exported best EMA weights), learning_curve.png, parity plots "
+        "and metrics.json into training.output.",
+    )
+    t.add_argument("config", help="YAML file with model, data and training sections")
+    t.add_argument("--output", help="override training.output")
+    t.add_argument("--epochs", type=int, help="override training.epochs")
+    t.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.set_defaults(func=_train)
+    e = sub.add_parser(
+        "evaluate",
+        help="error table and parity plots of a model on data",
+        description="Evaluate an exported model on an extxyz file: MAE/RMSE of "
+        "every property present (energy per atom, forces, stress, dipole, BEC).",
+    )
+    e.add_argument("model", help="exported model file (polmlip export / train output)")
+    e.add_argument("data", help="extxyz file")
+    e.add_argument("--output", default="evaluation", help="folder for plots (default: %(default)s)")
+    e.add_argument("--keys", help='JSON mapping of property names, e.g. \'{"forces": "force"}\'')
+    e.set_defaults(func=_evaluate)
+    x = sub.add_parser(
+        "export",
+        help="export a checkpoint to a TorchScript model file",
+        description="Export the best EMA weights of a training checkpoint to "
+        "one TorchScript file with metadata, readable by every engine.",
+    )
+    x.add_argument("checkpoint", help="checkpoint.pt written by polmlip train")
+    x.add_argument("-o", "--output", required=True, help="model file to write")
+    x.set_defaults(func=_export)
+    return p
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 0
+    try:
+        return int(args.func(args))
+    except PolmlipError as exc:
+        print(f"polmlip {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Training: configuration, losses, the training loop, checkpoints and plots."""

@@ -1,0 +1,111 @@
+"""Training configuration (YAML sections ``model``, ``data``, ``training``), strictly validated."""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+from typing import Any, Dict, Optional
+
+import yaml
+
+from ..errors import InputError
+from ..model.config import ModelConfig
+
+
+@dataclasses.dataclass
+class DataConfig:
+    """Where the data is and what it is called.
+
+    Attributes:
+        train: extxyz file with training frames. validation: optional separate file;
+            otherwise ``val_fraction`` of ``train`` is held out (seeded).
+        keys: property names (see :class:`polmlip.data.dataset.DataKeys`).
+    """
+
+    train: str
+    validation: Optional[str] = None
+    val_fraction: float = 0.1
+    keys: Dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class TrainingConfig:
+    """Optimisation settings. Loss weights of absent properties are ignored."""
+
+    output: str = "runs/polmlip"
+    epochs: int = 100
+    batch_size: int = 4
+    lr: float = 5e-3
+    weight_decay: float = 0.0
+    lr_factor: float = 0.5
+    lr_patience: int = 10
+    ema_decay: float = 0.99
+    early_stopping_patience: int = 40
+    energy_weight: float = 1.0
+    forces_weight: float = 10.0
+    stress_weight: float = 0.0
+    dipole_weight: float = 0.0
+    polarization_weight: float = 0.0
+    bec_weight: float = 0.0
+    seed: int = 0
+    dtype: str = "float64"
+    device: str = "cpu"
+    checkpoint_every: int = 1
+    max_frames: Optional[int] = None
+
+
+@dataclasses.dataclass
+class RunConfig:
+    model: ModelConfig
+    data: DataConfig
+    training: TrainingConfig
+    base_dir: pathlib.Path = pathlib.Path(".")
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {
+            "model": self.model.to_dict(),
+            "data": dataclasses.asdict(self.data),
+            "training": dataclasses.asdict(self.training),
+        }
+
+
+def _section(cls, data: Any, name: str):
+    if not isinstance(data, dict):
+        raise InputError(f"config section {name!r} must be a mapping")
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise InputError(
+            f"unknown key(s) {unknown} in config section {name!r}; valid keys: {sorted(names)}"
+        )
+    try:
+        return cls(**data)
+    except TypeError as exc:
+        raise InputError(f"config section {name!r}: {exc}") from None
+
+
+def load_config(path: str | pathlib.Path) -> RunConfig:
+    """Read and validate a YAML run configuration."""
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise InputError(f"config file {str(path)!r} does not exist")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise InputError(f"config file {str(path)!r} is not valid YAML: {exc}") from None
+    return parse_config(raw or {}, base_dir=path.parent)
+
+
+def parse_config(raw: Dict[str, Any], base_dir: pathlib.Path = pathlib.Path(".")) -> RunConfig:
+    unknown = sorted(set(raw) - {"model", "data", "training"})
+    if unknown:
+        raise InputError(f"unknown config section(s) {unknown}; use model, data, training")
+    for required in ("model", "data"):
+        if required not in raw:
+            raise InputError(f"config needs a {required!r} section")
+    model = ModelConfig.from_dict(raw["model"])
+    data = _section(DataConfig, raw["data"], "data")
+    training = _section(TrainingConfig, raw.get("training", {}), "training")
+    if training.dtype not in ("float32", "float64"):
+        raise InputError(f"training.dtype must be float32 or float64, got {training.dtype!r}")
+    return RunConfig(model, data, training, pathlib.Path(base_dir))

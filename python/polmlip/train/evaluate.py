@@ -1,0 +1,89 @@
+"""Error metrics of a model on data, with parity plots."""
+
+from __future__ import annotations
+
+import pathlib
+from typing import Dict, List
+
+import numpy as np
+import torch
+
+from .. import keys
+from ..data.graph import collate
+from . import plots
+
+UNITS = {
+    "energy": "eV/atom",
+    "forces": "eV/Å",
+    "stress": "eV/Å³",
+    "dipole": "e·Å",
+    "polarization": "e·Å",
+    "bec": "e",
+}
+PRED = {
+    "energy": keys.ENERGY,
+    "forces": keys.FORCES,
+    "stress": keys.STRESS,
+    "dipole": keys.POLARIZATION,
+    "polarization": keys.POLARIZATION,
+    "bec": keys.BEC,
+}
+
+
+def collect(
+    model, graphs: List[Dict[str, torch.Tensor]], batch_size: int = 8
+) -> Dict[str, Dict[str, np.ndarray]]:
+    """Reference and predicted arrays of every property the data has."""
+    pairs: Dict[str, Dict[str, list]] = {}
+    for s in range(0, len(graphs), batch_size):
+        batch = collate(graphs[s : s + batch_size])
+        out = model(batch, "ref_forces" in batch, "ref_stress" in batch, "ref_bec" in batch, False)
+        for prop, pred_key in PRED.items():
+            ref = batch.get("ref_" + prop)
+            if ref is None or pred_key not in out:
+                continue
+            pred = out[pred_key].detach()
+            if prop == "energy":
+                n = batch[keys.NUM_ATOMS].to(pred.dtype)
+                ref, pred = ref / n, pred / n
+            d = pairs.setdefault(prop, {"ref": [], "pred": []})
+            d["ref"].append(ref.numpy().reshape(-1))
+            d["pred"].append(pred.numpy().reshape(-1))
+    return {p: {k: np.concatenate(v) for k, v in d.items()} for p, d in pairs.items()}
+
+
+def metrics_table(pairs: Dict[str, Dict[str, np.ndarray]]) -> List[Dict[str, object]]:
+    rows = []
+    for prop, d in pairs.items():
+        err = d["pred"] - d["ref"]
+        rows.append(
+            {
+                "property": prop,
+                "unit": UNITS[prop],
+                "count": int(err.size),
+                "mae": float(np.abs(err).mean()),
+                "rmse": float(np.sqrt((err**2).mean())),
+            }
+        )
+    return rows
+
+
+def format_table(rows: List[Dict[str, object]]) -> str:
+    lines = [f"{'property':<14}{'unit':<10}{'count':>8}{'MAE':>12}{'RMSE':>12}"]
+    for r in rows:
+        lines.append(
+            f"{r['property']:<14}{r['unit']:<10}{r['count']:>8}{r['mae']:>12.4g}{r['rmse']:>12.4g}"
+        )
+    return "\n".join(lines)
+
+
+def parity_plots(
+    pairs: Dict[str, Dict[str, np.ndarray]], outdir: pathlib.Path, prefix: str = "parity"
+) -> List[pathlib.Path]:
+    outdir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for prop, d in pairs.items():
+        path = outdir / f"{prefix}_{prop}.png"
+        plots.parity(d["ref"], d["pred"], prop, UNITS[prop], path)
+        paths.append(path)
+    return paths

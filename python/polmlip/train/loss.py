@@ -1,0 +1,50 @@
+"""Weighted MSE losses and error metrics over whatever properties a batch has."""
+
+from __future__ import annotations
+
+from typing import Dict, Tuple
+
+import torch
+
+from .. import keys
+
+#: (reference key, prediction key, per-atom normalisation of the energy)
+PROPERTIES = {
+    "energy": ("ref_energy", keys.ENERGY),
+    "forces": ("ref_forces", keys.FORCES),
+    "stress": ("ref_stress", keys.STRESS),
+    "dipole": ("ref_dipole", keys.POLARIZATION),
+    "polarization": ("ref_polarization", keys.POLARIZATION),
+    "bec": ("ref_bec", keys.BEC),
+}
+
+
+def residuals(
+    batch: Dict[str, torch.Tensor], out: Dict[str, torch.Tensor]
+) -> Dict[str, torch.Tensor]:
+    """Prediction minus reference for every property present; energy per atom."""
+    res: Dict[str, torch.Tensor] = {}
+    for name, (ref, pred) in PROPERTIES.items():
+        if ref in batch and pred in out:
+            diff = out[pred] - batch[ref]
+            if name == "energy":
+                diff = diff / batch[keys.NUM_ATOMS].to(diff.dtype)
+            res[name] = diff
+    return res
+
+
+def weighted_loss(
+    res: Dict[str, torch.Tensor], weights: Dict[str, float]
+) -> Tuple[torch.Tensor, Dict[str, float]]:
+    """Σ_p w_p mean(r_p²) and the per-property MSE values."""
+    total = None
+    parts = {}
+    for name, r in res.items():
+        w = weights.get(name, 0.0)
+        mse = (r * r).mean()
+        parts[name] = float(mse.detach())
+        if w > 0:
+            total = w * mse if total is None else total + w * mse
+    if total is None:
+        raise ValueError("no loss term: the data has none of the weighted properties")
+    return total, parts

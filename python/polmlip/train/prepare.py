@@ -1,0 +1,64 @@
+"""Data preparation for training: split, graphs, energy shifts and scales."""
+
+from __future__ import annotations
+
+import random
+from typing import Dict, List, Tuple
+
+import numpy as np
+import torch
+
+from .. import keys
+from ..data.dataset import DataKeys, build_dataset, read_frames
+from ..errors import InputError
+from .config import RunConfig
+
+
+def load_splits(
+    run: RunConfig,
+) -> Tuple[List[Dict[str, torch.Tensor]], List[Dict[str, torch.Tensor]]]:
+    """Training and validation graphs (seeded split unless a validation file is given)."""
+    dtype = getattr(torch, run.training.dtype)
+    dkeys = DataKeys.from_dict(run.data.keys)
+    train_frames = read_frames(run.base_dir / run.data.train)
+    if run.training.max_frames:
+        train_frames = train_frames[: run.training.max_frames]
+    if run.data.validation:
+        val_frames = read_frames(run.base_dir / run.data.validation)
+    else:
+        order = list(range(len(train_frames)))
+        random.Random(run.training.seed).shuffle(order)
+        n_val = max(1, int(round(run.data.val_fraction * len(order))))
+        if n_val >= len(order):
+            raise InputError("not enough frames to hold out a validation set")
+        val_frames = [train_frames[i] for i in order[:n_val]]
+        train_frames = [train_frames[i] for i in order[n_val:]]
+    cfg = run.model
+    train = build_dataset(train_frames, cfg.elements, cfg.cutoff, dkeys, ("energy",), dtype)
+    val = build_dataset(val_frames, cfg.elements, cfg.cutoff, dkeys, ("energy",), dtype)
+    return train, val
+
+
+def fit_energy_shifts(graphs: List[Dict[str, torch.Tensor]], n_species: int) -> np.ndarray:
+    """Per-element energies (eV) by least squares: E_frame ≈ Σ_s n_s shift_s."""
+    counts = np.zeros((len(graphs), n_species))
+    energies = np.zeros(len(graphs))
+    for k, g in enumerate(graphs):
+        counts[k] = np.bincount(g[keys.SPECIES].numpy(), minlength=n_species)
+        energies[k] = float(g["ref_energy"][0])
+    shifts, *_ = np.linalg.lstsq(counts, energies, rcond=None)
+    return shifts
+
+
+def force_rms(graphs: List[Dict[str, torch.Tensor]]) -> float:
+    """Root-mean-square force component of the data (eV/Å), the energy scale of the network."""
+    values = [g["ref_forces"].reshape(-1) for g in graphs if "ref_forces" in g]
+    if not values:
+        return 1.0
+    return float(torch.cat(values).pow(2).mean().sqrt().clamp_min(1e-3))
+
+
+def average_neighbors(graphs: List[Dict[str, torch.Tensor]]) -> float:
+    edges = sum(int(g[keys.EDGE_INDEX].shape[1]) for g in graphs)
+    atoms = sum(int(g[keys.SPECIES].shape[0]) for g in graphs)
+    return max(1.0, edges / max(atoms, 1))

@@ -1,0 +1,197 @@
+"""The training loop: AdamW, plateau LR schedule, EMA, early stopping, exact resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import random
+import tempfile
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .. import keys
+from ..data.graph import collate
+from ..model.polmlip import PolMLIP
+from .config import RunConfig
+from .ema import EMA
+from .loss import residuals, weighted_loss
+from .prepare import average_neighbors, fit_energy_shifts, force_rms, load_splits
+
+
+def _atomic_save(obj: Any, path: pathlib.Path) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+class Trainer:
+    """Trains a :class:`PolMLIP` from a :class:`RunConfig`; see ``polmlip train --help``."""
+
+    def __init__(self, run: RunConfig, progress: bool = True) -> None:
+        self.run = run
+        self.cfg = run.training
+        self.out = pathlib.Path(self.cfg.output)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.progress = progress
+        self.dtype = getattr(torch, self.cfg.dtype)
+        torch.manual_seed(self.cfg.seed)
+        self.train_set, self.val_set = load_splits(run)
+        run.model.avg_neighbors = average_neighbors(self.train_set)
+        self.model = PolMLIP(run.model).to(self.dtype)
+        shifts = fit_energy_shifts(self.train_set, len(run.model.elements))
+        self.model.energy_shift.copy_(torch.tensor(shifts, dtype=self.dtype))
+        self.model.energy_scale.fill_(force_rms(self.train_set))
+        self.weights = {
+            "energy": self.cfg.energy_weight,
+            "forces": self.cfg.forces_weight,
+            "stress": self.cfg.stress_weight,
+            "dipole": self.cfg.dipole_weight,
+            "polarization": self.cfg.polarization_weight,
+            "bec": self.cfg.bec_weight,
+        }
+        self.optimizer = torch.optim.AdamW(
+            self.model.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay
+        )
+        self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            self.optimizer, factor=self.cfg.lr_factor, patience=self.cfg.lr_patience
+        )
+        self.ema = EMA(self.model, self.cfg.ema_decay)
+        self.epoch = 0
+        self.history: List[Dict[str, float]] = []
+        self.best_val = float("inf")
+        self.best_state: Optional[Dict[str, torch.Tensor]] = None
+        self.stale = 0
+
+    # ---- what to compute ----
+    def _wants(self, batch: Dict[str, torch.Tensor]) -> Dict[str, bool]:
+        return {
+            "forces": "ref_forces" in batch,
+            "stress": "ref_stress" in batch and self.weights["stress"] > 0,
+            "bec": "ref_bec" in batch and self.weights["bec"] > 0,
+        }
+
+    def _evaluate(self, batch: Dict[str, torch.Tensor], create_graph: bool):
+        w = self._wants(batch)
+        out = self.model(batch, w["forces"], w["stress"], w["bec"], create_graph)
+        return out, residuals(batch, out)
+
+    # ---- checkpoints ----
+    def state(self) -> Dict[str, Any]:
+        return {
+            "epoch": self.epoch,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "ema": self.ema.state_dict(),
+            "history": self.history,
+            "best_val": self.best_val,
+            "best_state": self.best_state,
+            "stale": self.stale,
+            "rng": {
+                "torch": torch.get_rng_state(),
+                "numpy": np.random.get_state(),
+                "python": random.getstate(),
+            },
+            "config": self.run.to_dict(),
+        }
+
+    def load_state(self, state: Dict[str, Any]) -> None:
+        self.epoch = state["epoch"]
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.ema.load_state_dict(state["ema"])
+        self.history = state["history"]
+        self.best_val = state["best_val"]
+        self.best_state = state["best_state"]
+        self.stale = state["stale"]
+        torch.set_rng_state(state["rng"]["torch"])
+        np.random.set_state(state["rng"]["numpy"])
+        random.setstate(state["rng"]["python"])
+
+    def resume_if_possible(self) -> bool:
+        path = self.out / "checkpoint.pt"
+        if not path.is_file():
+            return False
+        self.load_state(torch.load(path, weights_only=False))
+        return True
+
+    # ---- loop ----
+    def _batches(self, data: List[Dict[str, torch.Tensor]], shuffle: bool):
+        order = list(range(len(data)))
+        if shuffle:
+            g = torch.Generator().manual_seed(self.cfg.seed * 100003 + self.epoch)
+            order = torch.randperm(len(data), generator=g).tolist()
+        bs = self.cfg.batch_size
+        for s in range(0, len(order), bs):
+            yield collate([data[i] for i in order[s : s + bs]])
+
+    def validate(self) -> float:
+        saved = {k: v.clone() for k, v in self.model.state_dict().items()}
+        self.model.load_state_dict(self.ema.shadow)
+        total, count = 0.0, 0
+        for batch in self._batches(self.val_set, shuffle=False):
+            _, res = self._evaluate(batch, create_graph=False)
+            loss, _ = weighted_loss(res, self.weights)
+            total += float(loss.detach()) * int(batch[keys.NUM_ATOMS].shape[0])
+            count += int(batch[keys.NUM_ATOMS].shape[0])
+        self.model.load_state_dict(saved)
+        return total / max(count, 1)
+
+    def train(self, epochs: Optional[int] = None) -> Dict[str, Any]:
+        """Run until ``epochs`` (default from config) or early stopping; returns the summary."""
+        last = self.cfg.epochs if epochs is None else epochs
+        bar = tqdm(
+            total=last, initial=self.epoch, desc="training", unit="epoch", disable=not self.progress
+        )
+        while self.epoch < last and self.stale < self.cfg.early_stopping_patience:
+            self.model.train()
+            losses = []
+            for batch in self._batches(self.train_set, shuffle=True):
+                self.optimizer.zero_grad(set_to_none=True)
+                _, res = self._evaluate(batch, create_graph=True)
+                loss, _ = weighted_loss(res, self.weights)
+                loss.backward()
+                self.optimizer.step()
+                self.ema.update(self.model)
+                losses.append(float(loss.detach()))
+            self.epoch += 1
+            val = self.validate()
+            self.scheduler.step(val)
+            self.history.append(
+                {
+                    "epoch": self.epoch,
+                    "train_loss": float(np.mean(losses)),
+                    "val_loss": val,
+                    "lr": self.optimizer.param_groups[0]["lr"],
+                }
+            )
+            if val < self.best_val:
+                self.best_val, self.stale = val, 0
+                self.best_state = self.ema.state_dict()
+            else:
+                self.stale += 1
+            if self.epoch % self.cfg.checkpoint_every == 0 or self.epoch == last:
+                _atomic_save(self.state(), self.out / "checkpoint.pt")
+            bar.set_postfix(train=f"{np.mean(losses):.3g}", val=f"{val:.3g}")
+            bar.update(1)
+        bar.close()
+        return {"epochs": self.epoch, "best_val_loss": self.best_val}
+
+    def best_model(self) -> PolMLIP:
+        """The model with the best EMA weights seen on validation."""
+        if self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
+        return self.model
+
+    def write_history(self) -> None:
+        (self.out / "history.json").write_text(json.dumps(self.history, indent=1))
