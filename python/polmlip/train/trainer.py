@@ -98,7 +98,6 @@ class Trainer:
             "stale": self.stale,
             "rng": {
                 "torch": torch.get_rng_state(),
-                "numpy": np.random.get_state(),
                 "python": random.getstate(),
             },
             "config": self.run.to_dict(),
@@ -115,7 +114,6 @@ class Trainer:
         self.best_state = state["best_state"]
         self.stale = state["stale"]
         torch.set_rng_state(state["rng"]["torch"])
-        np.random.set_state(state["rng"]["numpy"])
         random.setstate(state["rng"]["python"])
 
     def resume_if_possible(self) -> bool:
