@@ -1,0 +1,126 @@
+"""Export round trip, the ASE calculator under a field, and refusal of bad model files."""
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+
+from polmlip import keys
+from polmlip.ase import PolMLIPCalculator
+from polmlip.data import atoms_to_graph
+from polmlip.errors import InputError
+from polmlip.export import export_model, load_exported
+from polmlip.export.io import METADATA_FILE
+
+from conftest import water_cluster
+
+
+@pytest.fixture(scope="module")
+def exported(full_model, tmp_path_factory):
+    path = tmp_path_factory.mktemp("model") / "model.pt"
+    meta = export_model(full_model, path)
+    return path, meta
+
+
+def test_metadata_contract(exported):
+    _, meta = exported
+    assert meta["elements"] == ["H", "O"]
+    assert meta["ghost_cutoff"] == pytest.approx(meta["cutoff"] * meta["num_layers"])
+    assert meta["dtype"] == "float64" and meta["format_version"] == 1
+    assert meta["heads"]["quadrupoles"] and meta["long_range"]["sigma"] == 1.0
+
+
+@pytest.mark.parametrize("periodic", [False, True])
+def test_exported_equals_eager(full_model, exported, periodic):
+    atoms = water_cluster(3, box=7.0 if periodic else None)
+    field = (0.03, 0.0, -0.02)
+    eager = full_model(
+        atoms_to_graph(atoms, ["H", "O"], 3.5, external_field=field), compute_stress=periodic
+    )
+    calc = PolMLIPCalculator(str(exported[0]), external_field=field)
+    atoms.calc = calc
+    assert atoms.get_potential_energy() == pytest.approx(
+        float(eager[keys.ENERGY].detach()), rel=1e-12, abs=1e-12
+    )
+    assert np.allclose(atoms.get_forces(), eager[keys.FORCES].detach().numpy(), atol=1e-12)
+    if periodic:
+        s = eager[keys.STRESS][0].detach().numpy()
+        assert np.allclose(
+            atoms.get_stress(), [s[0, 0], s[1, 1], s[2, 2], s[1, 2], s[0, 2], s[0, 1]], atol=1e-12
+        )
+
+
+def test_ase_field_forces_are_enthalpy_gradient(exported):
+    """Open boundaries: forces under a field equal −∂U/∂r of the reported enthalpy."""
+    atoms = water_cluster(3)
+    atoms.calc = PolMLIPCalculator(str(exported[0]), external_field=(0.2, -0.1, 0.15))
+    f = atoms.get_forces()
+    p0 = atoms.get_positions()
+    h = 1e-4
+    for i, a in [(0, 2), (5, 0)]:
+        e = []
+        for s in (1, -1):
+            p = p0.copy()
+            p[i, a] += s * h
+            atoms.set_positions(p)
+            e.append(atoms.get_potential_energy())
+        assert f[i, a] == pytest.approx(-(e[0] - e[1]) / (2 * h), rel=1e-6, abs=1e-8)
+    atoms.set_positions(p0)
+    # the field changes forces, and BECs satisfy the acoustic sum rule for a neutral cluster
+    bec = atoms.calc.get_property("bec", atoms)
+    assert np.abs(bec.sum(0)).max() < 1e-10
+    calc0 = PolMLIPCalculator(str(exported[0]))
+    assert not np.allclose(calc0.get_forces(atoms), f)
+
+
+def test_unknown_element_is_refused(exported):
+    from ase import Atoms
+
+    atoms = Atoms("NaCl", positions=[[0, 0, 0], [2.5, 0, 0]])
+    atoms.calc = PolMLIPCalculator(str(exported[0]))
+    with pytest.raises(InputError, match=r"\['Cl', 'Na'\] are not known to this model"):
+        atoms.get_potential_energy()
+
+
+def test_overlapping_atoms_and_nan_are_refused(exported):
+    atoms = water_cluster(2)
+    atoms.calc = PolMLIPCalculator(str(exported[0]))
+    p = atoms.get_positions()
+    p[1] = p[0] + 0.01
+    atoms.set_positions(p)
+    with pytest.raises(InputError, match="overlap"):
+        atoms.get_potential_energy()
+    p[1, 0] = np.nan
+    atoms.set_positions(p)
+    with pytest.raises(InputError, match="NaN"):
+        atoms.get_potential_energy()
+
+
+def test_bad_model_files(tmp_path, exported):
+    with pytest.raises(InputError, match="does not exist"):
+        load_exported(tmp_path / "missing.pt")
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a model at all")
+    with pytest.raises(InputError, match="not a polmlip model file"):
+        load_exported(junk)
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(exported[0].read_bytes()[:5000])
+    with pytest.raises(InputError):
+        load_exported(truncated)
+    foreign = tmp_path / "foreign.pt"
+    torch.jit.save(torch.jit.script(torch.nn.Linear(2, 2)), str(foreign))
+    with pytest.raises(InputError, match="not a polmlip model"):
+        load_exported(foreign)
+    newer = tmp_path / "newer.pt"
+    with zipfile.ZipFile(exported[0]) as zin, zipfile.ZipFile(newer, "w") as zout:
+        for item in zin.infolist():
+            data = zin.read(item.filename)
+            if item.filename.endswith(METADATA_FILE):
+                meta = json.loads(data)
+                meta["format_version"] = 99
+                data = json.dumps(meta).encode()
+            zout.writestr(item, data)
+    with pytest.raises(InputError, match="newer"):
+        load_exported(newer)

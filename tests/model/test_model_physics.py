@@ -1,0 +1,114 @@
+"""Model-level physics: equivariance, finite differences, batching, cutoff smoothness."""
+
+import numpy as np
+import pytest
+import torch
+
+from polmlip import keys
+from polmlip.data import atoms_to_graph, collate
+
+from conftest import water_cluster
+
+
+def _graph(atoms, field=(0.0, 0.0, 0.0)):
+    return atoms_to_graph(atoms, ["H", "O"], 3.5, external_field=field)
+
+
+def _rotation(seed=3):
+    q, _ = np.linalg.qr(np.random.default_rng(seed).normal(size=(3, 3)))
+    return q
+
+
+@pytest.mark.parametrize("reflect", [False, True])
+@pytest.mark.parametrize("periodic", [False, True])
+def test_equivariance(full_model, reflect, periodic):
+    atoms = water_cluster(3, box=7.0 if periodic else None)
+    field = (0.05, -0.02, 0.03)
+    R = _rotation() * (-1.0 if reflect else 1.0)
+    out = full_model(_graph(atoms, field), compute_bec=True)
+    rot = atoms.copy()
+    rot.set_positions(atoms.get_positions() @ R.T)
+    if periodic:
+        rot.set_cell(atoms.get_cell().array @ R.T)
+    out_r = full_model(_graph(rot, np.array(field) @ R.T), compute_bec=True)
+    Rt = torch.tensor(R)
+    assert torch.allclose(out_r[keys.ENERGY], out[keys.ENERGY], rtol=1e-6, atol=1e-7)
+    assert torch.allclose(out_r[keys.FORCES], out[keys.FORCES] @ Rt.T, atol=2e-5)
+    assert torch.allclose(out_r[keys.CHARGES], out[keys.CHARGES], atol=1e-6)
+    det = float(np.linalg.det(R))
+    # μ (1o, polar vector) rotates with R; Θ (2e) as R Θ Rᵀ
+    assert torch.allclose(out_r[keys.DIPOLES], out[keys.DIPOLES] @ Rt.T, atol=1e-6)
+    assert torch.allclose(out_r[keys.QUADRUPOLES], Rt @ out[keys.QUADRUPOLES] @ Rt.T, atol=1e-6)
+    assert torch.allclose(out_r[keys.BEC], Rt @ out[keys.BEC] @ Rt.T, atol=2e-5)
+    assert det == pytest.approx(-1.0 if reflect else 1.0)
+
+
+@pytest.mark.parametrize("periodic", [False, True])
+def test_forces_and_stress_match_finite_differences(full_model, periodic):
+    atoms = water_cluster(3, box=7.0 if periodic else None)
+    g = _graph(atoms, (0.1, 0.0, -0.05) if not periodic else (0.0, 0.0, 0.0))
+    out = full_model(g, compute_stress=periodic)
+    h = 1e-4
+    for i, a in [(0, 0), (4, 1), (8, 2)]:
+        e = []
+        for s in (1, -1):
+            gg = dict(g)
+            gg[keys.POSITIONS] = g[keys.POSITIONS].clone()
+            gg[keys.POSITIONS][i, a] += s * h
+            e.append(float(full_model(gg, compute_forces=False)[keys.ENERGY].detach()))
+        assert float(out[keys.FORCES][i, a]) == pytest.approx(
+            -(e[0] - e[1]) / (2 * h), rel=1e-5, abs=1e-7
+        )
+    if periodic:
+        for a, b in [(0, 0), (0, 2), (2, 1)]:
+            e = []
+            for s in (1, -1):
+                d = torch.eye(3, dtype=torch.float64)
+                d[a, b] += s * h
+                gg = dict(g)
+                gg[keys.POSITIONS] = g[keys.POSITIONS] @ d
+                gg[keys.CELL] = g[keys.CELL] @ d
+                e.append(float(full_model(gg, compute_forces=False)[keys.ENERGY].detach()))
+            assert float(out[keys.VIRIAL][0, a, b]) == pytest.approx(
+                -(e[0] - e[1]) / (2 * h), rel=1e-5, abs=1e-7
+            )
+
+
+def test_batch_equals_frame_by_frame(full_model):
+    frames = [water_cluster(2, seed=1), water_cluster(3, seed=2, box=7.0), water_cluster(1)]
+    graphs = [_graph(a, (0.02 * k, 0.0, 0.0)) for k, a in enumerate(frames)]
+    batch = full_model(collate(graphs))
+    start = 0
+    for k, g in enumerate(graphs):
+        single = full_model(g)
+        n = g[keys.SPECIES].shape[0]
+        assert torch.allclose(batch[keys.ENERGY][k], single[keys.ENERGY][0], atol=1e-10)
+        assert torch.allclose(
+            batch[keys.FORCES][start : start + n], single[keys.FORCES], atol=1e-10
+        )
+        start += n
+
+
+def test_charge_conservation_to_total_charge(full_model):
+    g = _graph(water_cluster(3))
+    g[keys.TOTAL_CHARGE] = torch.tensor([1.0], dtype=torch.float64)
+    out = full_model(g)
+    assert float(out[keys.CHARGES].sum()) == pytest.approx(1.0, abs=1e-12)
+    assert abs(float(out[keys.INDUCED_CHARGES].sum())) < 1e-12
+
+
+def test_energy_is_smooth_at_the_cutoff(full_model):
+    """Moving one molecule across the cutoff changes energy and forces continuously."""
+    base = water_cluster(1)
+    energies, forces = [], []
+    for d in np.linspace(3.3, 3.7, 41):
+        other = base.copy()
+        other.translate([d + 1.0, 0.0, 0.0])
+        atoms = base + other
+        out = full_model(_graph(atoms))
+        energies.append(float(out[keys.ENERGY].detach()))
+        forces.append(out[keys.FORCES].detach().numpy())
+    de = np.abs(np.diff(energies))
+    df = np.array([np.abs(forces[k + 1] - forces[k]).max() for k in range(len(forces) - 1)])
+    assert de.max() < 5 * np.median(de) + 1e-6
+    assert df.max() < 5 * np.median(df) + 1e-6

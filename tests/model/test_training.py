@@ -1,0 +1,90 @@
+"""Training: exact resume, strict configs, missing data keys, CLI help."""
+
+import subprocess
+import sys
+
+import ase.io
+import numpy as np
+import pytest
+import torch
+
+from polmlip.errors import InputError
+from polmlip.train.config import parse_config
+from polmlip.train.trainer import Trainer
+
+from conftest import water_cluster
+
+
+def _toy_data(path, n=6):
+    frames = []
+    for k in range(n):
+        atoms = water_cluster(2, seed=k)
+        pos = atoms.get_positions()
+        # a smooth toy reference: harmonic pair energy, exact forces
+        d = pos[:, None] - pos[None]
+        r2 = (d * d).sum(-1)
+        energy = 0.05 * float(np.triu(r2, 1).sum())
+        forces = -0.1 * d.sum(1)
+        atoms.info["energy"] = energy
+        atoms.arrays["forces"] = forces
+        frames.append(atoms)
+    ase.io.write(path, frames, format="extxyz")
+
+
+def _config(tmp_path, out):
+    return parse_config(
+        {
+            "model": {"elements": ["H", "O"], "channels": 4, "cutoff": 3.0, "num_layers": 1},
+            "data": {"train": str(tmp_path / "data.xyz"), "val_fraction": 0.34},
+            "training": {"output": str(tmp_path / out), "epochs": 4, "batch_size": 2, "seed": 3},
+        }
+    )
+
+
+def test_resume_gives_identical_weights(tmp_path):
+    _toy_data(tmp_path / "data.xyz")
+    full = Trainer(_config(tmp_path, "full"), progress=False)
+    full.train()
+    part = Trainer(_config(tmp_path, "part"), progress=False)
+    part.train(epochs=2)
+    resumed = Trainer(_config(tmp_path, "part"), progress=False)
+    assert resumed.resume_if_possible() and resumed.epoch == 2
+    resumed.train()
+    for (k, a), (_, b) in zip(full.model.state_dict().items(), resumed.model.state_dict().items()):
+        assert torch.equal(a, b), k
+    assert full.history == resumed.history
+
+
+def test_config_typos_are_refused(tmp_path):
+    with pytest.raises(InputError, match=r"unknown key\(s\) \['epochz'\]"):
+        parse_config(
+            {"model": {"elements": ["H"]}, "data": {"train": "x.xyz"}, "training": {"epochz": 3}}
+        )
+    with pytest.raises(InputError, match="unknown model setting"):
+        parse_config({"model": {"elements": ["H"], "chanels": 3}, "data": {"train": "x"}})
+    with pytest.raises(InputError, match="unknown chemical element"):
+        parse_config({"model": {"elements": ["Xx"]}, "data": {"train": "x"}})
+
+
+def test_missing_keys_in_data(tmp_path):
+    frames = [water_cluster(2, seed=k) for k in range(4)]
+    ase.io.write(tmp_path / "data.xyz", frames, format="extxyz")
+    with pytest.raises(InputError, match="has no \\['energy'\\]"):
+        Trainer(_config(tmp_path, "x"), progress=False)
+
+
+def test_cli_help_explains_commands():
+    out = subprocess.run(
+        [sys.executable, "-m", "polmlip.cli.main", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    for word in ("train", "evaluate", "export"):
+        assert word in out
+    bad = subprocess.run(
+        [sys.executable, "-m", "polmlip.cli.main", "train", "nope.yaml"],
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode == 2 and "does not exist" in bad.stderr and "Traceback" not in bad.stderr
