@@ -9,15 +9,20 @@ from e3nn.util.jit import compile_mode
 
 
 def _mid_irreps(
-    irreps_in: o3.Irreps, irreps_sh: o3.Irreps, lmax: int
+    irreps_in: o3.Irreps, irreps_sh: o3.Irreps, irreps_target: o3.Irreps
 ) -> Tuple[o3.Irreps, List[Tuple[int, int, int, str, bool]]]:
-    """Depthwise ('uvu') tensor-product paths from features × edge harmonics up to l = lmax."""
+    """Depthwise ('uvu') tensor-product paths from features × edge harmonics.
+
+    Only outputs whose irrep (l and parity) occurs in ``irreps_target`` are kept:
+    the others would be discarded by the next linear layer anyway.
+    """
+    wanted = {ir for _, ir in irreps_target}
     mid = []
     instructions = []
     for i, (mul, ir_in) in enumerate(irreps_in):
         for j, (_, ir_edge) in enumerate(irreps_sh):
             for ir_out in ir_in * ir_edge:
-                if ir_out.l <= lmax:
+                if ir_out in wanted:
                     instructions.append((i, j, len(mid), "uvu", True))
                     mid.append((mul, ir_out))
     irreps_mid = o3.Irreps(mid)
@@ -48,8 +53,7 @@ class Interaction(torch.nn.Module):
         avg_neighbors: float,
     ) -> None:
         super().__init__()
-        lmax = max(ir.l for _, ir in irreps_hidden)
-        irreps_mid, instructions = _mid_irreps(irreps_in, irreps_sh, lmax)
+        irreps_mid, instructions = _mid_irreps(irreps_in, irreps_sh, irreps_hidden)
         self.linear_up = o3.Linear(irreps_in, irreps_in)
         self.tp = o3.TensorProduct(
             irreps_in,
