@@ -58,7 +58,7 @@ def test_ase_field_forces_are_enthalpy_gradient(exported):
     atoms.calc = PolMLIPCalculator(str(exported[0]), external_field=(0.2, -0.1, 0.15))
     f = atoms.get_forces()
     p0 = atoms.get_positions()
-    h = 1e-4
+    h = 1e-5
     for i, a in [(0, 2), (5, 0)]:
         e = []
         for s in (1, -1):
