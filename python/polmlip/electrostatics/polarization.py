@@ -54,6 +54,9 @@ def periodic_polarization(
 
 
 def _grads(out: torch.Tensor, positions: torch.Tensor, create_graph: bool) -> torch.Tensor:
+    """∂out/∂positions (N, 3); zero when ``out`` does not depend on anything differentiable."""
+    if not out.requires_grad:
+        return torch.zeros_like(positions)
     g = torch.autograd.grad(
         [out], [positions], retain_graph=True, create_graph=create_graph, allow_unused=True
     )[0]

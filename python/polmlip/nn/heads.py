@@ -57,6 +57,8 @@ class MultipoleHeads(torch.nn.Module):
         self.linear = o3.Linear(irreps_in, self.irreps_out)
         cob = o3.ReducedTensorProducts("ij=ji", i="1o").change_of_basis  # (6, 3, 3): 0e + 2e
         self.register_buffer("l2_to_matrix", cob[1:].clone())
+        # ±1: global sign of the permanent multipoles (see polmlip.train.orient)
+        self.register_buffer("multipole_sign", torch.ones(()))
         self.n_scalar = n_scalar
 
     def forward(self, h: torch.Tensor) -> Dict[str, torch.Tensor]:
@@ -66,7 +68,7 @@ class MultipoleHeads(torch.nn.Module):
         k = 1
         out["energy"] = s[:, 0]
         if self.charges:
-            out["q"] = 0.5 * s[:, k]
+            out["q"] = 0.5 * self.multipole_sign * s[:, k]
             k += 1
         if self.induced_charges:
             out["kappa"] = 0.01 * torch.nn.functional.softplus(s[:, k])
@@ -77,11 +79,13 @@ class MultipoleHeads(torch.nn.Module):
             k += 1
         pos = self.n_scalar
         if self.dipoles:
-            out["mu"] = 0.2 * y[:, pos : pos + 3]
+            out["mu"] = 0.2 * self.multipole_sign * y[:, pos : pos + 3]
             pos += 3
         c = self.l2_to_matrix.to(y.dtype)
         if self.quadrupoles:
-            out["theta"] = 0.3 * torch.einsum("nk,kij->nij", y[:, pos : pos + 5], c)
+            out["theta"] = (
+                0.3 * self.multipole_sign * torch.einsum("nk,kij->nij", y[:, pos : pos + 5], c)
+            )
             pos += 5
         if self.induced_dipoles:
             if self.anisotropic_alpha:

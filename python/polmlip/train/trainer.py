@@ -19,6 +19,7 @@ from ..model.polmlip import PolMLIP
 from .config import RunConfig
 from .ema import EMA
 from .loss import residuals, weighted_loss
+from .orient import orient_multipoles, sign_is_determined
 from .prepare import average_neighbors, fit_energy_shifts, force_rms, load_splits
 
 
@@ -186,9 +187,15 @@ class Trainer:
         return {"epochs": self.epoch, "best_val_loss": self.best_val}
 
     def best_model(self) -> PolMLIP:
-        """The model with the best EMA weights seen on validation."""
+        """The model with the best EMA weights seen on validation.
+
+        When the data cannot fix the sign of the latent multipoles, it is oriented by
+        the electronegativity convention of :mod:`polmlip.train.orient`.
+        """
         if self.best_state is not None:
             self.model.load_state_dict(self.best_state)
+        if not sign_is_determined(self.train_set):
+            orient_multipoles(self.model, self.train_set, self.run.model.elements)
         return self.model
 
     def write_history(self) -> None:
