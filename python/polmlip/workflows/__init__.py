@@ -1,0 +1,1 @@
+"""End-to-end workflows (the demo, MD helpers)."""

@@ -1,0 +1,22 @@
+"""The README's main job runs (in its reduced form) and writes its files."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_demo_quick(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "demo.py"), "--quick", "--output", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "[6/6] summary" in proc.stdout
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    for key in ("model", "learning_curve", "md_plot"):
+        assert Path(summary["files"][key]).is_file()
