@@ -88,3 +88,34 @@ def test_cli_help_explains_commands():
         text=True,
     )
     assert bad.returncode == 2 and "does not exist" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_nan_in_reference_data_is_refused(tmp_path):
+    frames = [water_cluster(2, seed=k) for k in range(4)]
+    for a in frames:
+        a.info["energy"] = 1.0
+        a.arrays["forces"] = np.zeros((len(a), 3))
+    frames[2].arrays["forces"][1, 0] = np.nan
+    ase.io.write(tmp_path / "data.xyz", frames, format="extxyz")
+    with pytest.raises(InputError, match="frame .*forces contains NaN"):
+        Trainer(_config(tmp_path, "x"), progress=False)
+
+
+def test_float32_training_and_dipole_targets(tmp_path):
+    """float32 end to end, with a dipole target (which also fixes the charge sign)."""
+    frames = []
+    for k in range(6):
+        a = water_cluster(2, seed=k)
+        a.info["energy"] = float(k)
+        a.arrays["forces"] = np.zeros((len(a), 3))
+        a.info["dipole"] = np.array([0.1 * k, 0.0, 0.0])
+        frames.append(a)
+    ase.io.write(tmp_path / "data.xyz", frames, format="extxyz")
+    run = _config(tmp_path, "f32")
+    run.training.dtype = "float32"
+    run.training.dipole_weight = 1.0
+    run.training.epochs = 2
+    trainer = Trainer(run, progress=False)
+    trainer.train()
+    assert next(trainer.model.parameters()).dtype == torch.float32
+    assert all(np.isfinite(h["val_loss"]) for h in trainer.history)

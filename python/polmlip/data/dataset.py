@@ -27,6 +27,7 @@ class DataKeys:
     forces: Sequence[str] = ("forces", "force", "REF_forces")
     stress: Sequence[str] = ("stress", "REF_stress")
     dipole: Sequence[str] = ("dipole", "REF_dipole")
+    polarization: Sequence[str] = ("polarization", "REF_polarization")
     bec: Sequence[str] = ("bec", "BEC")
     charges: Sequence[str] = ("charges",)
     total_charge: Sequence[str] = ("total_charge", "charge")
@@ -72,6 +73,7 @@ def frame_targets(atoms, keys: DataKeys, index: int) -> Dict[str, np.ndarray]:
         "forces": (n, 3),
         "stress": None,
         "dipole": (3,),
+        "polarization": (3,),
         "bec": (n, 3, 3),
         "charges": (n,),
     }
@@ -84,7 +86,7 @@ def frame_targets(atoms, keys: DataKeys, index: int) -> Dict[str, np.ndarray]:
             value = _voigt_to_matrix(value)
         elif prop == "bec" and value.size == 9 * n:
             value = value.reshape(n, 3, 3)
-        elif prop in ("dipole", "energy") and value.size == int(np.prod(shape)):
+        elif prop in ("dipole", "polarization", "energy") and value.size == int(np.prod(shape)):
             value = value.reshape(shape)
         if shape is not None and value.shape != shape:
             raise InputError(f"frame {index}: {prop} has shape {value.shape}, expected {shape}")
@@ -134,6 +136,6 @@ def build_dataset(
         )
         for k, v in targets.items():
             t = torch.tensor(v, dtype=dtype)
-            g["ref_" + k] = t[None] if k in ("energy", "dipole", "stress") else t
+            g["ref_" + k] = t[None] if k in ("energy", "dipole", "polarization", "stress") else t
         out.append(g)
     return out
