@@ -19,3 +19,22 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   "$py" -m pip install -q --disable-pip-version-check -e ".[test,engines,bench]"
   echo "$want" > "$stamp"
 fi
+# Native TorchScript operators (C++): built once into python/polmlip/lib, rebuilt when sources
+# change (make is incremental). Without a compiler polmlip falls back to the PyTorch reference.
+if [ "${POLMLIP_SKIP_BUILD:-0}" != "1" ]; then
+  if command -v cmake >/dev/null && command -v c++ >/dev/null; then
+    prefix="$("$py" -c 'import torch; print(torch.utils.cmake_prefix_path)')"
+    if [ ! -f build/CMakeCache.txt ]; then
+      echo "[polmlip] configuring the native operators (cmake)"
+      cmake -S . -B build -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_BUILD_TYPE=Release >.cmake.log 2>&1 \
+        || { echo "[polmlip] cmake configure failed (see .cmake.log); using the PyTorch fallback"; }
+    fi
+    if [ -f build/CMakeCache.txt ]; then
+      cmake --build build -j"$(nproc 2>/dev/null || echo 2)" >.build.log 2>&1 \
+        && echo "[polmlip] native operators ready (python/polmlip/lib)" \
+        || echo "[polmlip] native build failed (see .build.log); using the PyTorch fallback"
+    fi
+  else
+    echo "[polmlip] cmake or a C++ compiler is missing: using the PyTorch fallback operators"
+  fi
+fi

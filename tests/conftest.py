@@ -1,7 +1,6 @@
 """Shared pytest configuration: opt-in slow tests, reproducible random systems."""
 
 import pytest
-import torch
 
 
 def pytest_addoption(parser):
@@ -15,26 +14,3 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
-
-
-def random_sites(n, cell, seed=0, q_scale=0.5, mu_scale=0.2, theta_scale=0.3, dtype=torch.float64):
-    """Random neutral sites inside ``cell`` with charges, dipoles and traceless quadrupoles."""
-    g = torch.Generator().manual_seed(seed)
-    cell = torch.as_tensor(cell, dtype=dtype)
-    pos = torch.rand(n, 3, generator=g, dtype=dtype) @ cell
-    q = q_scale * torch.randn(n, generator=g, dtype=dtype)
-    q = q - q.mean()
-    mu = mu_scale * torch.randn(n, 3, generator=g, dtype=dtype)
-    th = theta_scale * torch.randn(n, 3, 3, generator=g, dtype=dtype)
-    th = 0.5 * (th + th.transpose(1, 2))
-    th = th - torch.diagonal(th, dim1=1, dim2=2).sum(-1)[:, None, None] / 3 * torch.eye(
-        3, dtype=dtype
-    )
-    return pos, q, mu, th
-
-
-def triclinic_cell(length=9.0, dtype=torch.float64):
-    """A skewed, non-orthogonal test cell (rows are lattice vectors), Å."""
-    return torch.tensor(
-        [[length, 0.0, 0.0], [1.3, length * 0.95, 0.0], [0.7, -1.1, length * 1.05]], dtype=dtype
-    )

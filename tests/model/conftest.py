@@ -1,32 +1,9 @@
-"""Small models and frames for model-level tests."""
+"""Fixtures for model-level tests."""
 
-import numpy as np
 import pytest
 import torch
-from ase import Atoms
 
 from polmlip.model import ModelConfig, PolMLIP
-
-
-def water_cluster(n=3, seed=0, box=None):
-    """n rigid-ish water molecules, randomly placed and rotated; periodic if box is given."""
-    rng = np.random.default_rng(seed)
-    mol = np.array([[0.0, 0.0, 0.0], [0.96, 0.0, 0.0], [-0.24, 0.93, 0.0]])
-    pos, syms = [], []
-    centers = []
-    while len(centers) < n:
-        c = rng.random(3) * (box if box else 2.2 * n ** (1 / 3) + 1.5)
-        if all(np.linalg.norm(c - d) > 2.7 for d in centers):
-            centers.append(c)
-    for c in centers:
-        q, _ = np.linalg.qr(rng.normal(size=(3, 3)))
-        pos.extend(mol @ q.T + c + 0.05 * rng.normal(size=(3, 3)))
-        syms.extend(["O", "H", "H"])
-    atoms = Atoms(syms, positions=np.array(pos))
-    if box:
-        atoms.set_cell(np.diag([box, box * 1.05, box * 0.95]))
-        atoms.set_pbc(True)
-    return atoms
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from polmlip.errors import InputError
 from polmlip.export import export_model, load_exported
 from polmlip.export.io import METADATA_FILE
 
-from conftest import water_cluster
+from model_helpers import water_cluster
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import torch
 from polmlip import keys
 from polmlip.data import atoms_to_graph, collate
 
-from conftest import water_cluster
+from model_helpers import water_cluster
 
 
 def _graph(atoms, field=(0.0, 0.0, 0.0)):

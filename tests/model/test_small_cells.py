@@ -13,8 +13,9 @@ from polmlip.model import ModelConfig, PolMLIP
 
 def test_small_cell_equals_supercell():
     torch.manual_seed(1)
-    cfg = ModelConfig(elements=["H", "O"], channels=6, cutoff=4.0, kspace_method="ewald",
-                      kspace_accuracy=1e-9)
+    cfg = ModelConfig(
+        elements=["H", "O"], channels=6, cutoff=4.0, kspace_method="ewald", kspace_accuracy=1e-9
+    )
     model = PolMLIP(cfg).double()
     rng = np.random.default_rng(0)
     cell = np.array([[3.1, 0.0, 0.0], [0.4, 3.3, 0.0], [-0.3, 0.2, 3.0]])  # < 2 × cutoff
@@ -23,7 +24,8 @@ def test_small_cell_equals_supercell():
     big_atoms = atoms.repeat((2, 2, 2))
     big = model(atoms_to_graph(big_atoms, cfg.elements, cfg.cutoff), compute_stress=True)
     assert float(big[keys.ENERGY].detach()) == pytest.approx(
-        8 * float(small[keys.ENERGY].detach()), rel=1e-8)
+        8 * float(small[keys.ENERGY].detach()), rel=1e-8
+    )
     f_small = small[keys.FORCES].detach().numpy()
     f_big = big[keys.FORCES].detach().numpy()[:3]
     assert np.allclose(f_big, f_small, atol=1e-7)

@@ -12,7 +12,7 @@ from polmlip.errors import InputError
 from polmlip.train.config import parse_config
 from polmlip.train.trainer import Trainer
 
-from conftest import water_cluster
+from model_helpers import water_cluster
 
 
 def _toy_data(path, n=6):

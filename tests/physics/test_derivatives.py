@@ -11,7 +11,7 @@ import torch
 from polmlip.electrostatics import MultipoleElectrostatics
 from polmlip.electrostatics.multipoles import traceless
 
-from conftest import random_sites, triclinic_cell
+from helpers import random_sites, triclinic_cell
 
 CASES = [
     ("pme", False, True),

@@ -13,7 +13,7 @@ import torch
 from polmlip.electrostatics import MultipoleElectrostatics
 from polmlip.units import COULOMB
 
-from conftest import random_sites
+from helpers import random_sites
 
 
 def _energy_forces(solver, pos, cell, pbc, q, mu, th):

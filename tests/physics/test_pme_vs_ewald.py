@@ -5,7 +5,7 @@ import torch
 
 from polmlip.electrostatics import MultipoleElectrostatics
 
-from conftest import random_sites, triclinic_cell
+from helpers import random_sites, triclinic_cell
 
 
 def _run(solver, pos, cell, q, mu, th):

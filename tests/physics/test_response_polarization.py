@@ -20,7 +20,7 @@ from polmlip.electrostatics import (
     periodic_polarization,
 )
 
-from conftest import random_sites
+from helpers import random_sites
 
 ELL = 1.2
 

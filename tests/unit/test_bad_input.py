@@ -6,7 +6,7 @@ import torch
 from polmlip.electrostatics import MultipoleElectrostatics
 from polmlip.errors import InputError, reraise_clean
 
-from conftest import random_sites
+from helpers import random_sites
 
 CELL = torch.eye(3, dtype=torch.float64) * 6.0
 

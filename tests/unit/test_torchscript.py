@@ -15,7 +15,7 @@ from polmlip.electrostatics import (
     periodic_polarization,
 )
 
-from conftest import random_sites, triclinic_cell
+from helpers import random_sites, triclinic_cell
 
 
 def _roundtrip(module):

@@ -10,10 +10,13 @@ Public API:
 * :func:`global_sum`: the single seam for reductions over all sites.
 """
 
+from .. import ops as _ops
 from .comm import global_sum
 from .polarization import born_charges, field_forces, open_polarization, periodic_polarization
 from .response import induced_charges, induced_dipoles
 from .solver import MultipoleElectrostatics
+
+_ops.load()
 
 __all__ = [
     "MultipoleElectrostatics",

@@ -1,8 +1,11 @@
 """Spreading multipoles onto a periodic mesh and gathering derivatives back.
 
-This is the operator boundary: a C++/CUDA operator with the same signature and
-semantics can replace :func:`spread` and :func:`gather`. Both work in mesh
-coordinates u = K ⊙ s (s fractional), so they know nothing about the cell.
+This is the operator boundary. :func:`spread` and :func:`gather` call the
+TorchScript operators ``polmlip::spread`` and ``polmlip::gather``: the C++ kernels
+of ``libpolmlip_ops`` when it is built (``cpp/ops``), otherwise the pure-PyTorch
+reference below (:func:`spread_reference`, :func:`gather_reference`), registered
+under the same schema by :mod:`polmlip.ops`. Both work in mesh coordinates
+u = K ⊙ s (s fractional), so they know nothing about the cell.
 
 Component layout of the (N, C) coefficient and result arrays, with ∂_d = ∂/∂u_d:
 ``[1, ∂0, ∂1, ∂2, ∂0∂0, ∂1∂1, ∂2∂2, ∂0∂1, ∂0∂2, ∂1∂2]``; C = 1 (charges), 4 (+dipoles)
@@ -76,7 +79,9 @@ def _coefficient_cube(coeff: torch.Tensor) -> torch.Tensor:
     return cube
 
 
-def spread(u: torch.Tensor, coeff: torch.Tensor, mesh_shape: List[int], order: int) -> torch.Tensor:
+def spread_reference(
+    u: torch.Tensor, coeff: torch.Tensor, mesh_shape: List[int], order: int
+) -> torch.Tensor:
     """Spread sites onto the mesh: Q(g) = Σ_n Σ_c coeff[n, c] ∂^c W_n(g).
 
     W_n(g) = Π_d M_p(u_nd − g_d) (periodic). Differentiable in u and coeff.
@@ -111,7 +116,7 @@ def spread(u: torch.Tensor, coeff: torch.Tensor, mesh_shape: List[int], order: i
     return mesh.reshape(mesh_shape[0], mesh_shape[1], mesh_shape[2])
 
 
-def gather(mesh: torch.Tensor, u: torch.Tensor, order: int, nderiv: int) -> torch.Tensor:
+def gather_reference(mesh: torch.Tensor, u: torch.Tensor, order: int, nderiv: int) -> torch.Tensor:
     """Interpolate the mesh and its u-derivatives at the sites.
 
     Args:
@@ -135,3 +140,13 @@ def gather(mesh: torch.Tensor, u: torch.Tensor, order: int, nderiv: int) -> torc
         o = orders[c]
         out.append(cube[:, o[0], o[1], o[2]])
     return torch.stack(out, dim=1)
+
+
+def spread(u: torch.Tensor, coeff: torch.Tensor, mesh_shape: List[int], order: int) -> torch.Tensor:
+    """The ``polmlip::spread`` operator (same semantics as :func:`spread_reference`)."""
+    return torch.ops.polmlip.spread(u, coeff, mesh_shape, order)
+
+
+def gather(mesh: torch.Tensor, u: torch.Tensor, order: int, nderiv: int) -> torch.Tensor:
+    """The ``polmlip::gather`` operator (same semantics as :func:`gather_reference`)."""
+    return torch.ops.polmlip.gather(mesh, u, order, nderiv)

@@ -1,0 +1,119 @@
+"""The text of the section "## Electrostatics (charges only)" of docs/benchmarks.md.
+
+:func:`doc_section` returns the section body (without its ``##`` heading), ready for
+``report.replace_section``.
+"""
+
+import pathlib
+import sys
+
+sys.path.insert(0, str(pathlib.Path(__file__).parent))
+from bench_settings import (  # noqa: E402
+    CASE_BUDGET_S,
+    FAST_CASE_S,
+    KE,
+    SIGMA,
+    SLOPE_MIN_N,
+    TP_P3M_NODES,
+    TP_PME_NODES,
+    TP_START_SPACING,
+)
+
+
+def doc_section(
+    command, date, elapsed, info, load, checks, bench, tables, slope, slope32, verdict, malloc_note
+):
+    """Section body: run facts, method, correspondence check, tables, notes and verdicts.
+
+    ``tables`` holds the results, summary, matched and profile lines; ``load`` the load
+    averages at the start and end; ``slope`` the log-log slopes over medians and minima.
+    """
+    res, summ, match, prof_lines = tables
+    refs = "; ".join(f"N={n}: {s['ref']} ({s['t_ref']:.1f} s)" for n, s in bench.summary.items())
+    lines = [
+        f"Command: `{command}` (from the repository root; {elapsed / 60:.1f} min). Date: {date}.",
+        "",
+        f"Machine: {info['cpu']}, {info['cores']} cores, {info['mem']} RAM, "
+        f"torch {info['torch']} ({info['threads']} threads, {info['threads_note']}), "
+        f"torch-pme {info['torchpme']}, Python {info['python']}. {malloc_note} "
+        f"Load average {load[0]:.1f} at the start and {load[1]:.1f} at the end (1-minute "
+        f"averages, including this job); any other job on the machine inflates timings, "
+        f"since torch's OpenMP regions wait for descheduled threads (the minimum over runs "
+        f"is given next to the median).",
+        "",
+        "**Systems and measurement.** Random rigid waters (O −0.8 e, H +0.4 e, neutral) at "
+        "0.1 sites/Å³ in cubic cells (192 sites: 12.4 Å), charges only, float64 unless noted; "
+        f"polmlip's smeared mode with σ = {SIGMA} Å, called with `need_gradient=False` "
+        "(charges need no field gradient). Time: wall time of energy + forces (autograd "
+        "backward), median over the given number of runs after one warm-up call (fewer runs "
+        f"for cases slower than {FAST_CASE_S:.0f} s, keeping each under ~{CASE_BUDGET_S:.0f} "
+        "s). Errors: relative energy error and relative force-RMS error ‖F − F_ref‖/‖F_ref‖ "
+        "against the reference, which is polmlip Ewald at accuracy 1e-9 for N ≤ 1536 and "
+        "polmlip PME at accuracy 1e-9 with spline order 8 above.",
+        "",
+        f"References: {refs}.",
+    ]
+    if bench.ref_check is not None:
+        n, (ee, fe) = bench.ref_check
+        lines += [
+            "",
+            f"At N = {n} the PME reference (1e-9, order 8) differs from the Ewald "
+            f"reference by {ee:.1e} in energy and {fe:.1e} in forces, far below the "
+            f"errors compared here.",
+        ]
+    lines += [
+        "",
+        "**torch-pme ↔ polmlip.** torch-pme's `CoulombPotential(smearing=s)` has the k-space "
+        "kernel 4π exp(−s²k²/2)/k² (real space erf(r/(√2 s))/r), so `smearing` = σ exactly. "
+        "With an empty neighbour list (`neighbor_indices` of shape (0, 2), `full_neighbor_list` "
+        "irrelevant) its calculators return only the smeared long-range part minus the self "
+        "term, which is the same as polmlip's (k_e q²/(√(2π) σ) per site), so with "
+        "`prefactor` = k_e: Σ q_i V_i = E_polmlip − π k_e σ² Q²/V, the last term being "
+        "torch-pme's point-Ewald background correction for a net charge Q (zero for neutral "
+        "cells; polmlip's smeared mode has none). Check at N = 192, polmlip Ewald at accuracy "
+        "1e-10 against torch-pme Ewald with `lr_wavelength` 0.3 Å:",
+        "",
+        "| charges | polmlip [eV] | torch-pme [eV] | difference [eV] | −πk_eσ²Q²/V [eV] | "
+        "rel. residual |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for c in checks:
+        lines.append(
+            f"| {c['label']} | {c['ours']:.10f} | {c['tp']:.10f} | {c['diff']:+.2e} "
+            f"| {c['background']:+.2e} | {c['residual']:.1e} |"
+        )
+    lines += [
+        "",
+        f"**torch-pme settings.** `smearing` = σ, `prefactor` = k_e = {KE} eV·Å/e². "
+        f"`PMECalculator` with {TP_PME_NODES} interpolation nodes and `P3MCalculator` with "
+        f"{TP_P3M_NODES} (their most accurate options; lower orders need still finer meshes). "
+        "Their meshes are powers of two, so for each N the meshes are walked upward from the "
+        f"first with spacing ≤ {TP_START_SPACING} Å until the force error is ≤ polmlip PME's "
+        "at that N (*strict* equal accuracy); rows marked *fails target* are the meshes below "
+        "it. `EwaldCalculator`: `lr_wavelength` lowered in 10% steps from 1 Å until the same "
+        "criterion holds. *Matched*: polmlip PME re-run at the loosest accuracy (halving from "
+        "its error model) whose force error is ≤ that of a given torch-pme run.",
+        "",
+        "### Results",
+        "",
+        *res,
+        "",
+        "### Equal-accuracy ratios and scaling",
+        "",
+        *summ,
+        "",
+        "Ratio = polmlip PME time / torch-pme time at strict equal accuracy (< 1: polmlip "
+        "faster). Load: 1-minute load average when that N started (this job alone gives "
+        "≈ 1–2). Matched comparisons, one per torch-pme mesh run:",
+        "",
+        *match,
+        "",
+        f"Log–log slope of polmlip PME time vs N for N ≥ {SLOPE_MIN_N} (least squares over "
+        f"the medians): **{slope[0]:.3f}** (over the minima: {slope[1]:.3f}; float32 "
+        f"medians: {slope32:.3f}).",
+        "",
+    ]
+    if bench.notes:
+        lines += ["Notes: " + " ".join(bench.notes), ""]
+    lines += ["### Where the time goes", "", *prof_lines, "", "### Targets", "", *verdict, ""]
+    return "\n".join(lines)

@@ -1,0 +1,79 @@
+"""Loading the native TorchScript operators, with a pure-PyTorch fallback.
+
+``polmlip::spread`` and ``polmlip::gather`` always exist after importing polmlip:
+
+* the C++ kernels of ``libpolmlip_ops`` (built by CMake into ``polmlip/lib``, or named by
+  the environment variable ``POLMLIP_OPS_LIBRARY``) when they can be loaded;
+* otherwise the PyTorch reference implementations, registered under the same schema.
+
+Set ``POLMLIP_DISABLE_OPS=1`` to force the reference. :func:`backend` tells which is active.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+from typing import List, Optional
+
+import torch
+
+_SCHEMAS = {
+    "spread": "spread(Tensor u, Tensor coeff, int[] mesh_shape, int order) -> Tensor",
+    "gather": "gather(Tensor mesh, Tensor u, int order, int nderiv) -> Tensor",
+}
+_state = {"backend": None, "library": None, "fallback": None}
+
+
+def library_candidates() -> List[pathlib.Path]:
+    """Where the native library is looked for, in order."""
+    paths = []
+    if os.environ.get("POLMLIP_OPS_LIBRARY"):
+        paths.append(pathlib.Path(os.environ["POLMLIP_OPS_LIBRARY"]))
+    paths.append(pathlib.Path(__file__).parent / "lib" / "libpolmlip_ops.so")
+    return paths
+
+
+def _register_fallback() -> None:
+    from .electrostatics import mesh_ops
+
+    lib = torch.library.Library("polmlip", "DEF")
+    for schema in _SCHEMAS.values():
+        lib.define(schema)
+    lib.impl("spread", mesh_ops.spread_reference, "CompositeImplicitAutograd")
+    lib.impl("gather", mesh_ops.gather_reference, "CompositeImplicitAutograd")
+    _state["fallback"] = lib  # keep the registration alive
+
+
+def load() -> str:
+    """Make the operators available; returns ``"native"`` or ``"reference"``."""
+    if _state["backend"] is not None:
+        return _state["backend"]
+    if hasattr(torch.ops.polmlip, "spread") and hasattr(torch.ops.polmlip, "gather"):
+        _state["backend"] = "native"  # loaded by someone else (an engine) already
+        return "native"
+    if os.environ.get("POLMLIP_DISABLE_OPS", "") not in ("", "0"):
+        _register_fallback()
+        _state["backend"] = "reference"
+        return "reference"
+    for path in library_candidates():
+        if path.is_file():
+            try:
+                torch.ops.load_library(str(path))
+            except (OSError, RuntimeError):
+                continue
+            _state["backend"], _state["library"] = "native", str(path)
+            return "native"
+    _register_fallback()
+    _state["backend"] = "reference"
+    return "reference"
+
+
+def backend() -> str:
+    """``"native"`` (C++ kernels) or ``"reference"`` (PyTorch)."""
+    return load()
+
+
+def library_path() -> Optional[str]:
+    """Path of the loaded native library, if any."""
+    load()
+    return _state["library"]
