@@ -16,6 +16,7 @@ PBC: Final[str] = "pbc"  # (B,) bool | periodic in all three directions
 EXTERNAL_FIELD: Final[str] = "external_field"  # (B, 3) | V/Å
 TOTAL_CHARGE: Final[str] = "total_charge"  # (B,) | e
 NUM_ATOMS: Final[str] = "num_atoms"  # (B,) int64
+NUM_LOCAL: Final[str] = "num_local"  # (1,) int64 | engine frames: atoms [n_local:] are ghosts
 
 # ---- model outputs ----
 ENERGY: Final[str] = "energy"  # (B,) | eV (electric enthalpy under a field)

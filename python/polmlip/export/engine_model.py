@@ -53,10 +53,8 @@ class EngineModel(torch.nn.Module):
             pbc: periodic frame. external_field: (3,) V/Å. total_charge: e.
         """
         n = positions.shape[0]
-        if n_local != n:
-            raise ValueError(
-                "polmlip: this model build handles frames without ghost atoms only (n_local == N)"
-            )
+        if n_local < 1 or n_local > n:
+            raise ValueError("polmlip: n_local must be between 1 and the number of atoms")
         data: Dict[str, torch.Tensor] = {
             keys.SPECIES: species,
             keys.POSITIONS: positions,
@@ -69,6 +67,7 @@ class EngineModel(torch.nn.Module):
             keys.TOTAL_CHARGE: torch.tensor(
                 [total_charge], dtype=positions.dtype, device=positions.device
             ),
+            keys.NUM_LOCAL: torch.tensor([n_local], device=positions.device),
         }
         out = self.model(data, True, compute_virial and pbc, compute_bec, False)
         result: Dict[str, torch.Tensor] = {}

@@ -120,14 +120,27 @@ class PolMLIP(torch.nn.Module):
         heads = self.heads(h)
         species = data[keys.SPECIES]
         atomic = heads["energy"] * self.energy_scale + self.energy_shift[species].to(pos.dtype)
+        n_local = pos.shape[0]
+        if keys.NUM_LOCAL in data:
+            n_local = int(data[keys.NUM_LOCAL][0])
+            if nframes != 1:
+                raise ValueError("polmlip: ghost atoms are supported for single frames only")
         energy = torch.zeros(nframes, dtype=pos.dtype, device=pos.device)
-        energy = energy.index_add(0, batch, atomic)
-        out: Dict[str, torch.Tensor] = {keys.ATOMIC_ENERGY: atomic}
+        energy = energy.index_add(0, batch[:n_local], atomic[:n_local])
+        out: Dict[str, torch.Tensor] = {keys.ATOMIC_ENERGY: atomic[:n_local]}
         reported_extra = torch.zeros_like(energy)
         periodic_field_force = torch.zeros_like(pos)
         if self.long_range or self.use_induced_dipoles:
             lr = self._long_range(
-                pos_s, cell_s, batch, data, heads, compute_forces, compute_bec, create_graph
+                pos_s,
+                cell_s,
+                batch,
+                data,
+                heads,
+                n_local,
+                compute_forces,
+                compute_bec,
+                create_graph,
             )
             energy = energy + lr["energy"]
             reported_extra = lr["energy_nograd"]
@@ -161,10 +174,12 @@ class PolMLIP(torch.nn.Module):
         batch: torch.Tensor,
         data: Dict[str, torch.Tensor],
         heads: Dict[str, torch.Tensor],
+        n_local: int,
         compute_forces: bool,
         compute_bec: bool,
         create_graph: bool,
     ) -> Dict[str, torch.Tensor]:
+        """Long-range terms of the local atoms (the first ``n_local``; the rest are ghosts)."""
         nframes = cell.shape[0]
         n = pos.shape[0]
         zeros_n = torch.zeros(n, dtype=pos.dtype, device=pos.device)
@@ -184,7 +199,7 @@ class PolMLIP(torch.nn.Module):
         ffor_l: List[torch.Tensor] = []
         alpha_l: List[torch.Tensor] = []
         for b in range(nframes):
-            idx = torch.nonzero(batch == b).flatten()
+            idx = torch.nonzero(batch[:n_local] == b).flatten()
             p = pos[idx]
             c = cell[b]
             periodic = bool(pbc[b])
@@ -239,16 +254,16 @@ class PolMLIP(torch.nn.Module):
         out: Dict[str, torch.Tensor] = {
             "energy": torch.stack(energies),
             "energy_nograd": torch.stack(extra),
-            "field_force": torch.cat(ffor_l),
+            "field_force": torch.cat([torch.cat(ffor_l), torch.zeros_like(pos[n_local:])], dim=0),
             keys.CHARGES: torch.cat(charges),
             keys.POTENTIAL: torch.cat(phi_l),
             keys.FIELD: torch.cat(field_l),
             keys.POLARIZATION: torch.stack(pol_l),
         }
         if self.use_dipoles:
-            out[keys.DIPOLES] = heads["mu"]
+            out[keys.DIPOLES] = heads["mu"][:n_local]
         if self.use_quadrupoles:
-            out[keys.QUADRUPOLES] = heads["theta"]
+            out[keys.QUADRUPOLES] = heads["theta"][:n_local]
         if self.use_induced_charges:
             out[keys.INDUCED_CHARGES] = torch.cat(q_ind_l)
         if self.use_induced_dipoles:
