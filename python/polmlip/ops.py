@@ -1,6 +1,8 @@
 """Loading the native TorchScript operators, with a pure-PyTorch fallback.
 
-``polmlip::spread`` and ``polmlip::gather`` always exist after importing polmlip:
+``polmlip::spread``, ``polmlip::gather`` and ``polmlip::allreduce`` always exist after
+importing polmlip (``allreduce`` is the identity in one process; an engine that decomposes
+the domain installs an MPI sum into the native one):
 
 * the C++ kernels of ``libpolmlip_ops`` (built by CMake into ``polmlip/lib``, or named by
   the environment variable ``POLMLIP_OPS_LIBRARY``) when they can be loaded;
@@ -20,6 +22,7 @@ import torch
 _SCHEMAS = {
     "spread": "spread(Tensor u, Tensor coeff, int[] mesh_shape, int order) -> Tensor",
     "gather": "gather(Tensor mesh, Tensor u, int order, int nderiv) -> Tensor",
+    "allreduce": "allreduce(Tensor x) -> Tensor",
 }
 _state = {"backend": None, "library": None, "fallback": None}
 
@@ -33,6 +36,10 @@ def library_candidates() -> List[pathlib.Path]:
     return paths
 
 
+def _identity(x: torch.Tensor) -> torch.Tensor:
+    return x.clone()
+
+
 def _register_fallback() -> None:
     from .electrostatics import mesh_ops
 
@@ -41,6 +48,7 @@ def _register_fallback() -> None:
         lib.define(schema)
     lib.impl("spread", mesh_ops.spread_reference, "CompositeImplicitAutograd")
     lib.impl("gather", mesh_ops.gather_reference, "CompositeImplicitAutograd")
+    lib.impl("allreduce", _identity, "CompositeImplicitAutograd")
     _state["fallback"] = lib  # keep the registration alive
 
 
@@ -48,7 +56,7 @@ def load() -> str:
     """Make the operators available; returns ``"native"`` or ``"reference"``."""
     if _state["backend"] is not None:
         return _state["backend"]
-    if hasattr(torch.ops.polmlip, "spread") and hasattr(torch.ops.polmlip, "gather"):
+    if all(hasattr(torch.ops.polmlip, name) for name in _SCHEMAS):
         _state["backend"] = "native"  # loaded by someone else (an engine) already
         return "native"
     if os.environ.get("POLMLIP_DISABLE_OPS", "") not in ("", "0"):

@@ -1,0 +1,56 @@
+// polmlip::allreduce: identity in one process, a sum over ranks when an engine installs a hook.
+#include "allreduce.h"
+
+#include <torch/library.h>
+
+#include <mutex>
+
+namespace polmlip {
+
+namespace {
+
+std::mutex hook_mutex;
+AllreduceHook &hook_storage() {
+  static AllreduceHook hook;
+  return hook;
+}
+
+torch::Tensor reduce_copy(const torch::Tensor &x) {
+  torch::Tensor out = x.detach().clone().contiguous();
+  std::lock_guard<std::mutex> lock(hook_mutex);
+  if (hook_storage()) hook_storage()(out);
+  return out;
+}
+
+class AllreduceFunction : public torch::autograd::Function<AllreduceFunction> {
+ public:
+  static torch::Tensor forward(torch::autograd::AutogradContext *, const torch::Tensor &x) {
+    return reduce_copy(x);
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext *,
+                                                 torch::autograd::variable_list grads) {
+    return {AllreduceFunction::apply(grads[0])};
+  }
+};
+
+torch::Tensor allreduce_op(const torch::Tensor &x) { return AllreduceFunction::apply(x); }
+
+}  // namespace
+
+void set_allreduce_hook(AllreduceHook hook) {
+  std::lock_guard<std::mutex> lock(hook_mutex);
+  hook_storage() = std::move(hook);
+}
+
+bool has_allreduce_hook() {
+  std::lock_guard<std::mutex> lock(hook_mutex);
+  return static_cast<bool>(hook_storage());
+}
+
+}  // namespace polmlip
+
+TORCH_LIBRARY_FRAGMENT(polmlip, m) { m.def("allreduce(Tensor x) -> Tensor"); }
+
+TORCH_LIBRARY_IMPL(polmlip, CompositeImplicitAutograd, m) {
+  m.impl("allreduce", &polmlip::allreduce_op);
+}
