@@ -26,7 +26,8 @@ if [ "${POLMLIP_SKIP_BUILD:-0}" != "1" ]; then
     prefix="$("$py" -c 'import torch; print(torch.utils.cmake_prefix_path)')"
     if [ ! -f build/CMakeCache.txt ]; then
       echo "[polmlip] configuring the native operators (cmake)"
-      cmake -S . -B build -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_BUILD_TYPE=Release >.cmake.log 2>&1 \
+      cmake -S . -B build -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_BUILD_TYPE=Release \
+        -DPython3_EXECUTABLE="$py" >.cmake.log 2>&1 \
         || { echo "[polmlip] cmake configure failed (see .cmake.log); using the PyTorch fallback"; }
     fi
     if [ -f build/CMakeCache.txt ]; then

@@ -84,3 +84,25 @@ def test_ghost_evaluation_equals_periodic(full_model, field):
     assert torch.allclose(folded, ref[keys.FORCES], atol=1e-9)
     assert torch.allclose(out[keys.VIRIAL], ref[keys.VIRIAL], atol=1e-9)
     assert torch.allclose(out[keys.CHARGES], ref[keys.CHARGES], atol=1e-12)
+
+
+def test_rank_without_local_atoms(full_model):
+    """A domain with only ghost atoms (possible with many MPI ranks) contributes nothing."""
+    atoms = water_cluster(2, seed=1, box=6.0)
+    engine = EngineModel(full_model)
+    g = atoms_to_graph(atoms, ["H", "O"], 3.5)
+    out = engine(
+        g[keys.SPECIES],
+        g[keys.POSITIONS],
+        g[keys.EDGE_INDEX],
+        g[keys.EDGE_SHIFT],
+        0,
+        g[keys.CELL][0],
+        True,
+        torch.zeros(3, dtype=torch.float64),
+        0.0,
+        True,
+        False,
+    )
+    assert float(out[keys.ENERGY]) == 0.0
+    assert torch.all(out[keys.FORCES] == 0) and torch.all(out[keys.VIRIAL] == 0)

@@ -26,13 +26,16 @@ from .comm import global_sum
 
 
 def open_polarization(
-    positions: torch.Tensor, q: torch.Tensor, mu: Optional[torch.Tensor]
+    positions: torch.Tensor, q: torch.Tensor, mu: Optional[torch.Tensor], reduce: bool = True
 ) -> torch.Tensor:
-    """P = Σ q r + Σ μ (3,) in e·Å for open boundaries."""
+    """P = Σ q r + Σ μ (3,) in e·Å for open boundaries.
+
+    ``reduce=False`` gives this process's share (for energy terms each rank adds once).
+    """
     p = (q[:, None] * positions).sum(0)
     if mu is not None:
         p = p + mu.sum(0)
-    return global_sum(p)
+    return global_sum(p) if reduce else p
 
 
 def _phase_parts(positions: torch.Tensor, cell: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -42,15 +45,21 @@ def _phase_parts(positions: torch.Tensor, cell: torch.Tensor) -> Tuple[torch.Ten
 
 
 def periodic_polarization(
-    positions: torch.Tensor, cell: torch.Tensor, q: torch.Tensor, mu: Optional[torch.Tensor]
+    positions: torch.Tensor,
+    cell: torch.Tensor,
+    q: torch.Tensor,
+    mu: Optional[torch.Tensor],
+    reduce: bool = True,
 ) -> torch.Tensor:
-    """Phase-form polarization P (3,) in e·Å for a periodic cell (see module doc)."""
+    """Phase-form polarization P (3,) in e·Å for a periodic cell (see module doc).
+
+    ``reduce=False`` gives this process's share (P is linear in the sites).
+    """
     _, s = _phase_parts(positions, cell)
-    re_p = global_sum((q[:, None] * s).sum(0)) / (2.0 * math.pi)  # Re p̃_α
-    p = re_p @ cell
+    p = ((q[:, None] * s).sum(0) / (2.0 * math.pi)) @ cell  # Σ_α Re p̃_α a_α
     if mu is not None:
-        p = p + global_sum(mu.sum(0))
-    return p
+        p = p + mu.sum(0)
+    return global_sum(p) if reduce else p
 
 
 def _grads(out: torch.Tensor, positions: torch.Tensor, create_graph: bool) -> torch.Tensor:

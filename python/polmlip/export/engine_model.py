@@ -53,8 +53,8 @@ class EngineModel(torch.nn.Module):
             pbc: periodic frame. external_field: (3,) V/Å. total_charge: e.
         """
         n = positions.shape[0]
-        if n_local < 1 or n_local > n:
-            raise ValueError("polmlip: n_local must be between 1 and the number of atoms")
+        if n_local < 0 or n_local > n:
+            raise ValueError("polmlip: n_local must be between 0 and the number of atoms")
         data: Dict[str, torch.Tensor] = {
             keys.SPECIES: species,
             keys.POSITIONS: positions,

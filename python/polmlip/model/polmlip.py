@@ -232,7 +232,8 @@ class PolMLIP(torch.nn.Module):
                     alpha_l.append(alpha.sum(0))
             # applied field acting on the permanent multipoles
             if periodic:
-                p_perm = periodic_polarization(p, c, q, mu)
+                # this process's share of −E·P_perm (each rank adds its own sites once)
+                p_perm = periodic_polarization(p, c, q, mu, False)
                 extra.append(-(field_ext[b] * p_perm).sum())
                 ff = torch.zeros_like(p)
                 if compute_forces and bool((field_ext[b] != 0).any()):
@@ -240,7 +241,7 @@ class PolMLIP(torch.nn.Module):
                 ffor_l.append(ff)
                 pol_l.append(periodic_polarization(p, c, q_tot, mu_tot))
             else:
-                p_perm = open_polarization(p, q, mu)
+                p_perm = open_polarization(p, q, mu, False)
                 e_b = e_b - (field_ext[b] * p_perm).sum()
                 extra.append(torch.zeros_like(e_b))
                 ffor_l.append(torch.zeros_like(p))

@@ -1,0 +1,91 @@
+// Loading an exported polmlip model and its metadata (see docs/export.md).
+#include "model_loader.h"
+
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <stdexcept>
+
+namespace polmlip {
+
+namespace {
+
+// Minimal readers for the flat metadata written by polmlip.export (json.dumps of simple fields).
+bool find_raw(const std::string &text, const std::string &key, std::string &value) {
+  std::smatch m;
+  const std::regex re("\"" + key + "\"\\s*:\\s*(\"[^\"]*\"|[-+0-9.eE]+|\\[[^\\]]*\\])");
+  if (!std::regex_search(text, m, re)) return false;
+  value = m[1].str();
+  return true;
+}
+
+std::string get_string(const std::string &text, const std::string &key, const std::string &def) {
+  std::string raw;
+  if (!find_raw(text, key, raw) || raw.size() < 2 || raw.front() != '"') return def;
+  return raw.substr(1, raw.size() - 2);
+}
+
+double get_number(const std::string &text, const std::string &key) {
+  std::string raw;
+  if (!find_raw(text, key, raw)) throw std::runtime_error("metadata has no '" + key + "'");
+  return std::stod(raw);
+}
+
+std::vector<std::string> get_strings(const std::string &text, const std::string &key) {
+  std::string raw;
+  if (!find_raw(text, key, raw) || raw.front() != '[')
+    throw std::runtime_error("metadata has no list '" + key + "'");
+  std::vector<std::string> out;
+  const std::regex item("\"([^\"]*)\"");
+  for (auto it = std::sregex_iterator(raw.begin(), raw.end(), item); it != std::sregex_iterator();
+       ++it)
+    out.push_back((*it)[1].str());
+  return out;
+}
+
+}  // namespace
+
+LoadedModel load_model(const std::string &path, const torch::Device &device) {
+  std::ifstream probe(path, std::ios::binary);
+  if (!probe) throw std::runtime_error("polmlip model file '" + path + "' cannot be opened");
+  char magic[2] = {0, 0};
+  probe.read(magic, 2);
+  if (magic[0] != 'P' || magic[1] != 'K')
+    throw std::runtime_error("'" + path + "' is not a polmlip model file (not a TorchScript "
+                             "archive); write one with `polmlip export`");
+  LoadedModel out;
+  torch::jit::ExtraFilesMap extra{{"polmlip_metadata.json", ""}};
+  try {
+    out.module = torch::jit::load(path, device, extra);
+  } catch (const c10::Error &e) {
+    std::string msg = e.what_without_backtrace();
+    throw std::runtime_error("'" + path + "' is corrupted or unreadable: " +
+                             msg.substr(0, msg.find('\n')));
+  }
+  const std::string &text = extra["polmlip_metadata.json"];
+  if (text.empty())
+    throw std::runtime_error("'" + path + "' is a TorchScript file but not a polmlip model");
+  try {
+    if (get_string(text, "format", "") != "polmlip")
+      throw std::runtime_error("'" + path + "' is not a polmlip model file");
+    out.info.format_version = static_cast<int>(get_number(text, "format_version"));
+    out.info.polmlip_version = get_string(text, "polmlip_version", "?");
+    if (out.info.format_version > kFormatVersion) {
+      std::ostringstream s;
+      s << "'" << path << "' was written in model format " << out.info.format_version
+        << " (polmlip " << out.info.polmlip_version << "), newer than this plugin reads "
+        << "(format " << kFormatVersion << "); rebuild the plugin from a newer polmlip";
+      throw std::runtime_error(s.str());
+    }
+    out.info.elements = get_strings(text, "elements");
+    out.info.cutoff = get_number(text, "cutoff");
+    out.info.ghost_cutoff = get_number(text, "ghost_cutoff");
+    out.info.dtype = get_string(text, "dtype", "float64");
+  } catch (const std::invalid_argument &) {
+    throw std::runtime_error("'" + path + "' has corrupted polmlip metadata");
+  }
+  out.module.eval();
+  return out;
+}
+
+}  // namespace polmlip

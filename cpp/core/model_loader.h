@@ -1,0 +1,33 @@
+// Loading an exported polmlip model file and checking its metadata; shared by the engine plugins.
+#pragma once
+
+#include <torch/script.h>
+
+#include <string>
+#include <vector>
+
+namespace polmlip {
+
+constexpr int kFormatVersion = 1;
+constexpr double kEvToKcalPerMol = 23.060547830619026;
+constexpr double kEvToKjPerMol = 96.48533212331002;
+
+struct ModelInfo {
+  std::vector<std::string> elements;
+  double cutoff = 0.0;        // Å
+  double ghost_cutoff = 0.0;  // Å, num_layers * cutoff
+  int format_version = 0;
+  std::string dtype;          // "float64" or "float32"
+  std::string polmlip_version;
+};
+
+struct LoadedModel {
+  torch::jit::Module module;
+  ModelInfo info;
+};
+
+// Load a model file written by `polmlip export`. Throws std::runtime_error with a message a
+// user can act on for a missing, foreign, corrupted or newer-format file.
+LoadedModel load_model(const std::string &path, const torch::Device &device);
+
+}  // namespace polmlip

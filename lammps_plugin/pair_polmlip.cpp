@@ -1,0 +1,297 @@
+/* ----------------------------------------------------------------------
+   pair_style polmlip: runs an exported polmlip model (TorchScript) inside LAMMPS.
+
+   Each rank passes its local atoms and their ghosts (to the model's ghost cutoff,
+   num_layers x cutoff) with a full neighbor list; the model returns this rank's energy
+   share, forces on local and ghost atoms (ghost forces go back through reverse
+   communication, newton on) and the virial. Long-range sums go through the
+   polmlip::allreduce operator, into which this pair style installs an MPI sum.
+------------------------------------------------------------------------- */
+
+#include "pair_polmlip.h"
+
+#include "atom.h"
+#include "comm.h"
+#include "domain.h"
+#include "error.h"
+#include "force.h"
+#include "input.h"
+#include "memory.h"
+#include "neigh_list.h"
+#include "neighbor.h"
+#include "update.h"
+#include "utils.h"
+#include "variable.h"
+
+#include "../cpp/core/model_loader.h"
+#include "../cpp/ops/allreduce.h"
+
+#include <mpi.h>
+
+#include <cmath>
+#include <cstring>
+
+using namespace LAMMPS_NS;
+
+/* ---------------------------------------------------------------------- */
+
+PairPolmlip::PairPolmlip(LAMMPS *lmp) :
+    Pair(lmp), device(torch::kCPU), dtype(torch::kFloat64), cutoff(0.0), ghost_cutoff(0.0),
+    energy_conversion(1.0)
+{
+  single_enable = 0;
+  restartinfo = 0;
+  one_coeff = 1;
+  manybody_flag = 1;
+  no_virial_fdotr_compute = 1;
+  centroidstressflag = CENTROID_NOTAVAIL;
+  for (int d = 0; d < 3; d++) {
+    efield_value[d] = 0.0;
+    efield_var[d] = -1;
+  }
+  MPI_Comm comm = world;
+  polmlip::set_allreduce_hook([comm](torch::Tensor &t) {
+    int nprocs = 1;
+    MPI_Comm_size(comm, &nprocs);
+    if (nprocs == 1) return;
+    torch::Tensor host = t.to(torch::kCPU).contiguous();
+    MPI_Datatype type = host.scalar_type() == torch::kFloat64 ? MPI_DOUBLE : MPI_FLOAT;
+    MPI_Allreduce(MPI_IN_PLACE, host.data_ptr(), (int) host.numel(), type, MPI_SUM, comm);
+    if (!t.device().is_cpu()) host = host.to(t.device());
+    t.copy_(host);
+  });
+}
+
+PairPolmlip::~PairPolmlip()
+{
+  polmlip::set_allreduce_hook(nullptr);
+  if (allocated) {
+    memory->destroy(setflag);
+    memory->destroy(cutsq);
+  }
+}
+
+/* ---------------------------------------------------------------------- */
+
+void PairPolmlip::allocate()
+{
+  allocated = 1;
+  int n = atom->ntypes;
+  memory->create(setflag, n + 1, n + 1, "pair:setflag");
+  memory->create(cutsq, n + 1, n + 1, "pair:cutsq");
+  for (int i = 1; i <= n; i++)
+    for (int j = i; j <= n; j++) setflag[i][j] = 0;
+}
+
+/* ----------------------------------------------------------------------
+   pair_style polmlip MODEL [efield Ex Ey Ez] [device cpu|cuda]
+------------------------------------------------------------------------- */
+
+void PairPolmlip::settings(int narg, char **arg)
+{
+  if (narg < 1) error->all(FLERR, "Illegal pair_style polmlip command: expected a model file");
+  model_file = arg[0];
+  std::string dev = "cpu";
+  int iarg = 1;
+  while (iarg < narg) {
+    if (strcmp(arg[iarg], "efield") == 0) {
+      if (iarg + 4 > narg) error->all(FLERR, "pair_style polmlip efield needs Ex Ey Ez");
+      for (int d = 0; d < 3; d++) efield_text[d] = arg[iarg + 1 + d];
+      iarg += 4;
+    } else if (strcmp(arg[iarg], "device") == 0) {
+      if (iarg + 2 > narg) error->all(FLERR, "pair_style polmlip device needs cpu or cuda");
+      dev = arg[iarg + 1];
+      iarg += 2;
+    } else {
+      error->all(FLERR, "Unknown pair_style polmlip keyword: {}", arg[iarg]);
+    }
+  }
+  for (int d = 0; d < 3; d++) {
+    efield_var[d] = -1;
+    efield_value[d] = 0.0;
+    if (efield_text[d].empty()) continue;
+    if (utils::strmatch(efield_text[d], "^v_")) continue;    // resolved in init_style
+    efield_value[d] = utils::numeric(FLERR, efield_text[d], false, lmp);
+  }
+  if (dev == "cuda") {
+    if (!torch::cuda::is_available())
+      error->all(FLERR, "pair_style polmlip device cuda: no CUDA device is available");
+    int local_rank = 0, ndev = (int) torch::cuda::device_count();
+    MPI_Comm shm;
+    MPI_Comm_split_type(world, MPI_COMM_TYPE_SHARED, comm->me, MPI_INFO_NULL, &shm);
+    MPI_Comm_rank(shm, &local_rank);
+    MPI_Comm_free(&shm);
+    device = torch::Device(torch::kCUDA, local_rank % ndev);
+  } else if (dev == "cpu") {
+    device = torch::Device(torch::kCPU);
+  } else {
+    error->all(FLERR, "pair_style polmlip device must be cpu or cuda, not {}", dev);
+  }
+  try {
+    auto loaded = polmlip::load_model(model_file, device);
+    model = loaded.module;
+    elements = loaded.info.elements;
+    cutoff = loaded.info.cutoff;
+    ghost_cutoff = loaded.info.ghost_cutoff;
+    dtype = loaded.info.dtype == "float32" ? torch::kFloat32 : torch::kFloat64;
+  } catch (std::exception &e) {
+    error->all(FLERR, "pair_style polmlip: {}", e.what());
+  }
+  if (comm->me == 0)
+    utils::logmesg(lmp, "pair_style polmlip: model {} with elements {}, cutoff {} A, ghost "
+                   "cutoff {} A\n", model_file, utils::join_words(elements, " "), cutoff, ghost_cutoff);
+}
+
+/* ----------------------------------------------------------------------
+   pair_coeff * * El1 El2 ... : one element per LAMMPS type
+------------------------------------------------------------------------- */
+
+void PairPolmlip::coeff(int narg, char **arg)
+{
+  if (!allocated) allocate();
+  int ntypes = atom->ntypes;
+  if (narg != ntypes + 2)
+    error->all(FLERR, "pair_coeff for polmlip needs '* *' and one element per atom type ({})",
+               ntypes);
+  if (strcmp(arg[0], "*") != 0 || strcmp(arg[1], "*") != 0)
+    error->all(FLERR, "pair_coeff for polmlip must start with '* *'");
+  type_to_species.assign(ntypes + 1, -1);
+  for (int t = 1; t <= ntypes; t++) {
+    std::string el = arg[t + 1];
+    for (size_t s = 0; s < elements.size(); s++)
+      if (elements[s] == el) type_to_species[t] = (int) s;
+    if (type_to_species[t] < 0)
+      error->all(FLERR, "pair_coeff polmlip: element {} (type {}) is not in the model, which "
+                 "knows {}", el, t, utils::join_words(elements, " "));
+  }
+  for (int i = 1; i <= ntypes; i++)
+    for (int j = i; j <= ntypes; j++)
+      setflag[i][j] = (type_to_species[i] >= 0 && type_to_species[j] >= 0) ? 1 : 0;
+}
+
+/* ---------------------------------------------------------------------- */
+
+void PairPolmlip::init_style()
+{
+  if (force->newton_pair == 0) error->all(FLERR, "pair_style polmlip requires newton pair on");
+  if (strcmp(update->unit_style, "metal") == 0) {
+    energy_conversion = 1.0;
+  } else if (strcmp(update->unit_style, "real") == 0) {
+    energy_conversion = polmlip::kEvToKcalPerMol;
+  } else {
+    error->all(FLERR, "pair_style polmlip supports units metal or real, not {}",
+               update->unit_style);
+  }
+  if (!(domain->xperiodic && domain->yperiodic && domain->zperiodic))
+    error->all(FLERR, "pair_style polmlip needs a fully periodic box (add vacuum for slabs or "
+               "molecules)");
+  for (int d = 0; d < 3; d++) {
+    efield_var[d] = -1;
+    if (utils::strmatch(efield_text[d], "^v_")) {
+      efield_var[d] = input->variable->find(efield_text[d].c_str() + 2);
+      if (efield_var[d] < 0)
+        error->all(FLERR, "pair_style polmlip: variable {} does not exist", efield_text[d]);
+      if (!input->variable->equalstyle(efield_var[d]))
+        error->all(FLERR, "pair_style polmlip: variable {} is not equal-style", efield_text[d]);
+    }
+  }
+  neighbor->add_request(this, NeighConst::REQ_FULL | NeighConst::REQ_GHOST);
+  if (comm->cutghostuser < ghost_cutoff + neighbor->skin) comm->cutghostuser = ghost_cutoff + neighbor->skin;
+}
+
+double PairPolmlip::init_one(int, int) { return cutoff; }
+
+double PairPolmlip::field_component(int d) const
+{
+  if (efield_var[d] >= 0) return input->variable->compute_equal(efield_var[d]);
+  return efield_value[d];
+}
+
+/* ---------------------------------------------------------------------- */
+
+void PairPolmlip::compute(int eflag, int vflag)
+{
+  ev_init(eflag, vflag);
+  const int nlocal = atom->nlocal;
+  const int ntotal = nlocal + atom->nghost;
+  double **x = atom->x;
+  double **f = atom->f;
+  int *type = atom->type;
+
+  // atoms: local first, then ghosts (LAMMPS order)
+  auto opts = torch::TensorOptions().dtype(torch::kFloat64);
+  torch::Tensor pos = torch::empty({ntotal, 3}, opts);
+  torch::Tensor species = torch::empty({ntotal}, torch::TensorOptions().dtype(torch::kInt64));
+  auto pa = pos.accessor<double, 2>();
+  auto sa = species.accessor<int64_t, 1>();
+  for (int i = 0; i < ntotal; i++) {
+    for (int d = 0; d < 3; d++) pa[i][d] = x[i][d];
+    sa[i] = type_to_species[type[i]];
+  }
+
+  // edges from the full neighbor list, for local and ghost atoms
+  std::vector<int64_t> src, dst;
+  const double cutsq_model = cutoff * cutoff;
+  const int inum = list->inum + list->gnum;
+  for (int ii = 0; ii < inum; ii++) {
+    const int i = list->ilist[ii];
+    const int *jlist = list->firstneigh[i];
+    for (int jj = 0; jj < list->numneigh[i]; jj++) {
+      const int j = jlist[jj] & NEIGHMASK;
+      const double dx = x[j][0] - x[i][0], dy = x[j][1] - x[i][1], dz = x[j][2] - x[i][2];
+      if (dx * dx + dy * dy + dz * dz < cutsq_model) {
+        src.push_back(i);
+        dst.push_back(j);
+      }
+    }
+  }
+  const int64_t nedges = (int64_t) src.size();
+  torch::Tensor edges = torch::empty({2, nedges}, torch::TensorOptions().dtype(torch::kInt64));
+  std::memcpy(edges[0].data_ptr<int64_t>(), src.data(), nedges * sizeof(int64_t));
+  std::memcpy(edges[1].data_ptr<int64_t>(), dst.data(), nedges * sizeof(int64_t));
+  torch::Tensor shifts = torch::zeros({nedges, 3}, torch::TensorOptions().dtype(torch::kInt64));
+
+  torch::Tensor cell = torch::zeros({3, 3}, opts);
+  auto ca = cell.accessor<double, 2>();
+  ca[0][0] = domain->xprd;
+  ca[1][0] = domain->xy;
+  ca[1][1] = domain->yprd;
+  ca[2][0] = domain->xz;
+  ca[2][1] = domain->yz;
+  ca[2][2] = domain->zprd;
+  torch::Tensor efield = torch::empty({3}, opts);
+  for (int d = 0; d < 3; d++) efield[d] = field_component(d);
+
+  std::vector<torch::jit::IValue> inputs = {
+      species.to(device), pos.to(device, dtype), edges.to(device), shifts.to(device),
+      (int64_t) nlocal, cell.to(device, dtype), true, efield.to(device, dtype), 0.0,
+      (bool) (vflag_global != 0), false};
+  torch::jit::IValue result;
+  try {
+    result = model.forward(inputs);
+  } catch (const std::exception &e) {
+    std::string msg = e.what();
+    auto at = msg.find("polmlip: ");
+    error->one(FLERR, "pair_style polmlip: model evaluation failed: {}",
+               at != std::string::npos ? msg.substr(at, msg.find('\n', at) - at)
+                                       : msg.substr(0, msg.find('\n')));
+  }
+  auto out = result.toGenericDict();
+  torch::Tensor forces = out.at("forces").toTensor().to(torch::kCPU, torch::kFloat64);
+  auto fa = forces.accessor<double, 2>();
+  for (int i = 0; i < ntotal; i++)
+    for (int d = 0; d < 3; d++) f[i][d] += energy_conversion * fa[i][d];
+  if (eflag_global) {
+    eng_vdwl += energy_conversion * out.at("energy").toTensor().item<double>();
+  }
+  if (vflag_global) {
+    torch::Tensor w = out.at("virial").toTensor().to(torch::kCPU, torch::kFloat64);
+    auto wa = w.accessor<double, 2>();
+    virial[0] += energy_conversion * wa[0][0];
+    virial[1] += energy_conversion * wa[1][1];
+    virial[2] += energy_conversion * wa[2][2];
+    virial[3] += energy_conversion * 0.5 * (wa[0][1] + wa[1][0]);
+    virial[4] += energy_conversion * 0.5 * (wa[0][2] + wa[2][0]);
+    virial[5] += energy_conversion * 0.5 * (wa[1][2] + wa[2][1]);
+  }
+}

@@ -1,0 +1,49 @@
+/* -*- c++ -*- ----------------------------------------------------------
+   pair_style polmlip: polarizable long-range machine-learned potentials.
+
+   pair_style polmlip MODEL [efield Ex Ey Ez] [device cpu|cuda]
+   pair_coeff * * El1 El2 ...
+------------------------------------------------------------------------- */
+
+#ifndef LMP_PAIR_POLMLIP_H
+#define LMP_PAIR_POLMLIP_H
+
+#include "pair.h"
+
+#include <torch/script.h>
+
+#include <string>
+#include <vector>
+
+namespace LAMMPS_NS {
+
+class PairPolmlip : public Pair {
+ public:
+  PairPolmlip(class LAMMPS *);
+  ~PairPolmlip() override;
+  void compute(int, int) override;
+  void settings(int, char **) override;
+  void coeff(int, char **) override;
+  void init_style() override;
+  double init_one(int, int) override;
+
+ protected:
+  void allocate();
+  double field_component(int) const;
+
+  std::string model_file;
+  torch::jit::Module model;
+  torch::Device device;
+  torch::Dtype dtype;
+  std::vector<std::string> elements;
+  std::vector<int> type_to_species;  // LAMMPS type (1-based) -> model species index
+  double cutoff, ghost_cutoff;
+  double energy_conversion;  // model eV -> LAMMPS energy units
+  std::string efield_text[3];
+  double efield_value[3];
+  int efield_var[3];
+};
+
+}    // namespace LAMMPS_NS
+
+#endif

