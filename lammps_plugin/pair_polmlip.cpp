@@ -10,6 +10,8 @@
 
 #include "pair_polmlip.h"
 
+#include <torch/csrc/jit/runtime/graph_executor.h>
+
 #include "atom.h"
 #include "comm.h"
 #include "domain.h"
@@ -33,6 +35,27 @@
 
 using namespace LAMMPS_NS;
 
+/* ----------------------------------------------------------------------
+   the useful line of a TorchScript error: polmlip's own message, else the innermost
+   "...Error: ..." line, else the first line
+------------------------------------------------------------------------- */
+
+static std::string summarize(const std::string &msg)
+{
+  auto at = msg.find("polmlip: ");
+  if (at != std::string::npos) return msg.substr(at, msg.find('\n', at) - at);
+  std::string best = msg.substr(0, msg.find('\n'));
+  size_t start = 0;
+  while (start < msg.size()) {
+    size_t end = msg.find('\n', start);
+    if (end == std::string::npos) end = msg.size();
+    std::string line = msg.substr(start, end - start);
+    if (line.find("Error: ") != std::string::npos) best = line;
+    start = end + 1;
+  }
+  return best;
+}
+
 /* ---------------------------------------------------------------------- */
 
 PairPolmlip::PairPolmlip(LAMMPS *lmp) :
@@ -49,6 +72,9 @@ PairPolmlip::PairPolmlip(LAMMPS *lmp) :
     efield_value[d] = 0.0;
     efield_var[d] = -1;
   }
+  // The profiling executor re-specializes the graph after the first calls; its optimized
+  // graphs mishandle the double-backward structure of the model. Run the graph as scripted.
+  torch::jit::setGraphExecutorOptimize(false);
   MPI_Comm comm = world;
   polmlip::set_allreduce_hook([comm](torch::Tensor &t) {
     int nprocs = 1;
@@ -270,11 +296,7 @@ void PairPolmlip::compute(int eflag, int vflag)
   try {
     result = model.forward(inputs);
   } catch (const std::exception &e) {
-    std::string msg = e.what();
-    auto at = msg.find("polmlip: ");
-    error->one(FLERR, "pair_style polmlip: model evaluation failed: {}",
-               at != std::string::npos ? msg.substr(at, msg.find('\n', at) - at)
-                                       : msg.substr(0, msg.find('\n')));
+    error->one(FLERR, "pair_style polmlip: model evaluation failed: {}", summarize(e.what()));
   }
   auto out = result.toGenericDict();
   torch::Tensor forces = out.at("forces").toTensor().to(torch::kCPU, torch::kFloat64);

@@ -27,17 +27,22 @@ def write_inputs(
     run="run 0",
     units="metal",
     pair_extra="",
+    pre="",
+    coeff_elements=None,
 ):
+    """Write data.lmp and in.lmp; ``pre`` goes before read_data, ``extra`` after it."""
     workdir = pathlib.Path(workdir)
     ase.io.write(workdir / "data.lmp", atoms, format="lammps-data", specorder=elements, masses=True)
     efield = "" if field is None else "efield " + " ".join(str(v) for v in field)
+    coeff = " ".join(coeff_elements or elements)
     (workdir / "in.lmp").write_text(f"""units {units}
+{pre}
 atom_style atomic
 boundary p p p
 read_data data.lmp
 {extra}
 pair_style polmlip {model} {efield} {pair_extra}
-pair_coeff * * {" ".join(elements)}
+pair_coeff * * {coeff}
 thermo_style custom step pe pxx pyy pzz pxy pxz pyz
 thermo_modify format float %.15g
 dump d all custom 1 forces.dump id fx fy fz

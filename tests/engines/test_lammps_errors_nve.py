@@ -1,0 +1,116 @@
+"""pair_style polmlip: bad input gives a clear LAMMPS error (no crash); NVE conserves energy."""
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+
+from polmlip.export import export_model
+from polmlip.export.io import METADATA_FILE
+from polmlip.model import ModelConfig, PolMLIP
+
+from lammps_helpers import lammps_available, read_thermo, run_lammps, write_inputs
+from model_helpers import water_cluster
+
+pytestmark = [
+    pytest.mark.engine,
+    pytest.mark.skipif(
+        not lammps_available(),
+        reason="LAMMPS plugin not built or lmp missing (run scripts/bootstrap.sh)",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("m") / "model.pt"
+    cfg = ModelConfig(elements=["H", "O"], channels=6, cutoff=3.5, num_layers=2)
+    export_model(PolMLIP(cfg).double(), path)
+    return path
+
+
+def _expect_error(tmp_path, match, ranks=1):
+    proc = run_lammps(tmp_path, ranks)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode not in (0, -11, 139), out[-1500:]
+    assert "ERROR" in out and match in out, out[-1500:]
+
+
+def test_missing_element_in_pair_coeff(tmp_path, model_file):
+    atoms = water_cluster(4, seed=1, box=8.0)
+    write_inputs(tmp_path, atoms, str(model_file), ["H", "O"], coeff_elements=["H", "N"])
+    _expect_error(tmp_path, "element N (type 2) is not in the model")
+
+
+def test_unsupported_units(tmp_path, model_file):
+    write_inputs(
+        tmp_path, water_cluster(4, seed=1, box=8.0), str(model_file), ["H", "O"], units="lj"
+    )
+    _expect_error(tmp_path, "supports units metal or real")
+
+
+def test_newton_off(tmp_path, model_file):
+    write_inputs(
+        tmp_path, water_cluster(4, seed=1, box=8.0), str(model_file), ["H", "O"], pre="newton off"
+    )
+    _expect_error(tmp_path, "requires newton pair on")
+
+
+def test_missing_corrupted_and_newer_models(tmp_path, model_file):
+    atoms = water_cluster(4, seed=1, box=8.0)
+    write_inputs(tmp_path, atoms, "nope.pt", ["H", "O"])
+    _expect_error(tmp_path, "cannot be opened")
+    (tmp_path / "bad.pt").write_bytes(b"garbage")
+    write_inputs(tmp_path, atoms, "bad.pt", ["H", "O"])
+    _expect_error(tmp_path, "not a polmlip model file")
+    (tmp_path / "trunc.pt").write_bytes(model_file.read_bytes()[:4000])
+    write_inputs(tmp_path, atoms, "trunc.pt", ["H", "O"])
+    _expect_error(tmp_path, "corrupted or unreadable")
+    with zipfile.ZipFile(model_file) as zin, zipfile.ZipFile(tmp_path / "new.pt", "w") as zout:
+        for item in zin.infolist():
+            data = zin.read(item.filename)
+            if item.filename.endswith(METADATA_FILE):
+                meta = json.loads(data)
+                meta["format_version"] = 7
+                data = json.dumps(meta).encode()
+            zout.writestr(item, data)
+    write_inputs(tmp_path, atoms, "new.pt", ["H", "O"])
+    _expect_error(tmp_path, "newer than this plugin reads")
+
+
+def test_small_box_is_handled(tmp_path, model_file):
+    """A box smaller than the ghost cutoff (7 Å) still runs: LAMMPS supplies several images."""
+    atoms = water_cluster(1, seed=1, box=4.0)
+    write_inputs(tmp_path, atoms, str(model_file), ["H", "O"])
+    proc = run_lammps(tmp_path, 1)
+    assert proc.returncode == 0 or "ERROR" in proc.stdout, proc.stdout[-1500:]
+
+
+def test_nve_energy_conservation(tmp_path, model_file):
+    """Water box, 0.25 fs steps, field off: total-energy drift stays small (printed)."""
+    atoms = water_cluster(8, seed=2, box=9.0)
+    atoms.wrap()
+    steps = 400
+    write_inputs(
+        tmp_path,
+        atoms,
+        str(model_file),
+        ["H", "O"],
+        field=None,
+        extra="velocity all create 300 7 dist gaussian\nfix nve all nve\n"
+        "timestep 0.00025\nthermo 20",
+        run=f"thermo_style custom step etotal pe ke\nthermo_modify format float %.15g\nrun {steps}",
+    )
+    proc = run_lammps(tmp_path, 2)
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    rows = read_thermo(tmp_path)
+    etot = rows[:, 1]
+    time_ps = rows[:, 0] * 0.25e-3
+    slope = np.polyfit(time_ps, etot, 1)[0] / len(atoms)
+    fluctuation = float(np.std(etot - np.polyval(np.polyfit(time_ps, etot, 1), time_ps)))
+    print(f"NVE drift {slope:.3e} eV/atom/ps, fluctuation {fluctuation:.2e} eV over {steps} steps")
+    assert abs(slope) < 5e-3
+    assert fluctuation < 1e-3 * len(atoms)
