@@ -4,6 +4,7 @@ import os
 import pathlib
 import shutil
 import subprocess
+import sys
 
 import ase.io
 import numpy as np
@@ -13,8 +14,14 @@ from polmlip.integrations.lammps import LIB_DIR
 NKTV2P_METAL = 1.6021765e6  # LAMMPS metal: eV/Å³ -> bar
 
 
+def _tool(name):
+    """A command of this Python environment (the venv's bin/), else from PATH."""
+    local = pathlib.Path(sys.executable).parent / name
+    return str(local) if local.is_file() else shutil.which(name)
+
+
 def lammps_available():
-    return shutil.which("lmp") is not None and (LIB_DIR / "polmlipplugin.so").is_file()
+    return _tool("lmp") is not None and (LIB_DIR / "polmlipplugin.so").is_file()
 
 
 def write_inputs(
@@ -52,9 +59,9 @@ dump_modify d sort id format float %.15g
 
 
 def run_lammps(workdir, ranks=1, timeout=600):
-    cmd = ["lmp", "-in", "in.lmp", "-log", "log.lammps"]
+    cmd = [_tool("lmp"), "-in", "in.lmp", "-log", "log.lammps"]
     if ranks > 1:
-        cmd = ["mpiexec", "-n", str(ranks)] + cmd
+        cmd = [_tool("mpiexec"), "-n", str(ranks)] + cmd
     env = dict(os.environ, OMP_NUM_THREADS="1")
     return subprocess.run(
         cmd, cwd=workdir, capture_output=True, text=True, timeout=timeout, env=env
