@@ -1,18 +1,14 @@
 """pair_style polmlip: bad input gives a clear LAMMPS error (no crash); NVE conserves energy."""
 
-import json
-import zipfile
-
 import numpy as np
 import pytest
 import torch
 
 from polmlip.export import export_model
-from polmlip.export.io import METADATA_FILE
 from polmlip.model import ModelConfig, PolMLIP
 
 from lammps_helpers import lammps_available, read_thermo, run_lammps, write_inputs
-from model_helpers import water_cluster
+from model_helpers import water_cluster, with_format_version
 
 pytestmark = [
     pytest.mark.engine,
@@ -69,14 +65,7 @@ def test_missing_corrupted_and_newer_models(tmp_path, model_file):
     (tmp_path / "trunc.pt").write_bytes(model_file.read_bytes()[:4000])
     write_inputs(tmp_path, atoms, "trunc.pt", ["H", "O"])
     _expect_error(tmp_path, "corrupted or unreadable")
-    with zipfile.ZipFile(model_file) as zin, zipfile.ZipFile(tmp_path / "new.pt", "w") as zout:
-        for item in zin.infolist():
-            data = zin.read(item.filename)
-            if item.filename.endswith(METADATA_FILE):
-                meta = json.loads(data)
-                meta["format_version"] = 7
-                data = json.dumps(meta).encode()
-            zout.writestr(item, data)
+    with_format_version(model_file, tmp_path / "new.pt", 7)
     write_inputs(tmp_path, atoms, "new.pt", ["H", "O"])
     _expect_error(tmp_path, "newer than this plugin reads")
 

@@ -23,3 +23,21 @@ def water_cluster(n=3, seed=0, box=None):
         atoms.set_cell(np.diag([box, box * 1.05, box * 0.95]))
         atoms.set_pbc(True)
     return atoms
+
+
+def with_format_version(src, dst, version):
+    """Copy an exported model file, rewriting its metadata's format_version."""
+    import json
+    import zipfile
+
+    from polmlip.export.io import METADATA_FILE
+
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
+        for item in zin.infolist():
+            data = zin.read(item.filename)
+            if item.filename.endswith(METADATA_FILE):
+                meta = json.loads(data)
+                meta["format_version"] = version
+                data = json.dumps(meta).encode()
+            zout.writestr(item, data)
+    return dst

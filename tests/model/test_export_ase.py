@@ -1,8 +1,5 @@
 """Export round trip, the ASE calculator under a field, and refusal of bad model files."""
 
-import json
-import zipfile
-
 import numpy as np
 import pytest
 import torch
@@ -12,9 +9,8 @@ from polmlip.ase import PolMLIPCalculator
 from polmlip.data import atoms_to_graph
 from polmlip.errors import InputError
 from polmlip.export import export_model, load_exported
-from polmlip.export.io import METADATA_FILE
 
-from model_helpers import water_cluster
+from model_helpers import water_cluster, with_format_version
 
 
 @pytest.fixture(scope="module")
@@ -113,14 +109,6 @@ def test_bad_model_files(tmp_path, exported):
     torch.jit.save(torch.jit.script(torch.nn.Linear(2, 2)), str(foreign))
     with pytest.raises(InputError, match="not a polmlip model"):
         load_exported(foreign)
-    newer = tmp_path / "newer.pt"
-    with zipfile.ZipFile(exported[0]) as zin, zipfile.ZipFile(newer, "w") as zout:
-        for item in zin.infolist():
-            data = zin.read(item.filename)
-            if item.filename.endswith(METADATA_FILE):
-                meta = json.loads(data)
-                meta["format_version"] = 99
-                data = json.dumps(meta).encode()
-            zout.writestr(item, data)
+    newer = with_format_version(exported[0], tmp_path / "newer.pt", 99)
     with pytest.raises(InputError, match="newer"):
         load_exported(newer)
