@@ -60,7 +60,8 @@ static std::string summarize(const std::string &msg)
 
 PairPolmlip::PairPolmlip(LAMMPS *lmp) :
     Pair(lmp), device(torch::kCPU), dtype(torch::kFloat64), cutoff(0.0), ghost_cutoff(0.0),
-    energy_conversion(1.0)
+    energy_conversion(1.0), kspace_accuracy(0.0), nmax_peratom(0), peratom_flag(0),
+    charges(nullptr), induced_charges(nullptr), dipoles(nullptr), induced_dipoles(nullptr)
 {
   single_enable = 0;
   restartinfo = 0;
@@ -91,6 +92,10 @@ PairPolmlip::PairPolmlip(LAMMPS *lmp) :
 PairPolmlip::~PairPolmlip()
 {
   polmlip::set_allreduce_hook(nullptr);
+  memory->destroy(charges);
+  memory->destroy(induced_charges);
+  memory->destroy(dipoles);
+  memory->destroy(induced_dipoles);
   if (allocated) {
     memory->destroy(setflag);
     memory->destroy(cutsq);
@@ -124,6 +129,12 @@ void PairPolmlip::settings(int narg, char **arg)
       if (iarg + 4 > narg) error->all(FLERR, "pair_style polmlip efield needs Ex Ey Ez");
       for (int d = 0; d < 3; d++) efield_text[d] = arg[iarg + 1 + d];
       iarg += 4;
+    } else if (strcmp(arg[iarg], "kspace_accuracy") == 0) {
+      if (iarg + 2 > narg) error->all(FLERR, "pair_style polmlip kspace_accuracy needs a value");
+      kspace_accuracy = utils::numeric(FLERR, arg[iarg + 1], false, lmp);
+      if (kspace_accuracy <= 0.0 || kspace_accuracy >= 1.0)
+        error->all(FLERR, "pair_style polmlip kspace_accuracy must be in (0, 1)");
+      iarg += 2;
     } else if (strcmp(arg[iarg], "device") == 0) {
       if (iarg + 2 > narg) error->all(FLERR, "pair_style polmlip device needs cpu or cuda");
       dev = arg[iarg + 1];
@@ -163,6 +174,7 @@ void PairPolmlip::settings(int narg, char **arg)
   } catch (std::exception &e) {
     error->all(FLERR, "pair_style polmlip: {}", e.what());
   }
+  if (kspace_accuracy > 0.0) model.get_method("set_kspace_accuracy")({kspace_accuracy});
   if (comm->me == 0)
     utils::logmesg(lmp, "pair_style polmlip: model {} with elements {}, cutoff {} A, ghost "
                    "cutoff {} A\n", model_file, utils::join_words(elements, " "), cutoff, ghost_cutoff);
@@ -226,6 +238,61 @@ void PairPolmlip::init_style()
 }
 
 double PairPolmlip::init_one(int, int) { return cutoff; }
+
+/* ----------------------------------------------------------------------
+   per-atom outputs for `fix ID group pair N polmlip NAME 0 ...`:
+   charges, induced_charges (vectors, e); dipoles, induced_dipoles (3 columns, e*Angstrom)
+------------------------------------------------------------------------- */
+
+void *PairPolmlip::extract(const char *name, int &dim)
+{
+  dim = 0;
+  if (utils::strmatch(name, "_flag$")) return (void *) &peratom_flag;
+  return nullptr;
+}
+
+void *PairPolmlip::extract_peratom(const char *name, int &ncol)
+{
+  if (strcmp(name, "charges") == 0) { ncol = 0; return (void *) charges; }
+  if (strcmp(name, "induced_charges") == 0) { ncol = 0; return (void *) induced_charges; }
+  if (strcmp(name, "dipoles") == 0) { ncol = 3; return (void *) dipoles; }
+  if (strcmp(name, "induced_dipoles") == 0) { ncol = 3; return (void *) induced_dipoles; }
+  return nullptr;
+}
+
+void PairPolmlip::store_peratom(const c10::impl::GenericDict &out, int nlocal)
+{
+  if (atom->nmax > nmax_peratom) {
+    nmax_peratom = atom->nmax;
+    memory->grow(charges, nmax_peratom, "pair:polmlip:charges");
+    memory->grow(induced_charges, nmax_peratom, "pair:polmlip:induced_charges");
+    memory->grow(dipoles, nmax_peratom, 3, "pair:polmlip:dipoles");
+    memory->grow(induced_dipoles, nmax_peratom, 3, "pair:polmlip:induced_dipoles");
+  }
+  auto vec = [&](const char *key, double *dst) {
+    if (!out.contains(key)) {
+      for (int i = 0; i < nlocal; i++) dst[i] = 0.0;
+      return;
+    }
+    auto t = out.at(key).toTensor().to(torch::kCPU, torch::kFloat64).contiguous();
+    auto a = t.accessor<double, 1>();
+    for (int i = 0; i < nlocal; i++) dst[i] = a[i];
+  };
+  auto mat = [&](const char *key, double **dst) {
+    if (!out.contains(key)) {
+      for (int i = 0; i < nlocal; i++) dst[i][0] = dst[i][1] = dst[i][2] = 0.0;
+      return;
+    }
+    auto t = out.at(key).toTensor().to(torch::kCPU, torch::kFloat64).contiguous();
+    auto a = t.accessor<double, 2>();
+    for (int i = 0; i < nlocal; i++)
+      for (int d = 0; d < 3; d++) dst[i][d] = a[i][d];
+  };
+  vec("charges", charges);
+  vec("induced_charges", induced_charges);
+  mat("dipoles", dipoles);
+  mat("induced_dipoles", induced_dipoles);
+}
 
 double PairPolmlip::field_component(int d) const
 {
@@ -299,6 +366,7 @@ void PairPolmlip::compute(int eflag, int vflag)
     error->one(FLERR, "pair_style polmlip: model evaluation failed: {}", summarize(e.what()));
   }
   auto out = result.toGenericDict();
+  store_peratom(out, nlocal);
   torch::Tensor forces = out.at("forces").toTensor().to(torch::kCPU, torch::kFloat64);
   auto fa = forces.accessor<double, 2>();
   for (int i = 0; i < ntotal; i++)

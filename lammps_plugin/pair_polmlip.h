@@ -26,10 +26,13 @@ class PairPolmlip : public Pair {
   void coeff(int, char **) override;
   void init_style() override;
   double init_one(int, int) override;
+  void *extract(const char *, int &) override;
+  void *extract_peratom(const char *, int &) override;
 
  protected:
   void allocate();
   double field_component(int) const;
+  void store_peratom(const c10::impl::GenericDict &out, int nlocal);
 
   std::string model_file;
   torch::jit::Module model;
@@ -42,6 +45,11 @@ class PairPolmlip : public Pair {
   std::string efield_text[3];
   double efield_value[3];
   int efield_var[3];
+  double kspace_accuracy;
+  // per-atom outputs for `fix pair` (local atoms): q, q_ind, mu (3), mu_ind (3)
+  int nmax_peratom, peratom_flag;
+  double *charges, *induced_charges;
+  double **dipoles, **induced_dipoles;
 };
 
 }    // namespace LAMMPS_NS

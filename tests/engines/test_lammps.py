@@ -131,3 +131,37 @@ def test_time_dependent_field_variable(tmp_path):
         frame.calc = calc
         ref = frame.get_forces()
         assert np.abs(forces[step] - ref).max() <= 1e-6 * np.abs(ref).max()
+
+
+def test_per_atom_outputs_with_fix_pair(tmp_path):
+    """q, q_ind, μ, μ_ind through `fix pair` in `dump custom` (2 ranks) equal the ASE values;
+    `kspace_accuracy` overrides the model's setting."""
+    atoms = water_cluster(6, seed=3, box=8.0)
+    atoms.wrap()
+    model = _model(tmp_path / "model.pt", ["H", "O"], induced_charges=True, induced_dipoles=True)
+    field = (0.03, 0.0, 0.0)
+    atoms.calc = PolMLIPCalculator(model, external_field=field)
+    q_ref = atoms.calc.get_property("charges", atoms)
+    mu_ref = atoms.calc.get_property("dipoles", atoms)
+    run = (
+        "fix p all pair 1 polmlip charges 0 induced_charges 0 dipoles 0 induced_dipoles 0\n"
+        "dump q all custom 1 peratom.dump id f_p[1] f_p[2] f_p[3] f_p[4] f_p[5] f_p[6] "
+        "f_p[7] f_p[8]\ndump_modify q sort id format float %.15g\nrun 0"
+    )
+    write_inputs(
+        tmp_path,
+        atoms,
+        "model.pt",
+        ["H", "O"],
+        field=field,
+        run=run,
+        pair_extra="kspace_accuracy 1e-9",
+    )
+    proc = run_lammps(tmp_path, 2)
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    lines = (tmp_path / "peratom.dump").read_text().splitlines()[9 : 9 + len(atoms)]
+    data = np.array([[float(v) for v in line.split()] for line in lines])
+    data = data[np.argsort(data[:, 0])]
+    assert np.allclose(data[:, 1] + data[:, 2], q_ref, atol=1e-8)
+    assert np.allclose(data[:, 3:6] + data[:, 6:9], mu_ref, atol=1e-8)
+    assert np.abs(data[:, 2]).max() > 0 and np.abs(data[:, 6:9]).max() > 0

@@ -29,6 +29,13 @@ class EngineModel(torch.nn.Module):
         super().__init__()
         self.model = model
 
+    @torch.jit.export
+    def set_kspace_accuracy(self, accuracy: float) -> None:
+        """Override the relative accuracy of the long-range sum (engines' kspace_accuracy)."""
+        if not (0.0 < accuracy < 1.0):
+            raise ValueError("polmlip: kspace accuracy must be in (0, 1)")
+        self.model.electrostatics.accuracy = accuracy
+
     def forward(
         self,
         species: torch.Tensor,
