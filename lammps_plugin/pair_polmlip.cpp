@@ -69,6 +69,10 @@ PairPolmlip::PairPolmlip(LAMMPS *lmp) :
   manybody_flag = 1;
   no_virial_fdotr_compute = 1;
   centroidstressflag = CENTROID_NOTAVAIL;
+  // global polarization (e*Angstrom), available as `compute ID all pair polmlip` -> c_ID[1..3]
+  nextra = 3;
+  pvector = new double[nextra];
+  for (int k = 0; k < nextra; k++) pvector[k] = 0.0;
   for (int d = 0; d < 3; d++) {
     efield_value[d] = 0.0;
     efield_var[d] = -1;
@@ -92,6 +96,7 @@ PairPolmlip::PairPolmlip(LAMMPS *lmp) :
 PairPolmlip::~PairPolmlip()
 {
   polmlip::set_allreduce_hook(nullptr);
+  delete[] pvector;
   memory->destroy(charges);
   memory->destroy(induced_charges);
   memory->destroy(dipoles);
@@ -367,6 +372,11 @@ void PairPolmlip::compute(int eflag, int vflag)
   }
   auto out = result.toGenericDict();
   store_peratom(out, nlocal);
+  if (out.contains("polarization")) {
+    torch::Tensor p = out.at("polarization").toTensor().to(torch::kCPU, torch::kFloat64);
+    // the model returns the global P; compute pair sums pvector over ranks, so store a share
+    for (int d = 0; d < 3; d++) pvector[d] = p[d].item<double>() / comm->nprocs;
+  }
   torch::Tensor forces = out.at("forces").toTensor().to(torch::kCPU, torch::kFloat64);
   auto fa = forces.accessor<double, 2>();
   for (int i = 0; i < ntotal; i++)

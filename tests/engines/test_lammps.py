@@ -165,3 +165,21 @@ def test_per_atom_outputs_with_fix_pair(tmp_path):
     assert np.allclose(data[:, 1] + data[:, 2], q_ref, atol=1e-8)
     assert np.allclose(data[:, 3:6] + data[:, 6:9], mu_ref, atol=1e-8)
     assert np.abs(data[:, 2]).max() > 0 and np.abs(data[:, 6:9]).max() > 0
+
+
+def test_global_polarization_vector(tmp_path):
+    """`compute pair polmlip` exposes the total polarization (e·Å), equal at 1 and 2 ranks."""
+    atoms = water_cluster(6, seed=3, box=8.0)
+    atoms.wrap()
+    model = _model(tmp_path / "model.pt", ["H", "O"], induced_dipoles=True)
+    atoms.calc = PolMLIPCalculator(model, external_field=(0.0, 0.02, 0.0))
+    p_ref = atoms.calc.get_property("polarization", atoms)
+    run = (
+        "compute P all pair polmlip\nthermo_style custom step c_P[1] c_P[2] c_P[3]\n"
+        "thermo_modify format float %.15g\nrun 0"
+    )
+    write_inputs(tmp_path, atoms, "model.pt", ["H", "O"], field=(0, 0.02, 0), run=run)
+    for ranks in (1, 2):
+        proc = run_lammps(tmp_path, ranks)
+        assert proc.returncode == 0, proc.stdout[-2000:]
+        assert np.allclose(read_thermo(tmp_path)[0][1:4], p_ref, atol=1e-9)
