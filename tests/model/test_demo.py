@@ -16,7 +16,7 @@ def test_demo_quick(tmp_path):
         timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "[6/6] summary" in proc.stdout
+    assert "[7/7] summary" in proc.stdout
     summary = json.loads((tmp_path / "summary.json").read_text())
     for key in ("model", "learning_curve", "md_plot"):
         assert Path(summary["files"][key]).is_file()
