@@ -72,6 +72,8 @@ class Bench:
             t=m["t"],
             t_min=m["t_min"],
             reps=m["reps"],
+            other=m["other"],
+            retimed=m["retimed"],
             e_err=e_err,
             f_err=f_err,
             **extra,

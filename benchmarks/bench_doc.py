@@ -8,16 +8,27 @@ import pathlib
 import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
+from bench_runners import paused_seconds  # noqa: E402
 from bench_settings import (  # noqa: E402
     CASE_BUDGET_S,
+    CONTENTION_CORES,
+    CONTENTION_RETRIES,
+    CONTENTION_WAIT_S,
     FAST_CASE_S,
     KE,
+    MAX_FAST_CALLS,
+    MIN_WINDOW_S,
     SIGMA,
     SLOPE_MIN_N,
     TP_P3M_NODES,
     TP_PME_NODES,
     TP_START_SPACING,
 )
+
+OPS_NOTE = {
+    "native": "C++ kernels of libpolmlip_ops",
+    "reference": "pure-PyTorch reference, native library not loaded",
+}
 
 
 def doc_section(
@@ -29,17 +40,24 @@ def doc_section(
     averages at the start and end; ``slope`` the log-log slopes over medians and minima.
     """
     res, summ, match, prof_lines = tables
+    paused = paused_seconds()
     refs = "; ".join(f"N={n}: {s['ref']} ({s['t_ref']:.1f} s)" for n, s in bench.summary.items())
     lines = [
         f"Command: `{command}` (from the repository root; {elapsed / 60:.1f} min). Date: {date}.",
         "",
         f"Machine: {info['cpu']}, {info['cores']} cores, {info['mem']} RAM, "
         f"torch {info['torch']} ({info['threads']} threads, {info['threads_note']}), "
-        f"torch-pme {info['torchpme']}, Python {info['python']}. {malloc_note} "
+        f"torch-pme {info['torchpme']}, Python {info['python']}; polmlip's mesh operators "
+        f"(spread/gather): {info['ops']} ({OPS_NOTE.get(info['ops'], '?')}). {malloc_note} "
         f"Load average {load[0]:.1f} at the start and {load[1]:.1f} at the end (1-minute "
-        f"averages, including this job); any other job on the machine inflates timings, "
-        f"since torch's OpenMP regions wait for descheduled threads (the minimum over runs "
-        f"is given next to the median).",
+        f"averages, including this job). Any other job on this machine inflates timings "
+        f"badly (10-20x seen: torch's OpenMP regions wait for descheduled threads), so every "
+        f"timed batch also measures the CPU used by other processes (machine busy time from "
+        f"/proc/stat minus this process's; column *other CPU*, in cores); a batch with more "
+        f"than {CONTENTION_CORES} cores of other work is re-timed after a "
+        f"{CONTENTION_WAIT_S:.0f} s pause, up to {CONTENTION_RETRIES} times "
+        f"({paused:.0f} s paused in this run); values still marked * were measured under "
+        f"contention.",
         "",
         "**Systems and measurement.** Random rigid waters (O −0.8 e, H +0.4 e, neutral) at "
         "0.1 sites/Å³ in cubic cells (192 sites: 12.4 Å), charges only, float64 unless noted; "
@@ -47,7 +65,9 @@ def doc_section(
         "(charges need no field gradient). Time: wall time of energy + forces (autograd "
         "backward), median over the given number of runs after one warm-up call (fewer runs "
         f"for cases slower than {FAST_CASE_S:.0f} s, keeping each under ~{CASE_BUDGET_S:.0f} "
-        "s). Errors: relative energy error and relative force-RMS error ‖F − F_ref‖/‖F_ref‖ "
+        f"s; more for fast cases, up to {MAX_FAST_CALLS}, so that a batch lasts "
+        f"≥ {MIN_WINDOW_S} s). "
+        "Errors: relative energy error and relative force-RMS error ‖F − F_ref‖/‖F_ref‖ "
         "against the reference, which is polmlip Ewald at accuracy 1e-9 for N ≤ 1536 and "
         "polmlip PME at accuracy 1e-9 with spline order 8 above.",
         "",
@@ -103,8 +123,8 @@ def doc_section(
         *summ,
         "",
         "Ratio = polmlip PME time / torch-pme time at strict equal accuracy (< 1: polmlip "
-        "faster). Load: 1-minute load average when that N started (this job alone gives "
-        "≈ 1–2). Matched comparisons, one per torch-pme mesh run:",
+        "faster). Other CPU: cores used by other processes while polmlip PME was timed. "
+        "Matched comparisons, one per torch-pme mesh run:",
         "",
         *match,
         "",

@@ -1,6 +1,7 @@
 """Energy + force runners for polmlip and torch-pme, their timing, errors and cross-check."""
 
 import math
+import os
 import pathlib
 import statistics
 import sys
@@ -12,7 +13,18 @@ import torchpme
 from polmlip.electrostatics import MultipoleElectrostatics
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
-from bench_settings import CASE_BUDGET_S, FAST_CASE_S, KE, SIGMA  # noqa: E402
+from bench_settings import (  # noqa: E402
+    CASE_BUDGET_S,
+    CONTENTION_BUDGET_S,
+    CONTENTION_CORES,
+    CONTENTION_RETRIES,
+    CONTENTION_WAIT_S,
+    FAST_CASE_S,
+    KE,
+    MAX_FAST_CALLS,
+    MIN_WINDOW_S,
+    SIGMA,
+)
 from bench_systems import water_box  # noqa: E402
 
 
@@ -79,18 +91,67 @@ def timed(run):
     return out, time.perf_counter() - t0
 
 
+_CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+_PAUSED = {"s": 0.0}  # seconds paused for contention so far in this process
+
+
+def cpu_seconds():
+    """(busy CPU seconds of the whole machine from /proc/stat, CPU seconds of this process)."""
+    try:
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:9]]
+        busy = (sum(v) - v[3] - v[4]) / _CLK_TCK  # all but idle and iowait (steal counts)
+    except (OSError, ValueError):
+        busy = float("nan")
+    t = os.times()
+    return busy, t.user + t.system
+
+
 def measure(run, repeats, warm=None):
     """Wall times of ``repeats`` calls after a warm-up call (or an already made one).
 
-    Cases whose warm-up takes over FAST_CASE_S get at most CASE_BUDGET_S of repeats (≥ 1).
-    Returns dict(out=warm-up output, t=median, t_min=minimum, reps=number of timed calls).
+    Cases whose warm-up takes over FAST_CASE_S get at most CASE_BUDGET_S of repeats (≥ 1);
+    fast ones get more calls, up to MAX_FAST_CALLS, to fill MIN_WINDOW_S. While timing, the
+    CPU used by *other* processes is measured (machine busy time minus this process's); if
+    it exceeds CONTENTION_CORES the batch is re-timed after a pause (CONTENTION_RETRIES per
+    case, CONTENTION_BUDGET_S of pauses per run). Returns dict(out=warm-up output,
+    t=median, t_min=minimum, reps=number of timed calls, other=mean cores used by other
+    processes during the kept batch, retimed=number of discarded batches).
     """
     out, t_warm = warm if warm is not None else timed(run)
     n = repeats
     if t_warm > FAST_CASE_S:
         n = max(1, min(repeats, int(CASE_BUDGET_S / t_warm)))
-    times = [timed(run)[1] for _ in range(n)]
-    return dict(out=out, t=statistics.median(times), t_min=min(times), reps=n)
+    else:
+        n = max(repeats, min(MAX_FAST_CALLS, math.ceil(MIN_WINDOW_S / max(t_warm, 1e-4))))
+    retimed = 0
+    while True:
+        busy0, own0 = cpu_seconds()
+        start = time.perf_counter()
+        times = [timed(run)[1] for _ in range(n)]
+        wall = time.perf_counter() - start
+        busy1, own1 = cpu_seconds()
+        other = max(0.0, (busy1 - busy0) - (own1 - own0)) / wall
+        contended = other > CONTENTION_CORES
+        room = _PAUSED["s"] + CONTENTION_WAIT_S <= CONTENTION_BUDGET_S
+        if not contended or retimed >= CONTENTION_RETRIES or not room:
+            break
+        retimed += 1
+        _PAUSED["s"] += CONTENTION_WAIT_S
+        time.sleep(CONTENTION_WAIT_S)
+    return dict(
+        out=out,
+        t=statistics.median(times),
+        t_min=min(times),
+        reps=n,
+        other=other,
+        retimed=retimed,
+    )
+
+
+def paused_seconds():
+    """Seconds this process paused waiting for other jobs to finish."""
+    return _PAUSED["s"]
 
 
 def rel_errors(out, ref):

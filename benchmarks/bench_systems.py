@@ -11,6 +11,8 @@ from pathlib import Path
 import torch
 import torchpme
 
+from polmlip import ops as polmlip_ops
+
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 from bench_settings import DENSITY  # noqa: E402
 
@@ -85,4 +87,5 @@ def machine_info():
         torch=torch.__version__,
         torchpme=torchpme.__version__,
         python=platform.python_version(),
+        ops=polmlip_ops.backend(),
     )

@@ -4,7 +4,7 @@ import pathlib
 import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
-from bench_settings import DENSITY, SPLINE_ORDER  # noqa: E402
+from bench_settings import CONTENTION_CORES, DENSITY, SPLINE_ORDER  # noqa: E402
 
 
 def sci(x):
@@ -32,14 +32,17 @@ def mesh_points(shape):
 def results_table(rows):
     """One line per timed case: method, settings, times and errors against the reference."""
     lines = [
-        "| N | method | settings | median [s] | min [s] | runs | rel. E error | rel. F error |",
-        "|---:|---|---|---:|---:|---:|---:|---:|",
+        "| N | method | settings | median [s] | min [s] | runs | other CPU | rel. E error "
+        "| rel. F error |",
+        "|---:|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         flag = " (fails target)" if r.get("passes") is False else ""
+        other = f"{r['other']:.2f}" + ("*" if r["other"] > CONTENTION_CORES else "")
         lines.append(
             f"| {r['n']} | {r['method']}{flag} | {r['settings']} | {secs(r['t'])} | "
-            f"{secs(r['t_min'])} | {r['reps']} | {sci(r['e_err'])} | {sci(r['f_err'])} |"
+            f"{secs(r['t_min'])} | {r['reps']} | {other} | {sci(r['e_err'])} | "
+            f"{sci(r['f_err'])} |"
         )
     return lines
 
@@ -48,7 +51,7 @@ def summary_table(summary):
     """One line per N: polmlip PME against torch-pme PME and P3M at strict equal accuracy."""
     lines = [
         "| N | L [Å] | mesh pts/site | polmlip PME [s] | F error | torch-pme PME [s] | "
-        "ratio | torch-pme P3M [s] | ratio | load |",
+        "ratio | torch-pme P3M [s] | ratio | other CPU |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for n, s in summary.items():
@@ -66,7 +69,7 @@ def summary_table(summary):
         length = (n / DENSITY) ** (1.0 / 3.0)
         lines.append(
             f"| {n} | {length:.1f} | {mesh_points(s['mesh']) / n:.0f} | {secs(pme['t'])} | "
-            f"{sci(pme['f_err'])} | " + " | ".join(cells) + f" | {s['load']:.1f} |"
+            f"{sci(pme['f_err'])} | " + " | ".join(cells) + f" | {pme['other']:.2f} |"
         )
     return lines
 
@@ -88,22 +91,58 @@ def matched_table(summary):
     return lines
 
 
-def profile_lines(prof, sysmalloc):
-    """The per-stage table of :func:`bench_profile.profile_pme` with its lead-in sentence."""
+def profile_lines(prof, sysmalloc, prof_small=None):
+    """The per-stage table of :func:`bench_profile.profile_pme` with its lead-in sentence.
+
+    With ``prof_small`` (the same profile at a smaller N) the table also shows each stage's
+    time there and its growth factor.
+    """
+    two = prof_small is not None and prof_small["n"] != prof["n"]
     lines = [
         f"polmlip PME at N = {prof['n']}, mesh {fmt_mesh(prof['shape'])}, order "
         f"{SPLINE_ORDER}, float64: energy + forces {prof['full']:.3f} s; the default call "
         f"that also gathers the field gradient G takes {prof['with_g']:.3f} s.",
         "",
-        "| stage | forward [s] | backward [s] | share of the call |",
-        "|---|---:|---:|---:|",
     ]
-    for name, f, b in prof["stages"]:
-        lines.append(f"| {name} | {f:.3f} | {b:.3f} | {100 * (f + b) / prof['full']:.0f}% |")
+    if two:
+        lines += [
+            f"| stage | forward [s] | backward [s] | share of the call | at N = "
+            f"{prof_small['n']} (mesh {fmt_mesh(prof_small['shape'])}) [s] | growth |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
+    else:
+        lines += [
+            "| stage | forward [s] | backward [s] | share of the call |",
+            "|---|---:|---:|---:|",
+        ]
+    for i, (name, f, b) in enumerate(prof["stages"]):
+        line = f"| {name} | {f:.3f} | {b:.3f} | {100 * (f + b) / prof['full']:.0f}% |"
+        if two:
+            _, f0, b0 = prof_small["stages"][i]
+            growth = (f + b) / (f0 + b0) if f0 + b0 > 0 else float("nan")
+            line += f" {f0 + b0:.4f} | ×{growth:.1f} |"
+        lines.append(line)
     rest = prof["full"] - sum(f + b for _, f, b in prof["stages"])
-    lines.append(
+    line = (
         f"| rest: checks, self term, autograd bookkeeping | | | {100 * rest / prof['full']:.0f}% |"
     )
+    if two:
+        rest0 = prof_small["full"] - sum(f + b for _, f, b in prof_small["stages"])
+        line += f" {rest0:.4f} | |"
+    lines.append(line)
+    if two:
+        lines.append(
+            f"| whole call | | | 100% | {prof_small['full']:.4f} | "
+            f"×{prof['full'] / prof_small['full']:.1f} |"
+        )
+    loc = prof.get("locality")
+    if loc:
+        lines += [
+            "",
+            f"Spread + gather (forward and backward) at N = {prof['n']}: "
+            f"{loc['as given']:.3f} s with the sites in the benchmark's random order, "
+            f"{loc['sorted']:.3f} s with the same sites sorted by the mesh cell they fall in.",
+        ]
     if sysmalloc is not None:
         lines += [
             "",

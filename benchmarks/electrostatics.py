@@ -203,6 +203,10 @@ def main(argv=None):
         bench.run_size(n)
     bar.set_postfix_str(f"N={sizes[-1]} profile")
     prof = profile_pme(*water_box(sizes[-1]), args.repeats)
+    small = [n for n in sizes if n >= SLOPE_MIN_N]
+    prof_small = None
+    if small and small[0] != sizes[-1]:
+        prof_small = profile_pme(*water_box(small[0]), max(args.repeats, 5))
     sysmalloc = system_malloc_time(sizes[-1], args.repeats) if tuned else None
     bar.update(1)
     bar.close()
@@ -214,9 +218,9 @@ def main(argv=None):
         results_table(bench.rows),
         summary_table(bench.summary),
         matched_table(bench.summary),
-        profile_lines(prof, sysmalloc),
+        profile_lines(prof, sysmalloc, prof_small),
     )
-    verdict = verdicts(bench.summary, slope[0], slope_ns, prof)
+    verdict = verdicts(bench.summary, slope[0], slope_ns, prof, prof_small, slope[1])
     print_report(tables, slope, slope32, verdict, bench.notes, elapsed)
 
     if not args.no_write:
