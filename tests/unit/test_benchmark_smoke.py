@@ -19,7 +19,7 @@ def test_electrostatics_benchmark_quick():
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=900,
     )
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-4000:]
     assert "| N | method | settings | median [s] |" in res.stdout
