@@ -55,6 +55,7 @@ class Bench:
         self.tp_ewald_lr = 1.0
         self.ewald_max_s = QUICK_EWALD_MAX_S if args.quick else EWALD_MAX_S
         self.ref_check = None
+        self.scaling = None  # set by electrostatics.scaling_pass
 
     def step(self, n, what):
         self.bar.set_postfix_str(f"N={n} {what}")

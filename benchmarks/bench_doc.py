@@ -24,11 +24,38 @@ from bench_settings import (  # noqa: E402
     TP_PME_NODES,
     TP_START_SPACING,
 )
+from bench_tables import secs  # noqa: E402
+from bench_verdicts import loglog_slope  # noqa: E402
 
 OPS_NOTE = {
     "native": "C++ kernels of libpolmlip_ops",
     "reference": "pure-PyTorch reference, native library not loaded",
 }
+
+
+def scaling_lines(bench, slope, slope32):
+    """The slope paragraph: the interleaved pass (headline) and the fit over the table."""
+    scal = bench.scaling
+    table = [
+        (n, s["pme"]["t"], s["pme"]["t_min"]) for n, s in bench.summary.items() if n >= SLOPE_MIN_N
+    ]
+    fit = loglog_slope([(n, t) for n, t, _ in table]) if len(table) >= 2 else float("nan")
+    if scal is None:
+        return [
+            f"Log–log slope of polmlip PME time vs N for N ≥ {SLOPE_MIN_N} (least squares over "
+            f"the medians): **{slope[0]:.3f}** (over the minima: {slope[1]:.3f}; float32 "
+            f"medians: {slope32:.3f})."
+        ]
+    times = ", ".join(f"{n}: {secs(scal['t'][n])}" for n in scal["ns"])
+    return [
+        f"Scaling pass: polmlip PME (float64, default settings) at N = "
+        f"{', '.join(str(n) for n in scal['ns'])} timed round-robin, {scal['rounds']} calls "
+        f"each, so that every N sees the same machine conditions (other CPU "
+        f"{scal['other']:.2f} cores); medians [s]: {times}. Log–log slope (least squares): "
+        f"**{slope[0]:.3f}** over the medians, {slope[1]:.3f} over the minima. The same fit "
+        f"over the per-N cases of the table above, which ran minutes apart: {fit:.3f} "
+        f"(float32: {slope32:.3f})."
+    ]
 
 
 def doc_section(
@@ -128,9 +155,7 @@ def doc_section(
         "",
         *match,
         "",
-        f"Log–log slope of polmlip PME time vs N for N ≥ {SLOPE_MIN_N} (least squares over "
-        f"the medians): **{slope[0]:.3f}** (over the minima: {slope[1]:.3f}; float32 "
-        f"medians: {slope32:.3f}).",
+        *scaling_lines(bench, slope, slope32),
         "",
     ]
     if bench.notes:

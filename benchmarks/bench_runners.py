@@ -149,6 +149,25 @@ def measure(run, repeats, warm=None):
     )
 
 
+def interleaved(runs, rounds):
+    """Time several runners round-robin (after one warm-up each) so that any slow spell of
+    the machine hits all of them alike. ``runs`` maps a key to a runner; returns
+    ``{key: dict(t=median, t_min=minimum)}`` and the mean cores used by other processes."""
+    for run in runs.values():
+        run()
+    times = {key: [] for key in runs}
+    busy0, own0 = cpu_seconds()
+    start = time.perf_counter()
+    for _ in range(rounds):
+        for key, run in runs.items():
+            times[key].append(timed(run)[1])
+    wall = time.perf_counter() - start
+    busy1, own1 = cpu_seconds()
+    other = max(0.0, (busy1 - busy0) - (own1 - own0)) / wall
+    out = {key: dict(t=statistics.median(t), t_min=min(t)) for key, t in times.items()}
+    return out, other
+
+
 def paused_seconds():
     """Seconds this process paused waiting for other jobs to finish."""
     return _PAUSED["s"]

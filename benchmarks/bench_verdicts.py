@@ -28,6 +28,13 @@ def strict_ratios(summary):
     return out
 
 
+def sentence_start(names):
+    """``"Spread and gather cost"`` / ``"FFT convolution costs"``: names joined, first letter up."""
+    joined = " and ".join(names)
+    joined = joined[:1].upper() + joined[1:]
+    return joined + (" cost" if len(names) > 1 else " costs")
+
+
 def stage_growth(prof, prof_small):
     """Per stage: (short name, time ratio large/small, ratio per unit of natural work).
 
@@ -45,11 +52,12 @@ def stage_growth(prof, prof_small):
     return out, sites, mesh
 
 
-def scaling_verdict(summary, slope, slope_ns, prof, prof_small, slope_min=None):
+def scaling_verdict(summary, slope, slope_ns, prof, prof_small, slope_min=None, times=None):
     """The bullet on the log-log slope of polmlip PME time, with where the excess comes from."""
     pts = [mesh_points(summary[n]["mesh"]) / n for n in slope_ns]
     mesh_slope = loglog_slope([(n, p * n) for n, p in zip(slope_ns, pts)])
-    per_point = [1e9 * summary[n]["pme"]["t"] / mesh_points(summary[n]["mesh"]) for n in slope_ns]
+    times = times or {n: summary[n]["pme"]["t"] for n in slope_ns}
+    per_point = [1e9 * times[n] / mesh_points(summary[n]["mesh"]) for n in slope_ns]
     word = "met" if slope <= SLOPE_TARGET else "missed"
     text = (
         f"- **Scaling, slope ≤ {SLOPE_TARGET} from 1.5k to 24k sites: {word}** "
@@ -60,8 +68,8 @@ def scaling_verdict(summary, slope, slope_ns, prof, prof_small, slope_min=None):
     text += (
         f"). polmlip's accuracy rule picks the mesh per cell (2·3·5-smooth sizes; "
         f"{', '.join(f'{p:.0f}' for p in pts)} mesh points per site), so the mesh grows with "
-        f"slope {mesh_slope:.3f}; the excess is cost per unit of work, "
-        f"{', '.join(f'{c:.0f}' for c in per_point)} ns per mesh point from the smallest to "
+        f"slope {mesh_slope:.3f}; time per mesh point is "
+        f"{', '.join(f'{c:.0f}' for c in per_point)} ns from the smallest to "
         f"the largest N."
     )
     m_small = mesh_points(summary[slope_ns[0]]["mesh"])
@@ -78,7 +86,7 @@ def scaling_verdict(summary, slope, slope_ns, prof, prof_small, slope_min=None):
         mesh_bound = [name for name, _, u, unit in growth if unit != "site" and u > 1.2]
         if site_bound:
             text += (
-                f" {' and '.join(site_bound).capitalize()} cost more per site at large N: "
+                f" {sentence_start(site_bound)} more per site at large N: "
                 f"the sites come in random order, so each site's p³ = {SPLINE_ORDER**3}-point "
                 f"stencil lands at a random place of a mesh that no longer fits in cache "
                 f"({8e-6 * m_large:.0f} MB at N = {slope_ns[-1]}); sorting the sites by mesh "
@@ -93,7 +101,7 @@ def scaling_verdict(summary, slope, slope_ns, prof, prof_small, slope_min=None):
             text += "."
         if mesh_bound:
             text += (
-                f" {' and '.join(mesh_bound).capitalize()} cost more per mesh point at large "
+                f" {sentence_start(mesh_bound)} more per mesh point at large "
                 f"N (memory-bound passes over a mesh larger than the caches; the FFT's log M "
                 f"factor grows ×{math.log(m_large) / math.log(m_small):.2f})."
             )
@@ -106,11 +114,11 @@ def scaling_verdict(summary, slope, slope_ns, prof, prof_small, slope_min=None):
     return text
 
 
-def verdicts(summary, slope, slope_ns, prof, prof_small=None, slope_min=None):
+def verdicts(summary, slope, slope_ns, prof, prof_small=None, slope_min=None, times=None):
     """Markdown bullets: each target met or missed, with the numbers behind it."""
     out = []
     if len(slope_ns) >= 2 and math.isfinite(slope):
-        out.append(scaling_verdict(summary, slope, slope_ns, prof, prof_small, slope_min))
+        out.append(scaling_verdict(summary, slope, slope_ns, prof, prof_small, slope_min, times))
     ratios = strict_ratios(summary)
     slower = [(n, lab, r) for n, lab, r in ratios if r is not None and r > 1.0]
     missing = [(n, lab) for n, lab, r in ratios if r is None]
