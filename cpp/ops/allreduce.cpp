@@ -42,10 +42,6 @@ void set_allreduce_hook(AllreduceHook hook) {
   hook_storage() = std::move(hook);
 }
 
-bool has_allreduce_hook() {
-  std::lock_guard<std::mutex> lock(hook_mutex);
-  return static_cast<bool>(hook_storage());
-}
 
 }  // namespace polmlip
 

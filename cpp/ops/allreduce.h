@@ -16,7 +16,5 @@ using AllreduceHook = std::function<void(torch::Tensor &)>;
 // Install (or, with an empty function, remove) the in-place sum over processes.
 void set_allreduce_hook(AllreduceHook hook);
 
-// True if a hook is installed.
-bool has_allreduce_hook();
 
 }  // namespace polmlip

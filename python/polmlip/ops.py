@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import pathlib
-from typing import List, Optional
+from typing import List
 
 import torch
 
@@ -24,7 +24,7 @@ _SCHEMAS = {
     "gather": "gather(Tensor mesh, Tensor u, int order, int nderiv) -> Tensor",
     "allreduce": "allreduce(Tensor x) -> Tensor",
 }
-_state = {"backend": None, "library": None, "fallback": None}
+_state = {"backend": None, "fallback": None}
 
 
 def library_candidates() -> List[pathlib.Path]:
@@ -69,7 +69,7 @@ def load() -> str:
                 torch.ops.load_library(str(path))
             except (OSError, RuntimeError):
                 continue
-            _state["backend"], _state["library"] = "native", str(path)
+            _state["backend"] = "native"
             return "native"
     _register_fallback()
     _state["backend"] = "reference"
@@ -79,9 +79,3 @@ def load() -> str:
 def backend() -> str:
     """``"native"`` (C++ kernels) or ``"reference"`` (PyTorch)."""
     return load()
-
-
-def library_path() -> Optional[str]:
-    """Path of the loaded native library, if any."""
-    load()
-    return _state["library"]

@@ -10,6 +10,7 @@ import ase.io
 import numpy as np
 
 from polmlip.integrations.lammps import LIB_DIR
+from polmlip.workflows.lammps_md import read_thermo as read_thermo_log
 
 NKTV2P_METAL = 1.6021765e6  # LAMMPS metal: eV/Å³ -> bar
 
@@ -69,16 +70,8 @@ def run_lammps(workdir, ranks=1, timeout=600):
 
 
 def read_thermo(workdir):
-    """Rows of (step, pe, pxx, pyy, pzz, pxy, pxz, pyz) from log.lammps."""
-    lines = (pathlib.Path(workdir) / "log.lammps").read_text().splitlines()
-    start = [k for k, l in enumerate(lines) if l.strip().startswith("Step")][0] + 1
-    rows = []
-    for line in lines[start:]:
-        parts = line.split()
-        if not parts or not parts[0].lstrip("-").isdigit():
-            break
-        rows.append([float(v) for v in parts])
-    return np.array(rows)
+    """Rows of the thermo output (step, then the custom columns) from log.lammps."""
+    return read_thermo_log(pathlib.Path(workdir) / "log.lammps")
 
 
 def read_forces(workdir):

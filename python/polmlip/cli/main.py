@@ -56,9 +56,9 @@ def _evaluate(args: argparse.Namespace) -> int:
     import torch
 
     from ..data.dataset import DataKeys, build_dataset, read_frames
+    from ..export.adapter import ExportedAsModel
     from ..export.io import load_exported
     from ..train.evaluate import collect, format_table, metrics_table, parity_plots
-    from .engine_adapter import ExportedAsModel
 
     module, meta = load_exported(args.model)
     dtype = getattr(torch, meta["dtype"])

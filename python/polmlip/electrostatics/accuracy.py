@@ -23,7 +23,7 @@ from typing import List, Tuple
 import numpy as np
 
 _NK = 1500
-_NTABLE = 120
+_NTABLE = 120  # candidate cutoffs / mesh spacings per table
 _ALIAS_PREFACTOR = 0.6
 
 
@@ -42,11 +42,6 @@ def _alias(kh: np.ndarray, order: int) -> np.ndarray:
     x = np.clip(kh, 0.0, np.pi)
     a = _ALIAS_PREFACTOR * (x / (2.0 * np.pi - x)) ** max(order, 1)
     return np.where(kh >= np.pi, 1.0, np.minimum(a, 1.0))
-
-
-def log_grid(lo: float, hi: float, n: int = _NTABLE) -> List[float]:
-    """n log-spaced values from lo to hi (inclusive)."""
-    return [float(v) for v in np.geomspace(lo, hi, n)]
 
 
 def spectral_norms(width: float) -> List[float]:

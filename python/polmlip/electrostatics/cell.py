@@ -43,11 +43,6 @@ def volume(cell: torch.Tensor) -> torch.Tensor:
     return torch.abs(torch.linalg.det(cell))
 
 
-def reciprocal(cell: torch.Tensor) -> torch.Tensor:
-    """``inverse(cell)`` (3, 3); its columns are the reciprocal vectors b_d (1/Å, no 2π)."""
-    return torch.linalg.inv(cell)
-
-
 def plane_spacings(cell: torch.Tensor) -> torch.Tensor:
     """Distances between lattice planes, ``1/|b_d|`` (3,) in Å (perpendicular cell widths)."""
     return 1.0 / torch.linalg.norm(torch.linalg.inv(cell), dim=0)

@@ -74,6 +74,28 @@ def _grads(out: torch.Tensor, positions: torch.Tensor, create_graph: bool) -> to
     return g
 
 
+def _phase_jacobian(
+    positions: torch.Tensor, cell: torch.Tensor, q: torch.Tensor, create_graph: bool
+) -> torch.Tensor:
+    """Re[conj(e^{2πi s_iα}) ∂p̃_α/∂r_iγ] (N, α, γ): the charge part of periodic Z* in
+    fractional components, one VJP per lattice direction and real/imaginary part."""
+    c, s = _phase_parts(positions, cell)
+    re_p = (q[:, None] * s).sum(0) / (2.0 * math.pi)
+    im_p = -(q[:, None] * c).sum(0) / (2.0 * math.pi)
+    rows: List[torch.Tensor] = []
+    for a in range(3):
+        gr = _grads(re_p[a], positions, create_graph)
+        gi = _grads(im_p[a], positions, create_graph)
+        rows.append(c[:, a, None] * gr + s[:, a, None] * gi)  # (N, 3)
+    return torch.stack(rows, dim=1)
+
+
+def _remove_mean(x: torch.Tensor) -> torch.Tensor:
+    """Subtract the mean over all sites (all processes): the acoustic sum rule."""
+    n = global_sum(torch.tensor(float(x.shape[0]), dtype=x.dtype, device=x.device))
+    return x - global_sum(x.sum(0)) / n
+
+
 def born_charges(
     positions: torch.Tensor,
     cell: torch.Tensor,
@@ -89,29 +111,16 @@ def born_charges(
     (``positions.requires_grad``). With ``acoustic_sum_rule`` the mean over
     sites is removed so that Σ_i Z*_i = 0.
     """
-    rows: List[torch.Tensor] = []
     if pbc:
-        c, s = _phase_parts(positions, cell)
-        re_p = (q[:, None] * s).sum(0) / (2.0 * math.pi)
-        im_p = -(q[:, None] * c).sum(0) / (2.0 * math.pi)
-        frac_rows: List[torch.Tensor] = []
-        for a in range(3):
-            gr = _grads(re_p[a], positions, create_graph)
-            gi = _grads(im_p[a], positions, create_graph)
-            frac_rows.append(c[:, a, None] * gr + s[:, a, None] * gi)  # (N, 3)
-        frac = torch.stack(frac_rows, dim=1)  # (N, α, γ)
-        z = torch.einsum("ab,nag->nbg", cell, frac)
+        z = torch.einsum("ab,nag->nbg", cell, _phase_jacobian(positions, cell, q, create_graph))
     else:
         p = (q[:, None] * positions).sum(0)
-        for b in range(3):
-            rows.append(_grads(p[b], positions, create_graph))
-        z = torch.stack(rows, dim=1)
+        z = torch.stack([_grads(p[b], positions, create_graph) for b in range(3)], dim=1)
     if mu is not None:
         m = mu.sum(0)
         z = z + torch.stack([_grads(m[b], positions, create_graph) for b in range(3)], dim=1)
     if acoustic_sum_rule:
-        n = global_sum(torch.tensor(float(z.shape[0]), dtype=z.dtype, device=z.device))
-        z = z - global_sum(z.sum(0)) / n
+        z = _remove_mean(z)
     return z
 
 
@@ -129,18 +138,12 @@ def field_forces(
 
     Open boundaries: one vector-Jacobian product of E·P. Periodic: the phase
     is taken out per atom, which needs one product per lattice direction and
-    per real/imaginary part (the per-atom phase forbids a single product).
+    per real/imaginary part (the per-atom phase forbids a single product);
+    memory stays O(N).
     """
     if pbc:
-        c, s = _phase_parts(positions, cell)
         proj = cell @ external_field  # E·a_α
-        re_p = (q[:, None] * s).sum(0) / (2.0 * math.pi)
-        im_p = -(q[:, None] * c).sum(0) / (2.0 * math.pi)
-        f = torch.zeros_like(positions)
-        for a in range(3):
-            gr = _grads(re_p[a], positions, create_graph)
-            gi = _grads(im_p[a], positions, create_graph)
-            f = f + proj[a] * (c[:, a, None] * gr + s[:, a, None] * gi)
+        f = torch.einsum("nag,a->ng", _phase_jacobian(positions, cell, q, create_graph), proj)
         if mu is not None:
             f = f + _grads((mu.sum(0) * external_field).sum(), positions, create_graph)
     else:
@@ -149,6 +152,5 @@ def field_forces(
             p = p + mu.sum(0)
         f = _grads((p * external_field).sum(), positions, create_graph)
     if acoustic_sum_rule:
-        n = global_sum(torch.tensor(float(f.shape[0]), dtype=f.dtype, device=f.device))
-        f = f - global_sum(f.sum(0)) / n
+        f = _remove_mean(f)
     return f

@@ -38,9 +38,9 @@ def run(
 ) -> dict:
     """Run every demo step; ``quick`` shrinks everything for tests."""
     from ..ase import PolMLIPCalculator
-    from ..cli.engine_adapter import ExportedAsModel
     from ..data.dataset import DataKeys, build_dataset
     from ..data.teacher import DEFAULT_CHARGES, random_clusters
+    from ..export.adapter import ExportedAsModel
     from ..export.io import export_model, load_exported
     from ..train import plots
     from ..train.config import parse_config

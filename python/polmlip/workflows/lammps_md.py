@@ -58,18 +58,23 @@ run {steps}
     if proc.returncode != 0:
         tail = (proc.stdout + proc.stderr)[-1500:]
         raise RuntimeError(f"LAMMPS failed (see {workdir / 'log.lammps'}):\n{tail}")
-    lines = (workdir / "log.lammps").read_text().splitlines()
-    start = [k for k, line in enumerate(lines) if line.strip().startswith("Step")][0] + 1
-    rows = []
-    for line in lines[start:]:
-        parts = line.split()
-        if not parts or not parts[0].isdigit():
-            break
-        rows.append([float(v) for v in parts])
-    data = np.array(rows)
+    data = read_thermo(workdir / "log.lammps")
     return {
         "time": data[:, 1] * 1000.0,
         "etotal": data[:, 2],
         "pe": data[:, 3],
         "field": data[:, 5],
     }
+
+
+def read_thermo(log_path: pathlib.Path) -> np.ndarray:
+    """Numeric rows of the first thermo block of a LAMMPS log (one row per output step)."""
+    lines = pathlib.Path(log_path).read_text().splitlines()
+    start = [k for k, line in enumerate(lines) if line.strip().startswith("Step")][0] + 1
+    rows = []
+    for line in lines[start:]:
+        parts = line.split()
+        if not parts or not parts[0].lstrip("-").isdigit():
+            break
+        rows.append([float(v) for v in parts])
+    return np.array(rows)

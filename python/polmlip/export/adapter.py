@@ -1,4 +1,4 @@
-"""Run an exported engine module on training-style batches (for ``polmlip evaluate``)."""
+"""Run an exported engine module on training-style batches (polmlip evaluate, the demo)."""
 
 from __future__ import annotations
 
