@@ -35,27 +35,6 @@
 
 using namespace LAMMPS_NS;
 
-/* ----------------------------------------------------------------------
-   the useful line of a TorchScript error: polmlip's own message, else the innermost
-   "...Error: ..." line, else the first line
-------------------------------------------------------------------------- */
-
-static std::string summarize(const std::string &msg)
-{
-  auto at = msg.find("polmlip: ");
-  if (at != std::string::npos) return msg.substr(at, msg.find('\n', at) - at);
-  std::string best = msg.substr(0, msg.find('\n'));
-  size_t start = 0;
-  while (start < msg.size()) {
-    size_t end = msg.find('\n', start);
-    if (end == std::string::npos) end = msg.size();
-    std::string line = msg.substr(start, end - start);
-    if (line.find("Error: ") != std::string::npos) best = line;
-    start = end + 1;
-  }
-  return best;
-}
-
 /* ---------------------------------------------------------------------- */
 
 PairPolmlip::PairPolmlip(LAMMPS *lmp) :
@@ -171,6 +150,9 @@ void PairPolmlip::settings(int narg, char **arg)
   }
   try {
     auto loaded = polmlip::load_model(model_file, device);
+    if (loaded.info.kind != "engine")
+      throw std::runtime_error("'" + model_file + "' is a TorchForce-convention file (for "
+                               "OpenMM); pair_style polmlip needs the main `polmlip export` file");
     model = loaded.module;
     elements = loaded.info.elements;
     cutoff = loaded.info.cutoff;
@@ -368,7 +350,8 @@ void PairPolmlip::compute(int eflag, int vflag)
   try {
     result = model.forward(inputs);
   } catch (const std::exception &e) {
-    error->one(FLERR, "pair_style polmlip: model evaluation failed: {}", summarize(e.what()));
+    error->one(FLERR, "pair_style polmlip: model evaluation failed: {}",
+               polmlip::short_error(e.what()));
   }
   auto out = result.toGenericDict();
   store_peratom(out, nlocal);

@@ -24,7 +24,7 @@ fi
 if [ "${POLMLIP_SKIP_BUILD:-0}" != "1" ]; then
   if command -v cmake >/dev/null && command -v c++ >/dev/null; then
     prefix="$("$py" -c 'import torch; print(torch.utils.cmake_prefix_path)')"
-    if [ ! -f build/CMakeCache.txt ]; then
+    if [ ! -f build/CMakeCache.txt ] || [ CMakeLists.txt -nt build/CMakeCache.txt ]; then
       echo "[polmlip] configuring the native operators (cmake)"
       cmake -S . -B build -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_BUILD_TYPE=Release \
         -DPython3_EXECUTABLE="$py" >.cmake.log 2>&1 \

@@ -81,11 +81,36 @@ LoadedModel load_model(const std::string &path, const torch::Device &device) {
     out.info.cutoff = get_number(text, "cutoff");
     out.info.ghost_cutoff = get_number(text, "ghost_cutoff");
     out.info.dtype = get_string(text, "dtype", "float64");
+    out.info.kind = get_string(text, "kind", "engine");
+    if (out.info.kind == "torchforce") {
+      out.info.particle_elements = get_strings(text, "particle_elements");
+      std::smatch m;
+      if (std::regex_search(text, m, std::regex("\"periodic\"\\s*:\\s*(true|false)")))
+        out.info.periodic = m[1].str() == "true";
+    } else if (out.info.kind != "engine") {
+      throw std::runtime_error("'" + path + "' is a polmlip file of unknown kind '" +
+                               out.info.kind + "'");
+    }
   } catch (const std::invalid_argument &) {
     throw std::runtime_error("'" + path + "' has corrupted polmlip metadata");
   }
   out.module.eval();
   return out;
+}
+
+std::string short_error(const std::string &msg) {
+  auto at = msg.find("polmlip: ");
+  if (at != std::string::npos) return msg.substr(at, msg.find('\n', at) - at);
+  std::string best = msg.substr(0, msg.find('\n'));
+  size_t start = 0;
+  while (start < msg.size()) {
+    size_t end = msg.find('\n', start);
+    if (end == std::string::npos) end = msg.size();
+    std::string line = msg.substr(start, end - start);
+    if (line.find("Error: ") != std::string::npos) best = line;
+    start = end + 1;
+  }
+  return best;
 }
 
 }  // namespace polmlip

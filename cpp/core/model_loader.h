@@ -19,6 +19,11 @@ struct ModelInfo {
   int format_version = 0;
   std::string dtype;          // "float64" or "float32"
   std::string polmlip_version;
+  // "engine" (the main export, docs/export.md) or "torchforce" (openmm-torch convention,
+  // one particle order baked in; then the fields below are set)
+  std::string kind = "engine";
+  bool periodic = true;
+  std::vector<std::string> particle_elements;
 };
 
 struct LoadedModel {
@@ -29,5 +34,9 @@ struct LoadedModel {
 // Load a model file written by `polmlip export`. Throws std::runtime_error with a message a
 // user can act on for a missing, foreign, corrupted or newer-format file.
 LoadedModel load_model(const std::string &path, const torch::Device &device);
+
+// The line of a TorchScript error message a user needs: polmlip's own message if there is
+// one, else the innermost "...Error: ..." line, else the first line.
+std::string short_error(const std::string &message);
 
 }  // namespace polmlip

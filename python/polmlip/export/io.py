@@ -28,6 +28,7 @@ def metadata_for(model: PolMLIP) -> Dict[str, Any]:
     return {
         "format": "polmlip",
         "format_version": FORMAT_VERSION,
+        "kind": "engine",
         "polmlip_version": __version__,
         "elements": list(cfg["elements"]),
         "cutoff": float(cfg["cutoff"]),
@@ -76,6 +77,12 @@ def export_model(model: PolMLIP, path: str | os.PathLike) -> Dict[str, Any]:
     model = model.eval()
     scripted = e3nn_compile(EngineModel(model))
     meta = metadata_for(model)
+    save_scripted(scripted, meta, path)
+    return meta
+
+
+def save_scripted(scripted: Any, meta: Dict[str, Any], path: str | os.PathLike) -> None:
+    """Write a scripted module with its metadata atomically (a temporary file, then rename)."""
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
@@ -86,7 +93,6 @@ def export_model(model: PolMLIP, path: str | os.PathLike) -> Dict[str, Any]:
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
-    return meta
 
 
 def load_exported(path: str | os.PathLike, device: str = "cpu") -> Tuple[Any, Dict[str, Any]]:

@@ -1,0 +1,214 @@
+/* PolMLIPForceImpl: OpenMM units in, model units (Å, eV, V/Å) inside, OpenMM units out. */
+#include "PolMLIPForceImpl.h"
+
+#include <torch/csrc/jit/runtime/graph_executor.h>
+#include <torch/cuda.h>
+
+#include <cmath>
+#include <cstring>
+#include <sstream>
+
+#include "../cpp/core/model_loader.h"
+#include "../cpp/core/neighbor_list.h"
+#include "openmm/OpenMMException.h"
+#include "openmm/internal/ContextImpl.h"
+
+using namespace PolMLIPPlugin;
+using OpenMM::OpenMMException;
+using OpenMM::Vec3;
+
+namespace {
+
+constexpr double kNmToAngstrom = 10.0;
+constexpr double kMinDistance = 0.1;  // Å: closer atoms are refused as overlapping
+
+std::string join(const std::vector<std::string>& words) {
+    std::string out;
+    for (const auto& w : words) out += (out.empty() ? "" : " ") + w;
+    return out;
+}
+
+}  // namespace
+
+PolMLIPForceImpl::PolMLIPForceImpl(const PolMLIPForce& owner) :
+        CustomCPPForceImpl(owner), owner(owner), device(torch::kCPU), dtype(torch::kFloat64),
+        torchforce(false), cutoff(0.0) {
+}
+
+void PolMLIPForceImpl::initialize(OpenMM::ContextImpl& context) {
+    CustomCPPForceImpl::initialize(context);
+    // As in the LAMMPS plugin: run graphs as scripted (the profiling executor's specialised
+    // graphs mishandle the model's double-backward structure).
+    torch::jit::setGraphExecutorOptimize(false);
+    const std::string& dev = owner.getDevice();
+    if (dev.rfind("cuda", 0) == 0) {
+        if (!torch::cuda::is_available())
+            throw OpenMMException("PolMLIPForce: device '" + dev + "' requested but no CUDA "
+                                  "device is available to libtorch");
+        device = torch::Device(dev);
+    } else if (dev != "cpu") {
+        throw OpenMMException("PolMLIPForce: device must be 'cpu' or 'cuda[:N]', not '" + dev + "'");
+    }
+    polmlip::LoadedModel loaded;
+    try {
+        loaded = polmlip::load_model(owner.getFile(), device);
+    } catch (const std::exception& e) {
+        throw OpenMMException(std::string("PolMLIPForce: ") + e.what());
+    }
+    module = loaded.module;
+    dtype = loaded.info.dtype == "float32" ? torch::kFloat32 : torch::kFloat64;
+    cutoff = loaded.info.cutoff;
+    torchforce = loaded.info.kind == "torchforce";
+
+    const int nsys = context.getSystem().getNumParticles();
+    const auto& elements = owner.getElements();
+    particles = owner.getParticles();
+    if (particles.empty())
+        for (size_t i = 0; i < elements.size(); i++) particles.push_back((int) i);
+    for (int p : particles)
+        if (p < 0 || p >= nsys) {
+            std::ostringstream s;
+            s << "PolMLIPForce: particle index " << p << " is outside the system (" << nsys
+              << " particles)";
+            throw OpenMMException(s.str());
+        }
+    if (owner.usesPeriodicBoundaryConditions() != context.getSystem().usesPeriodicBoundaryConditions()
+        && owner.usesPeriodicBoundaryConditions())
+        throw OpenMMException("PolMLIPForce is periodic but the System has no periodic box");
+
+    if (torchforce) {
+        const auto& baked = loaded.info.particle_elements;
+        if (baked.size() != elements.size() || (!elements.empty() && baked != elements))
+            throw OpenMMException("PolMLIPForce: the TorchForce file '" + owner.getFile() +
+                                  "' was exported for the particles [" + join(baked) +
+                                  "], not [" + join(elements) + "]");
+        if (loaded.info.periodic != owner.usesPeriodicBoundaryConditions())
+            throw OpenMMException(std::string("PolMLIPForce: the TorchForce file was exported ") +
+                                  (loaded.info.periodic ? "for a periodic" : "without a periodic") +
+                                  " box, which the force does not match");
+        return;
+    }
+    std::vector<int64_t> idx;
+    for (const auto& el : elements) {
+        int64_t s = -1;
+        for (size_t k = 0; k < loaded.info.elements.size(); k++)
+            if (loaded.info.elements[k] == el) s = (int64_t) k;
+        if (s < 0)
+            throw OpenMMException("PolMLIPForce: element " + el + " is not in the model '" +
+                                  owner.getFile() + "', which knows " + join(loaded.info.elements));
+        idx.push_back(s);
+    }
+    species = torch::tensor(idx, torch::TensorOptions().dtype(torch::kInt64)).to(device);
+    if (owner.getKspaceAccuracy() > 0.0) {
+        try {
+            module.get_method("set_kspace_accuracy")({owner.getKspaceAccuracy()});
+        } catch (const std::exception& e) {
+            throw OpenMMException("PolMLIPForce: " + polmlip::short_error(e.what()));
+        }
+    }
+}
+
+std::map<std::string, double> PolMLIPForceImpl::getDefaultParameters() {
+    double f[3];
+    owner.getDefaultField(f[0], f[1], f[2]);
+    std::map<std::string, double> out;
+    for (int d = 0; d < 3; d++) out[PolMLIPForce::FieldParameter(d)] = f[d];
+    return out;
+}
+
+double PolMLIPForceImpl::computeForce(OpenMM::ContextImpl& context,
+                                      const std::vector<Vec3>& positions,
+                                      std::vector<Vec3>& forces) {
+    const int64_t n = (int64_t) particles.size();
+    const bool periodic = owner.usesPeriodicBoundaryConditions();
+    // model units: Å
+    torch::Tensor pos = torch::empty({n, 3}, torch::TensorOptions().dtype(torch::kFloat64));
+    auto pa = pos.accessor<double, 2>();
+    for (int64_t i = 0; i < n; i++)
+        for (int d = 0; d < 3; d++) pa[i][d] = positions[particles[i]][d] * kNmToAngstrom;
+    torch::Tensor cell = torch::zeros({3, 3}, torch::TensorOptions().dtype(torch::kFloat64));
+    if (periodic) {
+        Vec3 box[3];
+        context.getPeriodicBoxVectors(box[0], box[1], box[2]);
+        auto ca = cell.accessor<double, 2>();
+        for (int a = 0; a < 3; a++)
+            for (int d = 0; d < 3; d++) ca[a][d] = box[a][d] * kNmToAngstrom;
+    }
+    double field[3];
+    for (int d = 0; d < 3; d++) field[d] = context.getParameter(PolMLIPForce::FieldParameter(d));
+
+    torch::Tensor f;
+    double energy = 0.0;  // eV
+    try {
+        if (torchforce) {
+            energy = computeTorchForce(pos, cell, periodic, field, f);
+        } else {
+            torch::Tensor e = torch::tensor({field[0], field[1], field[2]},
+                                            torch::TensorOptions().dtype(torch::kFloat64));
+            energy = computeEngine(pos, cell, periodic, e, f);
+        }
+    } catch (const OpenMMException&) {
+        throw;
+    } catch (const std::exception& e) {
+        throw OpenMMException("PolMLIPForce: model evaluation failed: " +
+                              polmlip::short_error(e.what()));
+    }
+    // eV/Å -> kJ/mol/nm
+    const double fscale = polmlip::kEvToKjPerMol * kNmToAngstrom;
+    auto fa = f.accessor<double, 2>();
+    for (int64_t i = 0; i < n; i++)
+        forces[particles[i]] += Vec3(fa[i][0], fa[i][1], fa[i][2]) * fscale;
+    return energy * polmlip::kEvToKjPerMol;
+}
+
+double PolMLIPForceImpl::computeEngine(const torch::Tensor& pos, const torch::Tensor& cell,
+                                       bool periodic, const torch::Tensor& field,
+                                       torch::Tensor& forces) {
+    std::array<double, 9> box;
+    std::memcpy(box.data(), cell.data_ptr<double>(), 9 * sizeof(double));
+    polmlip::PairList pairs;
+    try {
+        pairs = polmlip::neighbor_pairs(pos.data_ptr<double>(), pos.size(0), box, periodic, cutoff);
+    } catch (const std::invalid_argument& e) {
+        throw OpenMMException(std::string("PolMLIPForce: ") + e.what());
+    }
+    if (pairs.min_distance < kMinDistance) {
+        std::ostringstream s;
+        s << "PolMLIPForce: particles " << particles[pairs.closest_i] << " and "
+          << particles[pairs.closest_j] << " overlap (distance " << pairs.min_distance << " A)";
+        throw OpenMMException(s.str());
+    }
+    const int64_t ne = (int64_t) pairs.first.size();
+    auto iopts = torch::TensorOptions().dtype(torch::kInt64);
+    torch::Tensor edges = torch::empty({2, ne}, iopts);
+    torch::Tensor shifts = torch::empty({ne, 3}, iopts);
+    if (ne > 0) {
+        std::memcpy(edges[0].data_ptr<int64_t>(), pairs.first.data(), ne * sizeof(int64_t));
+        std::memcpy(edges[1].data_ptr<int64_t>(), pairs.second.data(), ne * sizeof(int64_t));
+        std::memcpy(shifts.data_ptr<int64_t>(), pairs.shift.data(), 3 * ne * sizeof(int64_t));
+    }
+    std::vector<torch::jit::IValue> inputs = {
+        species, pos.to(device, dtype), edges.to(device), shifts.to(device), pos.size(0),
+        cell.to(device, dtype), periodic, field.to(device, dtype), owner.getTotalCharge(),
+        false, false};
+    auto out = module.forward(inputs).toGenericDict();
+    forces = out.at("forces").toTensor().to(torch::kCPU, torch::kFloat64).contiguous();
+    return out.at("energy").toTensor().item<double>();
+}
+
+double PolMLIPForceImpl::computeTorchForce(const torch::Tensor& pos, const torch::Tensor& cell,
+                                           bool periodic, const double field[3],
+                                           torch::Tensor& forces) {
+    // exactly what openmm-torch does with such a file: nm in, kJ/mol out, forces by backward
+    auto opts = torch::TensorOptions().dtype(torch::kFloat64).device(device);
+    torch::Tensor x = (pos / kNmToAngstrom).to(opts).requires_grad_(true);
+    std::vector<torch::jit::IValue> inputs = {x};
+    if (periodic) inputs.push_back((cell / kNmToAngstrom).to(opts));
+    for (int d = 0; d < 3; d++) inputs.push_back(torch::tensor(field[d], opts));
+    torch::Tensor energy = module.forward(inputs).toTensor();
+    energy.backward();
+    // -dE/dx in kJ/mol/nm -> eV/Å, the unit computeForce expects from both paths
+    forces = (-x.grad()).to(torch::kCPU, torch::kFloat64).contiguous() /
+             (polmlip::kEvToKjPerMol * kNmToAngstrom);
+    return energy.item<double>() / polmlip::kEvToKjPerMol;
+}

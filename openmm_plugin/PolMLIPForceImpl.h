@@ -1,0 +1,43 @@
+#ifndef OPENMM_POLMLIPFORCEIMPL_H_
+#define OPENMM_POLMLIPFORCEIMPL_H_
+/* PolMLIPForceImpl: runs the model on the host for every platform (CustomCPPForceImpl). */
+
+#include "PolMLIPForce.h"
+#include "openmm/internal/CustomCPPForceImpl.h"
+
+#include <torch/script.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace PolMLIPPlugin {
+
+class PolMLIPForceImpl : public OpenMM::CustomCPPForceImpl {
+public:
+    explicit PolMLIPForceImpl(const PolMLIPForce& owner);
+    void initialize(OpenMM::ContextImpl& context) override;
+    double computeForce(OpenMM::ContextImpl& context, const std::vector<OpenMM::Vec3>& positions,
+                        std::vector<OpenMM::Vec3>& forces) override;
+    std::map<std::string, double> getDefaultParameters() override;
+    const PolMLIPForce& getOwner() const override { return owner; }
+
+private:
+    double computeEngine(const torch::Tensor& pos, const torch::Tensor& cell, bool periodic,
+                         const torch::Tensor& field, torch::Tensor& forces);
+    double computeTorchForce(const torch::Tensor& pos, const torch::Tensor& cell, bool periodic,
+                             const double field[3], torch::Tensor& forces);
+
+    const PolMLIPForce& owner;
+    torch::jit::Module module;
+    torch::Device device;
+    torch::Dtype dtype;
+    bool torchforce;
+    double cutoff;
+    std::vector<int> particles;
+    torch::Tensor species;
+};
+
+}  // namespace PolMLIPPlugin
+
+#endif /*OPENMM_POLMLIPFORCEIMPL_H_*/

@@ -1,0 +1,177 @@
+"""``PolMLIPForce`` for OpenMM scripts.
+
+    from polmlip.openmm import PolMLIPForce
+    system.addForce(PolMLIPForce("model.pt", topology))
+    context.setParameter("polmlip_Ez", 0.05)      # applied field, V/Å
+
+The force is the C++ plugin ``libpolmlip_openmm.so`` (``openmm_plugin/``, built by
+``scripts/bootstrap.sh``). It is loaded with ``ctypes`` and created through
+``XmlSerializer`` (the plugin registers its serialization proxy when loaded), so no SWIG
+wrapper is needed and the result is a real ``openmm.Force``: add it to a System, give it a
+force group, serialize the System.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import math
+import os
+import pathlib
+import xml.etree.ElementTree as ET
+from typing import Iterable, Optional, Sequence
+
+from ..errors import InputError
+
+LIB_DIR = pathlib.Path(__file__).resolve().parents[1] / "lib"
+LIBRARY_NAME = "libpolmlip_openmm.so"
+#: Names of the global parameters holding the applied field (V/Å).
+FIELD_PARAMETERS = ("polmlip_Ex", "polmlip_Ey", "polmlip_Ez")
+DEVICES = ("cpu", "cuda")
+_loaded = {}
+
+
+def plugin_path() -> str:
+    """Path of the plugin library; InputError with build instructions if it is missing."""
+    path = pathlib.Path(os.environ.get("POLMLIP_OPENMM_LIBRARY", LIB_DIR / LIBRARY_NAME))
+    if not path.is_file():
+        raise InputError(
+            f"the OpenMM plugin is not built ({path} is missing): run scripts/bootstrap.sh, "
+            "or cmake -S . -B build && cmake --build build (see README)"
+        )
+    return str(path)
+
+
+def load_plugin() -> None:
+    """Load the plugin library once (registers ``PolMLIPForce`` with ``XmlSerializer``)."""
+    if "lib" in _loaded:
+        return
+    path = plugin_path()
+    from .. import ops
+
+    if ops.load() != "native":
+        raise InputError(
+            "the OpenMM plugin needs polmlip's native operators, but the PyTorch fallback is "
+            "active (POLMLIP_DISABLE_OPS is set, or libpolmlip_ops.so failed to load)"
+        )
+    try:
+        _loaded["lib"] = ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
+    except OSError as exc:
+        raise InputError(f"the OpenMM plugin {path} cannot be loaded: {exc}") from None
+
+
+def _field_value(value) -> float:
+    """One field component in V/Å; accepts numbers or openmm.unit quantities."""
+    import openmm.unit as u
+
+    if u.is_quantity(value):
+        target = u.volt / u.angstrom
+        if not value.unit.is_compatible(target):
+            raise InputError(f"field component {value} is not an electric field (use V/Å)")
+        value = value.value_in_unit(target)
+    value = float(value)
+    if not math.isfinite(value):
+        raise InputError("field components must be finite numbers (V/Å)")
+    return value
+
+
+def PolMLIPForce(  # noqa: N802 - a factory that reads like the class it returns
+    model: str | os.PathLike,
+    topology=None,
+    *,
+    elements: Optional[Sequence[str]] = None,
+    atoms: Optional[Iterable[int]] = None,
+    total_charge: float = 0.0,
+    field: Sequence = (0.0, 0.0, 0.0),
+    periodic: Optional[bool] = None,
+    device: str = "cpu",
+    kspace_accuracy: Optional[float] = None,
+    name: str = "PolMLIPForce",
+):
+    """Create the polmlip force for an OpenMM System.
+
+    Args:
+        model: file written by ``polmlip export`` (or ``polmlip export --torchforce``).
+        topology: ``openmm.app.Topology`` giving each particle's element (or pass ``elements``).
+        elements: chemical symbols of the particles the model acts on, in order.
+        atoms: system indices of those particles (default: all particles of the topology).
+        total_charge: total charge (e) of those particles.
+        field: default applied field (V/Å, numbers or ``openmm.unit`` quantities); the
+            context parameters ``polmlip_Ex/Ey/Ez`` change it during a run.
+        periodic: whether the force uses the periodic box; default: whether the topology has
+            a periodic box (True without a topology).
+        device: ``"cpu"`` or ``"cuda"``/``"cuda:N"`` for the libtorch model.
+        kspace_accuracy: relative accuracy of the long-range sum (default: the model's).
+
+    Returns:
+        an ``openmm.Force``.
+
+    Raises:
+        InputError: missing or corrupted model, elements the model does not know, an
+            unbuilt plugin, bad field units.
+    """
+    import openmm
+
+    from ..export.io import load_exported
+
+    path = pathlib.Path(model).resolve()
+    _, meta = load_exported(path)
+    if topology is None and elements is None:
+        raise InputError("PolMLIPForce needs a topology or a list of elements")
+    atom_list = list(atoms) if atoms is not None else None
+    if elements is None:
+        all_atoms = list(topology.atoms())
+        chosen = [all_atoms[i] for i in atom_list] if atom_list is not None else all_atoms
+        missing = [a.index for a in chosen if a.element is None]
+        if missing:
+            raise InputError(f"topology atoms {missing[:5]} have no element")
+        elements = [a.element.symbol for a in chosen]
+    elements = [str(e) for e in elements]
+    if atom_list is not None and len(atom_list) != len(elements):
+        raise InputError(f"{len(atom_list)} atoms but {len(elements)} elements")
+    if meta.get("kind", "engine") == "torchforce":
+        if list(meta["particle_elements"]) != elements:
+            raise InputError(
+                f"the TorchForce file {str(path)!r} was exported for a different particle list "
+                f"({len(meta['particle_elements'])} particles); export it for this topology"
+            )
+    else:
+        unknown = sorted(set(elements) - set(meta["elements"]))
+        if unknown:
+            raise InputError(
+                f"element(s) {unknown} of the topology are not known to the model {path.name}, "
+                f"which was trained for {meta['elements']}"
+            )
+    if periodic is None:
+        periodic = topology is None or topology.getPeriodicBoxVectors() is not None
+    if meta.get("kind") == "torchforce" and bool(meta["periodic"]) != bool(periodic):
+        raise InputError(
+            f"the TorchForce file was exported {'with' if meta['periodic'] else 'without'} a "
+            "periodic box, which this system does not match"
+        )
+    if device.split(":")[0] not in DEVICES:
+        raise InputError(f"device must be 'cpu' or 'cuda[:N]', not {device!r}")
+    fx, fy, fz = (_field_value(v) for v in field)
+    if kspace_accuracy is not None and not 0.0 < float(kspace_accuracy) < 1.0:
+        raise InputError("kspace_accuracy must be in (0, 1)")
+    load_plugin()
+
+    node = ET.Element(
+        "Force",
+        type="PolMLIPForce",
+        version="1",
+        file=str(path),
+        device=device,
+        totalCharge=repr(float(total_charge)),
+        kspaceAccuracy=repr(float(kspace_accuracy or 0.0)),
+        usesPeriodic="1" if periodic else "0",
+        forceGroup="0",
+        name=name,
+        Ex=repr(fx),
+        Ey=repr(fy),
+        Ez=repr(fz),
+    )
+    parts = ET.SubElement(node, "Particles")
+    indices = atom_list if atom_list is not None else range(len(elements))
+    for i, el in zip(indices, elements):
+        ET.SubElement(parts, "Particle", index=str(int(i)), element=el)
+    return openmm.XmlSerializer.deserialize(ET.tostring(node, encoding="unicode"))
