@@ -4,6 +4,7 @@
 #include <torch/csrc/jit/runtime/graph_executor.h>
 #include <torch/cuda.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <sstream>
@@ -156,8 +157,10 @@ double PolMLIPForceImpl::computeForce(OpenMM::ContextImpl& context,
     // eV/Å -> kJ/mol/nm
     const double fscale = polmlip::kEvToKjPerMol * kNmToAngstrom;
     auto fa = f.accessor<double, 2>();
+    // CustomCPPForceImpl reuses `forces` between calls and adds it to the total: overwrite
+    std::fill(forces.begin(), forces.end(), Vec3());
     for (int64_t i = 0; i < n; i++)
-        forces[particles[i]] += Vec3(fa[i][0], fa[i][1], fa[i][2]) * fscale;
+        forces[particles[i]] = Vec3(fa[i][0], fa[i][1], fa[i][2]) * fscale;
     return energy * polmlip::kEvToKjPerMol;
 }
 

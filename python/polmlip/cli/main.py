@@ -17,6 +17,7 @@ EPILOG = """examples:
   polmlip train examples/train_water.yaml        # train, writes runs/<name>/{model.pt,*.png}
   polmlip evaluate runs/water/model.pt data.xyz  # MAE/RMSE table + parity plots
   polmlip export runs/water/checkpoint.pt -o model.pt
+  polmlip export model.pt --torchforce --structure water.pdb -o water_torchforce.pt
 """
 
 
@@ -76,30 +77,75 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
+    import tempfile
+    import zipfile
+
+    path = pathlib.Path(args.checkpoint)
+    if not path.is_file():
+        raise PolmlipError(f"{str(path)!r} does not exist")
+    if args.torchforce and not args.structure:
+        raise PolmlipError("--torchforce needs --structure FILE (the particle order)")
+    if args.structure and not args.torchforce:
+        raise PolmlipError("--structure is only used with --torchforce")
+    if zipfile.is_zipfile(path) and not _is_checkpoint(path):
+        engine_file = path  # already an exported model
+    else:
+        engine_file = None
+    if not args.torchforce:
+        if engine_file is not None:
+            raise PolmlipError(f"{str(path)!r} is already an exported model")
+        meta = _export_checkpoint(path, args.output)
+        print(
+            f"wrote {args.output}: elements {meta['elements']}, cutoff {meta['cutoff']} Å, "
+            f"dtype {meta['dtype']}"
+        )
+        return 0
+    import ase.io
+
+    from ..export.torchforce import export_torchforce
+
+    try:
+        atoms = ase.io.read(args.structure)
+    except Exception as exc:  # ASE raises many types for unreadable files
+        raise PolmlipError(f"cannot read structure {args.structure!r}: {exc}") from None
+    periodic = bool(atoms.pbc.all())
+    with tempfile.TemporaryDirectory() as tmp:
+        if engine_file is None:
+            engine_file = pathlib.Path(tmp) / "engine.pt"
+            _export_checkpoint(path, engine_file)
+        meta = export_torchforce(
+            engine_file, atoms.get_chemical_symbols(), args.output, periodic, args.total_charge
+        )
+    print(f"wrote {args.output}: TorchForce convention, {meta['num_particles']} particles")
+    print(f"  {meta['signature']}")
+    return 0
+
+
+def _is_checkpoint(path: pathlib.Path) -> bool:
+    """torch.save archives hold data.pkl at top level; TorchScript files hold code/."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as z:
+        return not any("/code/" in n or n.startswith("code/") for n in z.namelist())
+
+
+def _export_checkpoint(path: pathlib.Path, output) -> dict:
     import torch
 
     from ..export.io import export_model
     from ..model.config import ModelConfig
     from ..model.polmlip import PolMLIP
 
-    path = pathlib.Path(args.checkpoint)
-    if not path.is_file():
-        raise PolmlipError(f"checkpoint {str(path)!r} does not exist")
     try:
         state = torch.load(path, weights_only=False, map_location="cpu")
         cfg = ModelConfig.from_dict(state["config"]["model"])
         weights = state["best_state"] or state["ema"]
         dtype = getattr(torch, state["config"]["training"]["dtype"])
-    except (KeyError, RuntimeError, EOFError, TypeError) as exc:
+    except Exception as exc:  # torch.load raises pickle, zip, key and type errors
         raise PolmlipError(f"{str(path)!r} is not a polmlip checkpoint ({exc})") from None
     model = PolMLIP(cfg).to(dtype)
     model.load_state_dict(weights)
-    meta = export_model(model, args.output)
-    print(
-        f"wrote {args.output}: elements {meta['elements']}, cutoff {meta['cutoff']} Å, "
-        f"dtype {meta['dtype']}"
-    )
-    return 0
+    return export_model(model, output)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -139,10 +185,27 @@ def build_parser() -> argparse.ArgumentParser:
         "export",
         help="export a checkpoint to a TorchScript model file",
         description="Export the best EMA weights of a training checkpoint to "
-        "one TorchScript file with metadata, readable by every engine.",
+        "one TorchScript file with metadata, readable by every engine (ASE, LAMMPS, OpenMM). "
+        "With --torchforce, write a file in openmm-torch's TorchForce convention.",
     )
-    x.add_argument("checkpoint", help="checkpoint.pt written by polmlip train")
+    x.add_argument(
+        "checkpoint",
+        help="checkpoint.pt written by polmlip train (or, with --torchforce, an exported model)",
+    )
     x.add_argument("-o", "--output", required=True, help="model file to write")
+    x.add_argument(
+        "--torchforce",
+        action="store_true",
+        help="write openmm-torch's TorchForce convention instead: forward(positions nm, "
+        "boxvectors nm, polmlip_Ex, polmlip_Ey, polmlip_Ez) -> energy kJ/mol, for the particle "
+        "order of --structure (no box argument when the structure is not periodic)",
+    )
+    x.add_argument(
+        "--structure", help="with --torchforce: structure file (PDB, extxyz...) of the system"
+    )
+    x.add_argument(
+        "--total-charge", type=float, default=0.0, help="with --torchforce: total charge (e)"
+    )
     x.set_defaults(func=_export)
     return p
 

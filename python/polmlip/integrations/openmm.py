@@ -74,7 +74,7 @@ def _field_value(value) -> float:
     return value
 
 
-def PolMLIPForce(  # noqa: N802 - a factory that reads like the class it returns
+def PolMLIPForce(
     model: str | os.PathLike,
     topology=None,
     *,

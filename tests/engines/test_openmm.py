@@ -1,0 +1,334 @@
+"""PolMLIPForce in OpenMM against the ASE calculator on the same exported model.
+
+Reference and CPU platforms, double precision (Reference is double; CPU computes this
+force on the host in float64 too), open boundaries and a periodic water box, field on
+and off; field changes through context parameters and a CustomIntegrator; XML round trip;
+the TorchForce-convention file through the same plugin; openmm-ml; bad input.
+"""
+
+import numpy as np
+import pytest
+import torch
+
+from polmlip.ase import PolMLIPCalculator
+from polmlip.errors import InputError
+from polmlip.export import export_model
+from polmlip.export.torchforce import export_torchforce
+from polmlip.model import ModelConfig, PolMLIP
+from polmlip.units import EV_TO_KJ_PER_MOL
+from polmlip.workflows.openmm_md import (
+    field_verlet_integrator,
+    system_from_atoms,
+    topology_from_atoms,
+)
+
+from model_helpers import water_cluster
+
+openmm = pytest.importorskip("openmm", reason="OpenMM is not installed (pip install openmm)")
+u = pytest.importorskip("openmm.unit")
+
+
+def _plugin_built():
+    try:
+        from polmlip.openmm import load_plugin
+
+        load_plugin()
+        return True
+    except InputError:
+        return False
+
+
+pytestmark = [
+    pytest.mark.engine,
+    pytest.mark.skipif(not _plugin_built(), reason="OpenMM plugin not built (bootstrap.sh)"),
+]
+
+KJ = u.kilojoule_per_mole
+F_UNIT = KJ / u.nanometer
+FORCE_SCALE = EV_TO_KJ_PER_MOL * 10.0  # eV/Å -> kJ/mol/nm
+FIELD = (0.03, -0.02, 0.04)
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    torch.manual_seed(0)
+    cfg = ModelConfig(
+        elements=["H", "O"],
+        channels=6,
+        cutoff=3.5,
+        quadrupoles=True,
+        induced_charges=True,
+        induced_dipoles=True,
+        anisotropic_alpha=True,
+        kspace_method="ewald",
+        kspace_accuracy=1e-9,
+    )
+    path = tmp_path_factory.mktemp("omm") / "model.pt"
+    export_model(PolMLIP(cfg).double(), path)
+    return path
+
+
+def _frames():
+    box = water_cluster(8, seed=2, box=9.0)
+    box.wrap()
+    return {"open_molecule": water_cluster(4, seed=5), "periodic_water": box}
+
+
+def _evaluate(system, atoms, platform="Reference", params=None, groups=-1):
+    ctx = openmm.Context(
+        system, openmm.VerletIntegrator(0.0005), openmm.Platform.getPlatformByName(platform)
+    )
+    ctx.setPositions(atoms.positions / 10.0)
+    for k, v in (params or {}).items():
+        ctx.setParameter(k, v)
+    state = ctx.getState(getEnergy=True, getForces=True, groups=groups)
+    again = ctx.getState(getEnergy=True, getForces=True, groups=groups)  # no accumulation
+    assert np.array_equal(
+        state.getForces(asNumpy=True)._value, again.getForces(asNumpy=True)._value
+    )
+    return (
+        state.getPotentialEnergy().value_in_unit(KJ),
+        state.getForces(asNumpy=True).value_in_unit(F_UNIT),
+    )
+
+
+def _ase(atoms, model_file, field):
+    atoms = atoms.copy()
+    atoms.calc = PolMLIPCalculator(str(model_file), external_field=field)
+    return atoms.get_potential_energy() * EV_TO_KJ_PER_MOL, atoms.get_forces() * FORCE_SCALE
+
+
+def _assert_close(e, f, e_ref, f_ref, tol=1e-6):
+    assert abs(e - e_ref) <= tol * abs(e_ref), (e, e_ref)
+    assert np.abs(f - f_ref).max() <= tol * np.abs(f_ref).max(), np.abs(f - f_ref).max()
+
+
+@pytest.mark.parametrize("platform", ["Reference", "CPU"])
+@pytest.mark.parametrize("case", ["open_molecule", "periodic_water"])
+@pytest.mark.parametrize("field", [(0.0, 0.0, 0.0), FIELD])
+def test_openmm_matches_ase(model_file, case, platform, field):
+    atoms = _frames()[case]
+    system, _ = system_from_atoms(atoms, str(model_file), field=field)
+    e, f = _evaluate(system, atoms, platform)
+    e_ref, f_ref = _ase(atoms, model_file, field)
+    print(f"{case} {platform} field={field}: dE/E {abs(e - e_ref) / abs(e_ref):.1e}")
+    _assert_close(e, f, e_ref, f_ref)
+
+
+@pytest.mark.parametrize("case", ["open_molecule", "periodic_water"])
+def test_set_parameter_changes_field(model_file, case):
+    atoms = _frames()[case]
+    system, _ = system_from_atoms(atoms, str(model_file))
+    params = dict(zip(("polmlip_Ex", "polmlip_Ey", "polmlip_Ez"), FIELD))
+    e, f = _evaluate(system, atoms, params=params)
+    e_ref, f_ref = _ase(atoms, model_file, FIELD)
+    _assert_close(e, f, e_ref, f_ref)
+    e0, f0 = _evaluate(system, atoms)
+    assert np.abs(f - f0).max() > 1e-3 * np.abs(f0).max()  # the field really acts
+
+
+def test_field_units_are_checked(model_file):
+    atoms = _frames()["open_molecule"]
+    top = topology_from_atoms(atoms)
+    from polmlip.openmm import PolMLIPForce
+
+    with pytest.raises(InputError, match="not an electric field"):
+        PolMLIPForce(model_file, top, field=(1.0 * u.nanometer, 0, 0))
+    force = PolMLIPForce(model_file, top, field=(0.5 * u.volt / u.nanometer, 0, 0))
+    system = openmm.System()
+    for m in atoms.get_masses():
+        system.addParticle(m)
+    system.addForce(force)
+    ctx = openmm.Context(system, openmm.VerletIntegrator(0.001))
+    assert ctx.getParameter("polmlip_Ex") == pytest.approx(0.05)
+
+
+def test_force_groups(model_file):
+    atoms = _frames()["periodic_water"]
+    system, _ = system_from_atoms(atoms, str(model_file))
+    system.getForce(0).setForceGroup(3)
+    harmonic = openmm.HarmonicBondForce()
+    harmonic.addBond(0, 1, 0.1, 1000.0)
+    system.addForce(harmonic)
+    e_all, _ = _evaluate(system, atoms)
+    e3, f3 = _evaluate(system, atoms, groups={3})
+    e_ref, f_ref = _ase(atoms, model_file, (0, 0, 0))
+    _assert_close(e3, f3, e_ref, f_ref)
+    assert abs(e_all - e3) > 1e-6
+
+
+def test_xml_round_trip(model_file):
+    atoms = _frames()["periodic_water"]
+    system, _ = system_from_atoms(atoms, str(model_file), field=FIELD)
+    system.getForce(0).setForceGroup(2)
+    xml = openmm.XmlSerializer.serialize(system)
+    assert 'type="PolMLIPForce"' in xml
+    copy = openmm.XmlSerializer.deserialize(xml)
+    assert copy.getForce(0).getForceGroup() == 2
+    e1, f1 = _evaluate(system, atoms)
+    e2, f2 = _evaluate(copy, atoms)
+    assert e1 == e2
+    assert np.array_equal(f1, f2)
+    assert openmm.XmlSerializer.serialize(copy) == xml
+
+
+@pytest.mark.parametrize("case", ["open_molecule", "periodic_water"])
+def test_torchforce_file_gives_same_forces(model_file, case, tmp_path):
+    from polmlip.openmm import PolMLIPForce
+
+    atoms = _frames()[case]
+    periodic = bool(atoms.pbc.all())
+    tf = tmp_path / "torchforce.pt"
+    export_torchforce(model_file, atoms.get_chemical_symbols(), tf, periodic=periodic)
+    system, top = system_from_atoms(atoms, str(model_file))
+    e1, f1 = _evaluate(system, atoms, params={"polmlip_Ez": 0.05})
+    system.removeForce(0)
+    system.addForce(PolMLIPForce(tf, top))
+    e2, f2 = _evaluate(system, atoms, params={"polmlip_Ez": 0.05})
+    _assert_close(e2, f2, e1, f1, tol=1e-9)
+    # and the file follows the convention when called directly, as openmm-torch would
+    module = torch.jit.load(str(tf))
+    pos = torch.tensor(atoms.positions / 10.0, requires_grad=True)
+    args = [pos] + ([torch.tensor(atoms.cell.array / 10.0)] if periodic else [])
+    energy = module(*args, torch.tensor(0.0), torch.tensor(0.0), torch.tensor(0.05))
+    energy.backward()
+    assert float(energy.detach()) == pytest.approx(e1, rel=1e-9)
+    np.testing.assert_allclose(-pos.grad.numpy(), f1, atol=1e-8 * np.abs(f1).max())
+
+
+def test_torchforce_mismatch_is_refused(model_file, tmp_path):
+    from polmlip.openmm import PolMLIPForce
+
+    atoms = _frames()["open_molecule"]
+    tf = tmp_path / "tf.pt"
+    export_torchforce(model_file, atoms.get_chemical_symbols()[:-3], tf, periodic=False)
+    with pytest.raises(InputError, match="different particle list"):
+        PolMLIPForce(tf, topology_from_atoms(atoms))
+
+
+def test_nve_energy_conservation(tmp_path):
+    """Periodic water box, VerletIntegrator 0.25 fs, field off: drift reported and bounded.
+
+    Same untrained charge model and box as the LAMMPS NVE test (the all-heads random model
+    of the other tests lets atoms collapse within 0.1 ps).
+    """
+    torch.manual_seed(0)
+    model = tmp_path / "model.pt"
+    cfg = ModelConfig(elements=["H", "O"], channels=6, cutoff=3.5, num_layers=2)
+    export_model(PolMLIP(cfg).double(), model)
+    atoms = _frames()["periodic_water"]
+    system, _ = system_from_atoms(atoms, str(model))
+    integ = openmm.VerletIntegrator(0.25e-3)
+    ctx = openmm.Context(system, integ, openmm.Platform.getPlatformByName("CPU"))
+    ctx.setPositions(atoms.positions / 10.0)
+    ctx.setVelocitiesToTemperature(300 * u.kelvin, 7)
+    times, etot = [], []
+    for block in range(21):
+        if block:
+            integ.step(20)
+        s = ctx.getState(getEnergy=True)
+        etot.append((s.getPotentialEnergy() + s.getKineticEnergy()).value_in_unit(KJ))
+        times.append(block * 20 * 0.25e-3)
+    etot = np.array(etot) / EV_TO_KJ_PER_MOL
+    fit = np.polyfit(times, etot, 1)
+    slope = fit[0] / len(atoms)
+    fluctuation = float(np.std(etot - np.polyval(fit, times)))
+    print(f"OpenMM NVE drift {slope:.3e} eV/atom/ps, fluctuation {fluctuation:.2e} eV")
+    assert abs(slope) < 5e-3
+    assert fluctuation < 1e-3 * len(atoms)
+
+
+def test_ac_field_custom_integrator(model_file):
+    """The CustomIntegrator drives polmlip_Ex = A sin(ωt); forces match ASE at that field."""
+    atoms = _frames()["periodic_water"]
+    system, _ = system_from_atoms(atoms, str(model_file))
+    amp, period = (0.3, 0.0, -0.1), 20.0
+    integ = field_verlet_integrator(0.5, amp, period)
+    ctx = openmm.Context(system, integ, openmm.Platform.getPlatformByName("Reference"))
+    ctx.setPositions(atoms.positions / 10.0)
+    ctx.setVelocitiesToTemperature(300 * u.kelvin, 3)
+    for n in (7, 13):
+        integ.step(n)
+        t = integ.getGlobalVariableByName("t") * 1e3  # fs
+        expect = [a * np.sin(2 * np.pi * t / period) for a in amp]
+        field = [ctx.getParameter(f"polmlip_E{c}") for c in "xyz"]
+        np.testing.assert_allclose(field, expect, atol=1e-12)
+        state = ctx.getState(getPositions=True, getForces=True, getEnergy=True)
+        frame = atoms.copy()
+        frame.positions = state.getPositions(asNumpy=True).value_in_unit(u.nanometer) * 10
+        e_ref, f_ref = _ase(frame, model_file, field)
+        _assert_close(
+            state.getPotentialEnergy().value_in_unit(KJ),
+            state.getForces(asNumpy=True).value_in_unit(F_UNIT),
+            e_ref,
+            f_ref,
+        )
+
+
+def test_openmmml_entry_point(model_file):
+    openmmml = pytest.importorskip("openmmml")
+    atoms = _frames()["periodic_water"]
+    top = topology_from_atoms(atoms)
+    potential = openmmml.MLPotential("polmlip", modelPath=str(model_file))
+    system = potential.createSystem(top, field=FIELD)
+    names = [f.getName() for f in system.getForces()]
+    assert "PolMLIPForce" in names
+    e, f = _evaluate(system, atoms)
+    e_ref, f_ref = _ase(atoms, model_file, FIELD)
+    _assert_close(e, f, e_ref, f_ref)
+
+
+# ---- bad input: clear Python exceptions, no crash --------------------------------------
+
+
+def test_bad_input(model_file, tmp_path):
+    from polmlip.openmm import PolMLIPForce
+
+    atoms = _frames()["open_molecule"]
+    top = topology_from_atoms(atoms)
+    with pytest.raises(InputError, match=r"\['Na'\].*not known"):
+        PolMLIPForce(model_file, elements=["Na"] + atoms.get_chemical_symbols()[1:])
+    with pytest.raises(InputError, match="does not exist"):
+        PolMLIPForce(tmp_path / "missing.pt", top)
+    (tmp_path / "trunc.pt").write_bytes(model_file.read_bytes()[:4000])
+    with pytest.raises(InputError, match="not a polmlip model file|corrupted"):
+        PolMLIPForce(tmp_path / "trunc.pt", top)
+    with pytest.raises(InputError, match="cuda"):
+        PolMLIPForce(model_file, top, device="gpu")
+
+
+def test_nan_and_overlapping_positions(model_file):
+    atoms = _frames()["periodic_water"]
+    system, _ = system_from_atoms(atoms, str(model_file))
+    ctx = openmm.Context(system, openmm.VerletIntegrator(0.001))
+    pos = atoms.positions / 10.0
+    pos[1] = pos[0] + 0.001
+    ctx.setPositions(pos)
+    with pytest.raises(openmm.OpenMMException, match="overlap"):
+        ctx.getState(getForces=True)
+    pos[1] = np.nan
+    ctx.setPositions(pos)
+    with pytest.raises(openmm.OpenMMException, match="NaN"):
+        ctx.getState(getForces=True)
+
+
+def test_model_removed_before_context(model_file, tmp_path):
+    """A file that disappears between force creation and Context gets an OpenMMException."""
+    import shutil
+
+    atoms = _frames()["open_molecule"]
+    copy = tmp_path / "gone.pt"
+    shutil.copy(model_file, copy)
+    system, _ = system_from_atoms(atoms, str(copy))
+    copy.unlink()
+    with pytest.raises(openmm.OpenMMException, match="cannot be opened"):
+        openmm.Context(system, openmm.VerletIntegrator(0.001))
+
+
+def test_missing_plugin_build(monkeypatch, tmp_path):
+    import polmlip.integrations.openmm as omm
+
+    monkeypatch.setattr(omm, "_loaded", {})
+    monkeypatch.setenv("POLMLIP_OPENMM_LIBRARY", str(tmp_path / "libpolmlip_openmm.so"))
+    with pytest.raises(InputError, match="OpenMM plugin is not built"):
+        omm.load_plugin()
