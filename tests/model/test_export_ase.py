@@ -112,3 +112,42 @@ def test_bad_model_files(tmp_path, exported):
     newer = with_format_version(exported[0], tmp_path / "newer.pt", 99)
     with pytest.raises(InputError, match="newer"):
         load_exported(newer)
+
+
+@pytest.mark.parametrize("periodic", [False, True])
+def test_cli_torchforce_export(exported, tmp_path, periodic):
+    """`polmlip export MODEL --torchforce --structure FILE`: openmm-torch's signature, nm and
+    kJ/mol, forces by backward equal to the ASE calculator's."""
+    exported = exported[0]
+    from polmlip.cli.main import main
+    from polmlip.units import EV_TO_KJ_PER_MOL
+
+    atoms = water_cluster(3, seed=4, box=8.0 if periodic else None)
+    atoms.write(tmp_path / "s.xyz")
+    out = tmp_path / "tf.pt"
+    assert (
+        main(
+            [
+                "export",
+                str(exported),
+                "--torchforce",
+                "--structure",
+                str(tmp_path / "s.xyz"),
+                "-o",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    module = torch.jit.load(str(out))
+    pos = torch.tensor(atoms.positions / 10.0, requires_grad=True)
+    box = [torch.tensor(atoms.cell.array / 10.0)] if periodic else []
+    field = [torch.tensor(0.0), torch.tensor(0.02), torch.tensor(0.0)]
+    energy = module(pos, *box, *field)
+    energy.backward()
+    atoms.calc = PolMLIPCalculator(str(exported), external_field=(0.0, 0.02, 0.0))
+    e_ref = atoms.get_potential_energy() * EV_TO_KJ_PER_MOL
+    f_ref = atoms.get_forces() * EV_TO_KJ_PER_MOL * 10.0
+    assert float(energy.detach()) == pytest.approx(e_ref, rel=1e-10)
+    np.testing.assert_allclose(-pos.grad.numpy(), f_ref, atol=1e-9 * np.abs(f_ref).max())
+    assert main(["export", str(exported), "-o", str(tmp_path / "x.pt")]) == 2  # not a checkpoint
