@@ -30,6 +30,7 @@
 
 #include <mpi.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -39,7 +40,7 @@ using namespace LAMMPS_NS;
 
 PairPolmlip::PairPolmlip(LAMMPS *lmp) :
     Pair(lmp), device(torch::kCPU), dtype(torch::kFloat64), cutoff(0.0), ghost_cutoff(0.0),
-    energy_conversion(1.0), kspace_accuracy(0.0), nmax_peratom(0), peratom_flag(0),
+    energy_conversion(1.0), kspace_accuracy(0.0), nmax_peratom(0), peratom_flag(0), fold_images(false),
     charges(nullptr), induced_charges(nullptr), dipoles(nullptr), induced_dipoles(nullptr)
 {
   single_enable = 0;
@@ -220,8 +221,19 @@ void PairPolmlip::init_style()
         error->all(FLERR, "pair_style polmlip: variable {} is not equal-style", efield_text[d]);
     }
   }
-  neighbor->add_request(this, NeighConst::REQ_FULL | NeighConst::REQ_GHOST);
-  if (comm->cutghostuser < ghost_cutoff + neighbor->skin) comm->cutghostuser = ghost_cutoff + neighbor->skin;
+  // One rank: the model sees only the owned atoms, with periodic images as lattice shifts (the
+  // same graph as ASE and OpenMM), so no ghost atoms are evaluated. Several ranks: ghosts to
+  // the model's ghost cutoff (num_layers x cutoff) carry the message passing across ranks.
+  fold_images = comm->nprocs == 1;
+  if (fold_images && atom->tag_enable == 0)
+    error->all(FLERR, "pair_style polmlip requires atom IDs (atom_modify id yes)");
+  if (fold_images) {
+    neighbor->add_request(this, NeighConst::REQ_FULL);
+  } else {
+    neighbor->add_request(this, NeighConst::REQ_FULL | NeighConst::REQ_GHOST);
+    if (comm->cutghostuser < ghost_cutoff + neighbor->skin)
+      comm->cutghostuser = ghost_cutoff + neighbor->skin;
+  }
 }
 
 double PairPolmlip::init_one(int, int) { return cutoff; }
@@ -287,49 +299,90 @@ double PairPolmlip::field_component(int d) const
   return efield_value[d];
 }
 
+/* ----------------------------------------------------------------------
+   the model's graph: positions, species, edges (receiver i, source j) and lattice shifts.
+   Ghost mode: local atoms then ghosts, shifts zero. Folded mode (one rank): owned atoms only,
+   every ghost neighbor replaced by its owner and the lattice vector between them.
+------------------------------------------------------------------------- */
+
+void PairPolmlip::build_graph(torch::Tensor &pos, torch::Tensor &species, torch::Tensor &edges,
+                              torch::Tensor &shifts, int &natoms)
+{
+  const int nlocal = atom->nlocal;
+  natoms = fold_images ? nlocal : nlocal + atom->nghost;
+  double **x = atom->x;
+  int *type = atom->type;
+  pos = torch::empty({natoms, 3}, torch::TensorOptions().dtype(torch::kFloat64));
+  species = torch::empty({natoms}, torch::TensorOptions().dtype(torch::kInt64));
+  auto pa = pos.accessor<double, 2>();
+  auto sa = species.accessor<int64_t, 1>();
+  for (int i = 0; i < natoms; i++) {
+    for (int d = 0; d < 3; d++) pa[i][d] = x[i][d];
+    sa[i] = type_to_species[type[i]];
+  }
+  std::vector<int64_t> src, dst, shift;
+  const double cutsq_model = cutoff * cutoff;
+  const int inum = fold_images ? list->inum : list->inum + list->gnum;
+  const double *h_inv = domain->h_inv;    // upper triangular: xx yy zz yz xz xy
+  std::vector<int> owner_of_tag;
+  if (fold_images) {
+    tagint maxtag = 0;
+    for (int i = 0; i < nlocal; i++) maxtag = std::max(maxtag, atom->tag[i]);
+    owner_of_tag.assign(maxtag + 1, -1);
+    for (int i = 0; i < nlocal; i++) owner_of_tag[atom->tag[i]] = i;
+  }
+  for (int ii = 0; ii < inum; ii++) {
+    const int i = list->ilist[ii];
+    const int *jlist = list->firstneigh[i];
+    for (int jj = 0; jj < list->numneigh[i]; jj++) {
+      int j = jlist[jj] & NEIGHMASK;
+      const double dx = x[j][0] - x[i][0], dy = x[j][1] - x[i][1], dz = x[j][2] - x[i][2];
+      if (dx * dx + dy * dy + dz * dz >= cutsq_model) continue;
+      if (fold_images && j >= nlocal) {
+        const tagint tag = atom->tag[j];
+        const int owner = tag < (tagint) owner_of_tag.size() ? owner_of_tag[tag] : -1;
+        if (owner < 0)
+          error->one(FLERR, "pair_style polmlip: ghost atom {} has no owner", atom->tag[j]);
+        // lattice vector n with x[j] = x[owner] + n . cell (rows a, b, c)
+        const double ex = x[j][0] - x[owner][0], ey = x[j][1] - x[owner][1],
+                     ez = x[j][2] - x[owner][2];
+        const double l0 = h_inv[0] * ex + h_inv[5] * ey + h_inv[4] * ez;
+        const double l1 = h_inv[1] * ey + h_inv[3] * ez;
+        const double l2 = h_inv[2] * ez;
+        shift.push_back((int64_t) std::lround(l0));
+        shift.push_back((int64_t) std::lround(l1));
+        shift.push_back((int64_t) std::lround(l2));
+        j = owner;
+      } else {
+        shift.insert(shift.end(), {0, 0, 0});
+      }
+      src.push_back(i);
+      dst.push_back(j);
+    }
+  }
+  const int64_t nedges = (int64_t) src.size();
+  auto iopts = torch::TensorOptions().dtype(torch::kInt64);
+  edges = torch::empty({2, nedges}, iopts);
+  shifts = torch::empty({nedges, 3}, iopts);
+  if (nedges > 0) {
+    std::memcpy(edges[0].data_ptr<int64_t>(), src.data(), nedges * sizeof(int64_t));
+    std::memcpy(edges[1].data_ptr<int64_t>(), dst.data(), nedges * sizeof(int64_t));
+    std::memcpy(shifts.data_ptr<int64_t>(), shift.data(), 3 * nedges * sizeof(int64_t));
+  }
+}
+
 /* ---------------------------------------------------------------------- */
 
 void PairPolmlip::compute(int eflag, int vflag)
 {
   ev_init(eflag, vflag);
   const int nlocal = atom->nlocal;
-  const int ntotal = nlocal + atom->nghost;
-  double **x = atom->x;
   double **f = atom->f;
-  int *type = atom->type;
 
-  // atoms: local first, then ghosts (LAMMPS order)
+  torch::Tensor pos, species, edges, shifts;
+  int natoms = 0;
+  build_graph(pos, species, edges, shifts, natoms);
   auto opts = torch::TensorOptions().dtype(torch::kFloat64);
-  torch::Tensor pos = torch::empty({ntotal, 3}, opts);
-  torch::Tensor species = torch::empty({ntotal}, torch::TensorOptions().dtype(torch::kInt64));
-  auto pa = pos.accessor<double, 2>();
-  auto sa = species.accessor<int64_t, 1>();
-  for (int i = 0; i < ntotal; i++) {
-    for (int d = 0; d < 3; d++) pa[i][d] = x[i][d];
-    sa[i] = type_to_species[type[i]];
-  }
-
-  // edges from the full neighbor list, for local and ghost atoms
-  std::vector<int64_t> src, dst;
-  const double cutsq_model = cutoff * cutoff;
-  const int inum = list->inum + list->gnum;
-  for (int ii = 0; ii < inum; ii++) {
-    const int i = list->ilist[ii];
-    const int *jlist = list->firstneigh[i];
-    for (int jj = 0; jj < list->numneigh[i]; jj++) {
-      const int j = jlist[jj] & NEIGHMASK;
-      const double dx = x[j][0] - x[i][0], dy = x[j][1] - x[i][1], dz = x[j][2] - x[i][2];
-      if (dx * dx + dy * dy + dz * dz < cutsq_model) {
-        src.push_back(i);
-        dst.push_back(j);
-      }
-    }
-  }
-  const int64_t nedges = (int64_t) src.size();
-  torch::Tensor edges = torch::empty({2, nedges}, torch::TensorOptions().dtype(torch::kInt64));
-  std::memcpy(edges[0].data_ptr<int64_t>(), src.data(), nedges * sizeof(int64_t));
-  std::memcpy(edges[1].data_ptr<int64_t>(), dst.data(), nedges * sizeof(int64_t));
-  torch::Tensor shifts = torch::zeros({nedges, 3}, torch::TensorOptions().dtype(torch::kInt64));
 
   torch::Tensor cell = torch::zeros({3, 3}, opts);
   auto ca = cell.accessor<double, 2>();
@@ -362,7 +415,7 @@ void PairPolmlip::compute(int eflag, int vflag)
   }
   torch::Tensor forces = out.at("forces").toTensor().to(torch::kCPU, torch::kFloat64);
   auto fa = forces.accessor<double, 2>();
-  for (int i = 0; i < ntotal; i++)
+  for (int i = 0; i < natoms; i++)
     for (int d = 0; d < 3; d++) f[i][d] += energy_conversion * fa[i][d];
   if (eflag_global) {
     eng_vdwl += energy_conversion * out.at("energy").toTensor().item<double>();

@@ -33,6 +33,8 @@ class PairPolmlip : public Pair {
   void allocate();
   double field_component(int) const;
   void store_peratom(const c10::impl::GenericDict &out, int nlocal);
+  void build_graph(torch::Tensor &pos, torch::Tensor &species, torch::Tensor &edges,
+                   torch::Tensor &shifts, int &natoms);
 
   std::string model_file;
   torch::jit::Module model;
@@ -48,6 +50,7 @@ class PairPolmlip : public Pair {
   double kspace_accuracy;
   // per-atom outputs for `fix pair` (local atoms): q, q_ind, mu (3), mu_ind (3)
   int nmax_peratom, peratom_flag;
+  bool fold_images;    // one rank: images folded onto owners (lattice shifts), no ghosts
   double *charges, *induced_charges;
   double **dipoles, **induced_dipoles;
 };

@@ -16,7 +16,11 @@ def test_demo_quick(tmp_path):
         timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "[7/7] summary" in proc.stdout
+    assert "[8/8] summary" in proc.stdout
     summary = json.loads((tmp_path / "summary.json").read_text())
     for key in ("model", "learning_curve", "md_plot"):
         assert Path(summary["files"][key]).is_file()
+    for engine in ("lammps", "openmm"):  # ran, or said clearly why not
+        assert "steps" in summary[engine] or "not built" in summary[engine]["skipped"]
+    if "csv" in summary["openmm"]:
+        assert Path(summary["openmm"]["csv"]).is_file()

@@ -21,6 +21,7 @@ STEPS = [
     "evaluation",
     "ASE MD under a field",
     "LAMMPS MD under a field",
+    "OpenMM MD under a field",
     "summary",
 ]
 
@@ -128,7 +129,10 @@ def run(
     _say(6, "LAMMPS NVE, 2 MPI ranks, pair_style polmlip with an AC field (equal-style variable)")
     lammps = _lammps_step(test[0], outdir, elements, 40 if quick else 400)
 
-    _say(7, "summary")
+    _say(7, "OpenMM NVE, PolMLIPForce with the AC field driven by a CustomIntegrator")
+    openmm_log = _openmm_step(test[0], outdir, 40 if quick else 400)
+
+    _say(8, "summary")
     summary = {
         "frames": frames,
         "epochs": epochs,
@@ -137,6 +141,7 @@ def run(
         "charge_correlation": corr,
         "md_steps": md_steps,
         "lammps": lammps,
+        "openmm": openmm_log,
         "md_energy_change_eV": drift,
         "files": {
             "model": str(outdir / "model.pt"),
@@ -171,6 +176,34 @@ def _lammps_step(atoms, outdir: pathlib.Path, elements, steps: int) -> dict:
         "steps": steps,
         "energy_change_eV": change,
         "log": str(outdir / "lammps" / "log.lammps"),
+    }
+
+
+def _openmm_step(atoms, outdir: pathlib.Path, steps: int) -> dict:
+    from ..errors import InputError
+    from ..integrations.openmm import load_plugin
+    from .openmm_md import run_openmm_field_md
+
+    try:
+        load_plugin()
+    except (InputError, ImportError) as exc:  # plugin not built: say so and go on
+        print(f"skipped: {exc}")
+        return {"skipped": str(exc)}
+    atoms = atoms.copy()
+    atoms.center(vacuum=8.0)
+    atoms.set_pbc(True)
+    log = run_openmm_field_md(
+        atoms, str(outdir / "model.pt"), outdir / "openmm", steps=steps, dt_fs=0.5
+    )
+    change = float(log["etotal"][-1] - log["etotal"][0])
+    print(
+        f"OpenMM: {steps} steps, total-energy change {change:.4g} eV, data in "
+        f"{outdir / 'openmm' / 'openmm_md.csv'}"
+    )
+    return {
+        "steps": steps,
+        "energy_change_eV": change,
+        "csv": str(outdir / "openmm" / "openmm_md.csv"),
     }
 
 
@@ -210,6 +243,13 @@ def _print_summary(summary: dict, rows: list, seconds: float) -> None:
             f"{lmp['energy_change_eV']:.4g} eV |"
         )
         lines.append(f"| LAMMPS log | {lmp['log']} |")
+    omm = summary.get("openmm", {})
+    if "steps" in omm:
+        lines.append(
+            f"| OpenMM MD total-energy change over {omm['steps']} steps | "
+            f"{omm['energy_change_eV']:.4g} eV |"
+        )
+        lines.append(f"| OpenMM data | {omm['csv']} |")
     for k, v in summary["files"].items():
         lines.append(f"| {k} | {v if isinstance(v, str) else ', '.join(v)} |")
     lines.append(f"| wall time | {seconds / 60:.1f} min |")

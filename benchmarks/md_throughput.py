@@ -1,0 +1,221 @@
+"""MD throughput of polmlip in LAMMPS and OpenMM (writes docs/benchmarks.md).
+
+Measures, with one small model (H/O, 8 channels, lmax 1, 2 layers, 4 Å cutoff; charges +
+induced dipoles, PME at 1e-5) and the same model without long range (ladder "SR"):
+
+1. 1,536-atom water: LAMMPS atom-steps/s with long range on and off, and the share of the
+   step spent in long range + response (target ≤ 25 %);
+2. the same box in OpenMM (CPU platform, PolMLIPForce) against LAMMPS: ns/day;
+3. LAMMPS time per step from 192 to 24,576 atoms: log–log slope (target ≤ 1.15) and the peak
+   memory (max RSS) of the 24k run;
+4. 2 MPI ranks against 1 at 6,144 atoms (target ≥ 1.6×).
+
+Run:  python benchmarks/md_throughput.py            (full, ~10 min on 2 cores)
+      python benchmarks/md_throughput.py --quick --no-write
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pathlib
+import re
+import subprocess
+import sys
+import tempfile
+import time
+
+import ase.io
+import numpy as np
+import torch
+
+from polmlip.data.structures import water_box
+from polmlip.export import export_model
+from polmlip.model import ModelConfig, PolMLIP
+
+sys.path.insert(0, str(pathlib.Path(__file__).parent))
+from report import replace_section  # noqa: E402
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+BIN = pathlib.Path(sys.executable).parent
+DT_FS = 0.25
+MODEL = dict(
+    elements=["H", "O"], channels=8, lmax=1, num_layers=2, cutoff=4.0, kspace_accuracy=1e-5
+)
+
+
+def make_models(folder: pathlib.Path) -> dict:
+    """The benchmark model with long range (charges + induced dipoles) and without (SR)."""
+    out = {}
+    for name, ladder in (("on", "q"), ("off", "SR")):
+        torch.manual_seed(0)
+        cfg = ModelConfig.from_dict(dict(MODEL, ladder=ladder, induced_dipoles=ladder != "SR"))
+        path = folder / f"model_lr_{name}.pt"
+        export_model(PolMLIP(cfg).double(), path)
+        out[name] = path
+    return out
+
+
+def lammps_run(atoms, model, workdir: pathlib.Path, steps: int, ranks: int = 1) -> dict:
+    """NVE run of ``steps`` after 2 warm-up steps; returns seconds per step and max RSS."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    ase.io.write(
+        workdir / "data.lmp", atoms, format="lammps-data", specorder=["H", "O"], masses=True
+    )
+    (workdir / "in.bench").write_text(f"""units metal
+atom_style atomic
+boundary p p p
+read_data data.lmp
+pair_style polmlip {model}
+pair_coeff * * H O
+velocity all create 300 5 dist gaussian
+fix nve all nve
+timestep {DT_FS / 1000}
+thermo 1000
+run 2
+run {steps}
+""")
+    cmd = [str(BIN / "lmp"), "-in", "in.bench", "-log", "log.lammps"]
+    if ranks > 1:
+        cmd = [str(BIN / "mpiexec"), "-n", str(ranks)] + cmd
+    # LAMMPS (OPENMP package) defaults to 1 OpenMP thread, which libtorch then uses too: give
+    # each rank its share of the cores, as torch has in the OpenMM (Python) process
+    env = dict(os.environ, OMP_NUM_THREADS=str(max(1, (os.cpu_count() or 1) // ranks)))
+    proc = subprocess.Popen(
+        cmd, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env
+    )
+    _, status, usage = os.wait4(proc.pid, 0)
+    output = proc.stdout.read().decode(errors="replace")
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise RuntimeError(f"LAMMPS failed in {workdir}:\n{output[-2000:]}")
+    loops = re.findall(r"Loop time of ([0-9.eE+-]+) on \d+ procs for (\d+) steps", output)
+    seconds, nsteps = float(loops[-1][0]), int(loops[-1][1])
+    return {"step_s": seconds / nsteps, "max_rss_mb": usage.ru_maxrss / 1024.0}
+
+
+def openmm_run(atoms, model, steps: int) -> float:
+    """Seconds per step of VerletIntegrator on the CPU platform (after 2 warm-up steps)."""
+    import openmm
+    import openmm.unit as u
+
+    from polmlip.workflows.openmm_md import system_from_atoms
+
+    system, _ = system_from_atoms(atoms, str(model))
+    integ = openmm.VerletIntegrator(DT_FS * 1e-3)
+    ctx = openmm.Context(system, integ, openmm.Platform.getPlatformByName("CPU"))
+    ctx.setPositions(atoms.positions / 10.0)
+    ctx.setVelocitiesToTemperature(300 * u.kelvin, 5)
+    integ.step(2)
+    t0 = time.perf_counter()
+    integ.step(steps)
+    return (time.perf_counter() - t0) / steps
+
+
+def ns_per_day(step_s: float) -> float:
+    return DT_FS * 1e-6 / step_s * 86400.0
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="small sizes, few steps (smoke test)")
+    p.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md")
+    args = p.parse_args(argv)
+    steps = 3 if args.quick else 10
+    sizes = [64, 128, 512] if args.quick else [64, 512, 2048, 4096, 8192]
+    box_mol = 64 if args.quick else 512
+    speedup_mol = 128 if args.quick else 2048
+    t_start = time.perf_counter()
+    lines = []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = pathlib.Path(tmp)
+        models = make_models(tmp)
+        box = water_box(box_mol, seed=1)
+        n = len(box)
+        # 1 + 2: long range on/off in LAMMPS, and OpenMM, on the same box
+        on = lammps_run(box, models["on"], tmp / "on", steps)
+        off = lammps_run(box, models["off"], tmp / "off", steps)
+        omm = openmm_run(box, models["on"], steps)
+        share = (on["step_s"] - off["step_s"]) / on["step_s"]
+        table1 = [
+            f"{n}-atom water box, {steps} NVE steps of {DT_FS} fs after 2 warm-up steps, 1 rank.",
+            "",
+            "| engine | long range | s/step | atom-steps/s | ns/day |",
+            "|---|---|---|---|---|",
+            f"| LAMMPS | on | {on['step_s']:.4f} | {n / on['step_s']:.0f} | "
+            f"{ns_per_day(on['step_s']):.3f} |",
+            f"| LAMMPS | off (SR) | {off['step_s']:.4f} | {n / off['step_s']:.0f} | "
+            f"{ns_per_day(off['step_s']):.3f} |",
+            f"| OpenMM (CPU platform) | on | {omm:.4f} | {n / omm:.0f} | {ns_per_day(omm):.3f} |",
+            "",
+            f"Long range + response share of the LAMMPS step: **{100 * share:.1f} %** "
+            f"(target ≤ 25 %; DPLR reports 56 %). OpenMM/LAMMPS time ratio: "
+            f"{omm / on['step_s']:.2f}.",
+        ]
+        print("\n".join(table1))
+        # 3: scaling
+        rows = []
+        for mol in sizes:
+            atoms = water_box(mol, seed=2)
+            res = lammps_run(atoms, models["on"], tmp / f"scale{mol}", max(2, steps // 2))
+            rows.append((len(atoms), res["step_s"], res["max_rss_mb"]))
+            print(
+                f"  N={len(atoms)}: {res['step_s']:.4f} s/step, max RSS {res['max_rss_mb']:.0f} MB"
+            )
+        ns = np.array([r[0] for r in rows], dtype=float)
+        ts = np.array([r[1] for r in rows])
+        slope_all = float(np.polyfit(np.log(ns), np.log(ts), 1)[0])
+        big = ns >= 1536
+        slope_big = (
+            float(np.polyfit(np.log(ns[big]), np.log(ts[big]), 1)[0])
+            if big.sum() > 1
+            else float("nan")
+        )
+        table2 = [
+            "| N | s/step | µs/atom/step | max RSS [MB] |",
+            "|---|---|---|---|",
+            *[f"| {int(a)} | {t:.4f} | {1e6 * t / a:.1f} | {m:.0f} |" for a, t, m in rows],
+            "",
+            f"Log–log slope of time per step: {slope_big:.3f} from 1,536 atoms up, "
+            f"{slope_all:.3f} over the whole range (target ≤ 1.15).",
+        ]
+        print("\n".join(table2))
+        # 4: two ranks
+        big_box = water_box(speedup_mol, seed=3)
+        one = lammps_run(big_box, models["on"], tmp / "r1", steps)
+        two = lammps_run(big_box, models["on"], tmp / "r2", steps, ranks=2)
+        speedup = one["step_s"] / two["step_s"]
+        table3 = [
+            f"{len(big_box)} atoms: 1 rank {one['step_s']:.4f} s/step, 2 ranks "
+            f"{two['step_s']:.4f} s/step, speed-up **{speedup:.2f}×** (target ≥ 1.6×).",
+        ]
+        print("\n".join(table3))
+    elapsed = time.perf_counter() - t_start
+    lines = [
+        "Written by `python benchmarks/md_throughput.py` "
+        f"({time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPU cores, torch "
+        f"{torch.__version__}, {elapsed / 60:.1f} min). Model: {MODEL}; long range = "
+        "charges + induced dipoles (ladder `q` + `induced_dipoles`), off = ladder `SR`.",
+        "",
+        "### Throughput, long range on/off, LAMMPS and OpenMM",
+        "",
+        *table1,
+        "",
+        "### Scaling (LAMMPS, 1 rank)",
+        "",
+        *table2,
+        "",
+        "### Two MPI ranks",
+        "",
+        *table3,
+    ]
+    if not args.no_write:
+        replace_section(
+            ROOT / "docs" / "benchmarks.md", "MD throughput (LAMMPS and OpenMM)", "\n".join(lines)
+        )
+        print("wrote docs/benchmarks.md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
