@@ -80,7 +80,8 @@ run {steps}
         cmd = [str(BIN / "mpiexec"), "-n", str(ranks)] + cmd
     # LAMMPS (OPENMP package) defaults to 1 OpenMP thread, which libtorch then uses too: give
     # each rank its share of the cores, as torch has in the OpenMM (Python) process
-    env = dict(os.environ, OMP_NUM_THREADS=str(max(1, (os.cpu_count() or 1) // ranks)))
+    env = dict(os.environ)
+    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // ranks)))
     proc = subprocess.Popen(
         cmd, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env
     )
@@ -195,7 +196,9 @@ def main(argv=None) -> int:
         "Written by `python benchmarks/md_throughput.py` "
         f"({time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPU cores, torch "
         f"{torch.__version__}, {elapsed / 60:.1f} min). Model: {MODEL}; long range = "
-        "charges + induced dipoles (ladder `q` + `induced_dipoles`), off = ladder `SR`.",
+        "charges + induced dipoles (ladder `q` + `induced_dipoles`), off = ladder `SR`. "
+        "LAMMPS runs with OMP_NUM_THREADS = cores / ranks (libtorch's intra-op threads); "
+        "OpenMM runs in the Python process with torch's default threads.",
         "",
         "### Throughput, long range on/off, LAMMPS and OpenMM",
         "",

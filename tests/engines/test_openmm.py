@@ -332,3 +332,38 @@ def test_missing_plugin_build(monkeypatch, tmp_path):
     monkeypatch.setenv("POLMLIP_OPENMM_LIBRARY", str(tmp_path / "libpolmlip_openmm.so"))
     with pytest.raises(InputError, match="OpenMM plugin is not built"):
         omm.load_plugin()
+
+
+def test_field_md_example(model_file, tmp_path):
+    """examples/openmm_field_md.py in reduced form: static and AC runs, CSVs and the PNG."""
+    import pathlib
+    import subprocess
+    import sys
+
+    root = pathlib.Path(__file__).resolve().parents[2]
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(root / "examples" / "openmm_field_md.py"),
+            "--model",
+            str(model_file),
+            "--molecules",
+            "8",
+            "--steps",
+            "10",
+            "--dt",
+            "0.25",
+            "--output",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    for run in ("static", "ac"):
+        data = np.loadtxt(tmp_path / run / "openmm_md.csv", delimiter=",")
+        assert data.shape[0] == 2 and np.isfinite(data).all()
+    ac = np.loadtxt(tmp_path / "ac" / "openmm_md.csv", delimiter=",")
+    assert ac[-1, 3] == pytest.approx(0.1 * np.sin(2 * np.pi * 2.5 / 20.0))
+    assert (tmp_path / "field_md.png").stat().st_size > 1000
