@@ -7,6 +7,12 @@
 
 #include <array>
 
+#ifdef __CUDACC__
+#define POLMLIP_HOST_DEVICE __host__ __device__
+#else
+#define POLMLIP_HOST_DEVICE
+#endif
+
 namespace polmlip {
 
 constexpr int kMaxOrder = 10;
@@ -14,7 +20,7 @@ constexpr int kMaxDeriv = 5;
 
 // table[d][j] = d^d/dw^d M_p(w + j) for d = 0..nderiv, j = 0..p-1.
 template <typename scalar_t>
-void bspline_table(scalar_t w, int order, int nderiv,
+POLMLIP_HOST_DEVICE void bspline_table(scalar_t w, int order, int nderiv,
                    std::array<std::array<scalar_t, kMaxOrder>, kMaxDeriv + 1> &table) {
   // levels[q][j] = M_q(w + j), j < q, for q = 1..order
   std::array<std::array<scalar_t, kMaxOrder + 1>, kMaxOrder + 1> levels{};

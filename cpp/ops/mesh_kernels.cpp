@@ -7,6 +7,9 @@
 
 #include "bspline.h"
 #include "components.h"
+#ifdef POLMLIP_WITH_CUDA
+#include "mesh_kernels_cuda.h"
+#endif
 
 namespace polmlip {
 
@@ -33,7 +36,28 @@ void make_stencil(const scalar_t *u, const std::vector<int64_t> &shape, int orde
   }
 }
 
+#ifdef POLMLIP_WITH_CUDA
+cuda::ComponentTable component_table() {
+  cuda::ComponentTable t{};
+  const auto &orders = component_orders();
+  for (size_t c = 0; c < orders.size() && c < 56; ++c)
+    for (int d = 0; d < 3; ++d) t.o[c][d] = orders[c][d];
+  return t;
+}
+#endif
+
+void check_device(const torch::Tensor &t) {
+#ifndef POLMLIP_WITH_CUDA
+  TORCH_CHECK(t.device().is_cpu(), "polmlip: the mesh operators were built without CUDA "
+              "kernels (no nvcc at build time); rebuild with nvcc or use device cpu");
+#else
+  TORCH_CHECK(t.device().is_cpu() || t.device().is_cuda(),
+              "polmlip: the mesh operators run on CPU or CUDA tensors");
+#endif
+}
+
 void check_inputs(const torch::Tensor &u, int64_t order) {
+  check_device(u);
   TORCH_CHECK(u.dim() == 2 && u.size(1) == 3, "polmlip: mesh coordinates must be (N, 3)");
   TORCH_CHECK(order >= 2 && order <= kMaxOrder, "polmlip: B-spline order must be 2..",
               kMaxOrder);
@@ -50,6 +74,18 @@ torch::Tensor spread_kernel(const torch::Tensor &u_in, const torch::Tensor &coef
   const int k = degree_for(coeff.size(1));
   const int64_t n = u.size(0), ncomp = coeff.size(1);
   auto mesh = torch::zeros({shape[0], shape[1], shape[2]}, coeff.options());
+#ifdef POLMLIP_WITH_CUDA
+  if (u.is_cuda()) {
+    TORCH_CHECK(coeff.device() == u.device(), "polmlip: spread inputs on different devices");
+    const cuda::MeshShape ms{{shape[0], shape[1], shape[2]}};
+    AT_DISPATCH_FLOATING_TYPES(coeff.scalar_type(), "polmlip_spread_cuda", [&] {
+      cuda::spread_launch<scalar_t>(u.data_ptr<scalar_t>(), coeff.data_ptr<scalar_t>(),
+                                    mesh.data_ptr<scalar_t>(), n, static_cast<int>(ncomp),
+                                    static_cast<int>(order), k, ms, component_table());
+    });
+    return mesh;
+  }
+#endif
   const auto &orders = component_orders();
   AT_DISPATCH_FLOATING_TYPES(coeff.scalar_type(), "polmlip_spread", [&] {
     const scalar_t *up = u.data_ptr<scalar_t>();
@@ -92,6 +128,19 @@ torch::Tensor gather_kernel(const torch::Tensor &mesh_in, const torch::Tensor &u
   const std::vector<int64_t> shape = {mesh.size(0), mesh.size(1), mesh.size(2)};
   const int64_t n = u.size(0), ncomp = num_components(static_cast<int>(k));
   auto out = torch::zeros({n, ncomp}, mesh.options());
+#ifdef POLMLIP_WITH_CUDA
+  if (u.is_cuda()) {
+    TORCH_CHECK(mesh.device() == u.device(), "polmlip: gather inputs on different devices");
+    const cuda::MeshShape ms{{shape[0], shape[1], shape[2]}};
+    AT_DISPATCH_FLOATING_TYPES(mesh.scalar_type(), "polmlip_gather_cuda", [&] {
+      cuda::gather_launch<scalar_t>(mesh.data_ptr<scalar_t>(), u.data_ptr<scalar_t>(),
+                                    out.data_ptr<scalar_t>(), n, static_cast<int>(ncomp),
+                                    static_cast<int>(order), static_cast<int>(k), ms,
+                                    component_table());
+    });
+    return out;
+  }
+#endif
   const auto &orders = component_orders();
   AT_DISPATCH_FLOATING_TYPES(mesh.scalar_type(), "polmlip_gather", [&] {
     const scalar_t *up = u.data_ptr<scalar_t>();
