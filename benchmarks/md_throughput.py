@@ -85,10 +85,9 @@ run {steps}
     proc = subprocess.Popen(
         cmd, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env
     )
-    _, status, usage = os.wait4(proc.pid, 0)
     output = proc.stdout.read().decode(errors="replace")
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
+    _, status, usage = os.wait4(proc.pid, 0)  # rusage of this run alone (peak memory)
+    if os.waitstatus_to_exitcode(status) != 0:
         raise RuntimeError(f"LAMMPS failed in {workdir}:\n{output[-2000:]}")
     loops = re.findall(r"Loop time of ([0-9.eE+-]+) on \d+ procs for (\d+) steps", output)
     seconds, nsteps = float(loops[-1][0]), int(loops[-1][1])
@@ -127,7 +126,6 @@ def main(argv=None) -> int:
     box_mol = 64 if args.quick else 512
     speedup_mol = 128 if args.quick else 2048
     t_start = time.perf_counter()
-    lines = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = pathlib.Path(tmp)
         models = make_models(tmp)

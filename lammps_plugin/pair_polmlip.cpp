@@ -27,6 +27,7 @@
 
 #include "../cpp/core/model_loader.h"
 #include "../cpp/ops/allreduce.h"
+#include "../cpp/ops/neighbor_op.h"
 
 #include <mpi.h>
 
@@ -320,7 +321,7 @@ void PairPolmlip::build_graph(torch::Tensor &pos, torch::Tensor &species, torch:
     for (int d = 0; d < 3; d++) pa[i][d] = x[i][d];
     sa[i] = type_to_species[type[i]];
   }
-  std::vector<int64_t> src, dst, shift;
+  polmlip::PairList pairs;    // receiver i, source j, lattice shift
   const double cutsq_model = cutoff * cutoff;
   const int inum = fold_images ? list->inum : list->inum + list->gnum;
   const double *h_inv = domain->h_inv;    // upper triangular: xx yy zz yz xz xy
@@ -349,26 +350,18 @@ void PairPolmlip::build_graph(torch::Tensor &pos, torch::Tensor &species, torch:
         const double l0 = h_inv[0] * ex + h_inv[5] * ey + h_inv[4] * ez;
         const double l1 = h_inv[1] * ey + h_inv[3] * ez;
         const double l2 = h_inv[2] * ez;
-        shift.push_back((int64_t) std::lround(l0));
-        shift.push_back((int64_t) std::lround(l1));
-        shift.push_back((int64_t) std::lround(l2));
+        pairs.shift.insert(pairs.shift.end(), {(int64_t) std::lround(l0),
+                                               (int64_t) std::lround(l1),
+                                               (int64_t) std::lround(l2)});
         j = owner;
       } else {
-        shift.insert(shift.end(), {0, 0, 0});
+        pairs.shift.insert(pairs.shift.end(), {0, 0, 0});
       }
-      src.push_back(i);
-      dst.push_back(j);
+      pairs.first.push_back(i);
+      pairs.second.push_back(j);
     }
   }
-  const int64_t nedges = (int64_t) src.size();
-  auto iopts = torch::TensorOptions().dtype(torch::kInt64);
-  edges = torch::empty({2, nedges}, iopts);
-  shifts = torch::empty({nedges, 3}, iopts);
-  if (nedges > 0) {
-    std::memcpy(edges[0].data_ptr<int64_t>(), src.data(), nedges * sizeof(int64_t));
-    std::memcpy(edges[1].data_ptr<int64_t>(), dst.data(), nedges * sizeof(int64_t));
-    std::memcpy(shifts.data_ptr<int64_t>(), shift.data(), 3 * nedges * sizeof(int64_t));
-  }
+  std::tie(edges, shifts) = polmlip::pairs_to_tensors(pairs);
 }
 
 /* ---------------------------------------------------------------------- */

@@ -10,7 +10,7 @@
 #include <sstream>
 
 #include "../cpp/core/model_loader.h"
-#include "../cpp/core/neighbor_list.h"
+#include "../cpp/ops/neighbor_op.h"
 #include "openmm/OpenMMException.h"
 #include "openmm/internal/ContextImpl.h"
 
@@ -73,8 +73,8 @@ void PolMLIPForceImpl::initialize(OpenMM::ContextImpl& context) {
               << " particles)";
             throw OpenMMException(s.str());
         }
-    if (owner.usesPeriodicBoundaryConditions() != context.getSystem().usesPeriodicBoundaryConditions()
-        && owner.usesPeriodicBoundaryConditions())
+    if (owner.usesPeriodicBoundaryConditions() &&
+        !context.getSystem().usesPeriodicBoundaryConditions())
         throw OpenMMException("PolMLIPForce is periodic but the System has no periodic box");
 
     if (torchforce) {
@@ -181,15 +181,7 @@ double PolMLIPForceImpl::computeEngine(const torch::Tensor& pos, const torch::Te
           << particles[pairs.closest_j] << " overlap (distance " << pairs.min_distance << " A)";
         throw OpenMMException(s.str());
     }
-    const int64_t ne = (int64_t) pairs.first.size();
-    auto iopts = torch::TensorOptions().dtype(torch::kInt64);
-    torch::Tensor edges = torch::empty({2, ne}, iopts);
-    torch::Tensor shifts = torch::empty({ne, 3}, iopts);
-    if (ne > 0) {
-        std::memcpy(edges[0].data_ptr<int64_t>(), pairs.first.data(), ne * sizeof(int64_t));
-        std::memcpy(edges[1].data_ptr<int64_t>(), pairs.second.data(), ne * sizeof(int64_t));
-        std::memcpy(shifts.data_ptr<int64_t>(), pairs.shift.data(), 3 * ne * sizeof(int64_t));
-    }
+    auto [edges, shifts] = polmlip::pairs_to_tensors(pairs);
     std::vector<torch::jit::IValue> inputs = {
         species, pos.to(device, dtype), edges.to(device), shifts.to(device), pos.size(0),
         cell.to(device, dtype), periodic, field.to(device, dtype), owner.getTotalCharge(),

@@ -27,7 +27,8 @@ if [ "${POLMLIP_SKIP_BUILD:-0}" != "1" ]; then
     if [ ! -f build/CMakeCache.txt ] || [ CMakeLists.txt -nt build/CMakeCache.txt ]; then
       echo "[polmlip] configuring the native operators (cmake)"
       cmake -S . -B build -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_BUILD_TYPE=Release \
-        -DPython3_EXECUTABLE="$py" >.cmake.log 2>&1 \
+        -DPython3_EXECUTABLE="$py" -DPOLMLIP_BUILD_OPS=ON -DPOLMLIP_BUILD_LAMMPS=ON \
+        -DPOLMLIP_BUILD_OPENMM=ON -DPOLMLIP_BUILD_CUDA=ON >.cmake.log 2>&1 \
         || { echo "[polmlip] cmake configure failed (see .cmake.log); using the PyTorch fallback"; }
     fi
     if [ -f build/CMakeCache.txt ]; then

@@ -9,9 +9,22 @@
 #include <cstring>
 #include <stdexcept>
 
-#include "../core/neighbor_list.h"
+#include "neighbor_op.h"
 
 namespace polmlip {
+
+std::tuple<torch::Tensor, torch::Tensor> pairs_to_tensors(const PairList &list) {
+  const int64_t e = static_cast<int64_t>(list.first.size());
+  auto opts = torch::TensorOptions().dtype(torch::kInt64);
+  auto index = torch::empty({2, e}, opts);
+  auto shifts = torch::empty({e, 3}, opts);
+  if (e > 0) {
+    std::memcpy(index[0].data_ptr<int64_t>(), list.first.data(), e * sizeof(int64_t));
+    std::memcpy(index[1].data_ptr<int64_t>(), list.second.data(), e * sizeof(int64_t));
+    std::memcpy(shifts.data_ptr<int64_t>(), list.shift.data(), 3 * e * sizeof(int64_t));
+  }
+  return {index, shifts};
+}
 
 namespace {
 
@@ -31,15 +44,7 @@ std::tuple<torch::Tensor, torch::Tensor> neighbor_pairs_op(const torch::Tensor &
   } catch (const std::invalid_argument &e) {
     TORCH_CHECK(false, "polmlip: ", e.what());
   }
-  const int64_t e = static_cast<int64_t>(list.first.size());
-  auto opts = torch::TensorOptions().dtype(torch::kInt64);
-  auto index = torch::empty({2, e}, opts);
-  auto shifts = torch::empty({e, 3}, opts);
-  if (e > 0) {
-    std::memcpy(index[0].data_ptr<int64_t>(), list.first.data(), e * sizeof(int64_t));
-    std::memcpy(index[1].data_ptr<int64_t>(), list.second.data(), e * sizeof(int64_t));
-    std::memcpy(shifts.data_ptr<int64_t>(), list.shift.data(), 3 * e * sizeof(int64_t));
-  }
+  auto [index, shifts] = pairs_to_tensors(list);
   return {index.to(positions.device()), shifts.to(positions.device())};
 }
 

@@ -78,7 +78,6 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def _export(args: argparse.Namespace) -> int:
     import tempfile
-    import zipfile
 
     path = pathlib.Path(args.checkpoint)
     if not path.is_file():
@@ -87,10 +86,7 @@ def _export(args: argparse.Namespace) -> int:
         raise PolmlipError("--torchforce needs --structure FILE (the particle order)")
     if args.structure and not args.torchforce:
         raise PolmlipError("--structure is only used with --torchforce")
-    if zipfile.is_zipfile(path) and not _is_checkpoint(path):
-        engine_file = path  # already an exported model
-    else:
-        engine_file = None
+    engine_file = path if _is_exported_model(path) else None
     if not args.torchforce:
         if engine_file is not None:
             raise PolmlipError(f"{str(path)!r} is already an exported model")
@@ -121,12 +117,14 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _is_checkpoint(path: pathlib.Path) -> bool:
-    """torch.save archives hold data.pkl at top level; TorchScript files hold code/."""
+def _is_exported_model(path: pathlib.Path) -> bool:
+    """TorchScript archives (exported models) hold code/; torch.save checkpoints do not."""
     import zipfile
 
+    if not zipfile.is_zipfile(path):
+        return False
     with zipfile.ZipFile(path) as z:
-        return not any("/code/" in n or n.startswith("code/") for n in z.namelist())
+        return any("/code/" in n or n.startswith("code/") for n in z.namelist())
 
 
 def _export_checkpoint(path: pathlib.Path, output) -> dict:

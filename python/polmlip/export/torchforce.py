@@ -26,13 +26,12 @@ import torch
 from e3nn.util.jit import compile_mode
 
 from .. import units
-from ..data.graph import species_index
+from ..data.graph import MIN_DISTANCE, species_index
 from ..errors import InputError
 from .io import load_exported, save_scripted
 
 ENERGY_TO_KJ = units.EV_TO_KJ_PER_MOL
 FORCE_TO_KJ_NM = units.EV_TO_KJ_PER_MOL * units.NM_TO_ANGSTROM
-MIN_DISTANCE = 0.1  # Å
 
 
 @compile_mode("script")

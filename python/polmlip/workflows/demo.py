@@ -159,52 +159,50 @@ def _lammps_step(atoms, outdir: pathlib.Path, elements, steps: int) -> dict:
     from ..integrations.lammps import plugin_path
     from .lammps_md import run_lammps_field_md
 
-    try:
-        plugin_path()
-    except Exception as exc:  # plugin not built: say so and go on
-        print(f"skipped: {exc}")
-        return {"skipped": str(exc)}
-    log = run_lammps_field_md(
-        atoms, str(outdir / "model.pt"), elements, outdir / "lammps", steps=steps
+    log_path = outdir / "lammps" / "log.lammps"
+    return _engine_step(
+        "LAMMPS",
+        plugin_path,
+        lambda: run_lammps_field_md(
+            atoms, str(outdir / "model.pt"), elements, outdir / "lammps", steps=steps
+        ),
+        steps,
+        ("log", log_path),
     )
-    change = float(log["etotal"][-1] - log["etotal"][0])
-    print(
-        f"LAMMPS: {steps} steps, total-energy change {change:.4g} eV, log in "
-        f"{outdir / 'lammps' / 'log.lammps'}"
-    )
-    return {
-        "steps": steps,
-        "energy_change_eV": change,
-        "log": str(outdir / "lammps" / "log.lammps"),
-    }
 
 
 def _openmm_step(atoms, outdir: pathlib.Path, steps: int) -> dict:
-    from ..errors import InputError
     from ..integrations.openmm import load_plugin
     from .openmm_md import run_openmm_field_md
 
-    try:
-        load_plugin()
-    except (InputError, ImportError) as exc:  # plugin not built: say so and go on
-        print(f"skipped: {exc}")
-        return {"skipped": str(exc)}
     atoms = atoms.copy()
     atoms.center(vacuum=8.0)
     atoms.set_pbc(True)
-    log = run_openmm_field_md(
-        atoms, str(outdir / "model.pt"), outdir / "openmm", steps=steps, dt_fs=0.5
+    return _engine_step(
+        "OpenMM",
+        load_plugin,
+        lambda: run_openmm_field_md(
+            atoms, str(outdir / "model.pt"), outdir / "openmm", steps=steps, dt_fs=0.5
+        ),
+        steps,
+        ("csv", outdir / "openmm" / "openmm_md.csv"),
     )
+
+
+def _engine_step(name: str, check_plugin, run_md, steps: int, output) -> dict:
+    """Run one engine's MD step, or say why it is skipped (plugin not built) and go on."""
+    from ..errors import InputError
+
+    try:
+        check_plugin()
+    except (InputError, ImportError) as exc:
+        print(f"skipped: {exc}")
+        return {"skipped": str(exc)}
+    log = run_md()
     change = float(log["etotal"][-1] - log["etotal"][0])
-    print(
-        f"OpenMM: {steps} steps, total-energy change {change:.4g} eV, data in "
-        f"{outdir / 'openmm' / 'openmm_md.csv'}"
-    )
-    return {
-        "steps": steps,
-        "energy_change_eV": change,
-        "csv": str(outdir / "openmm" / "openmm_md.csv"),
-    }
+    key, path = output
+    print(f"{name}: {steps} steps, total-energy change {change:.4g} eV, {key} in {path}")
+    return {"steps": steps, "energy_change_eV": change, key: str(path)}
 
 
 def _plot_md(log: dict, path: pathlib.Path) -> None:
