@@ -16,7 +16,7 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "[polmlip] installing dependencies (torch 2.13.0 CPU first)"
   "$py" -m pip install -q --disable-pip-version-check --upgrade pip
   "$py" -m pip install -q --disable-pip-version-check "torch==2.13.0"
-  "$py" -m pip install -q --disable-pip-version-check -e ".[test,engines,bench]"
+  "$py" -m pip install -q --disable-pip-version-check -e ".[test,engines,bench,science]"
   echo "$want" > "$stamp"
 fi
 # Native TorchScript operators (C++): built once into python/polmlip/lib, rebuilt when sources

@@ -1,4 +1,4 @@
-"""``polmlip`` command line: train, evaluate and export models.
+"""``polmlip`` command line: make data, train, evaluate, export, and derived observables.
 
 Run ``polmlip COMMAND --help`` for each command's options.
 """
@@ -12,8 +12,10 @@ import sys
 from typing import List, Optional
 
 from ..errors import PolmlipError
+from . import datagen
 
 EPILOG = """examples:
+  polmlip datagen water-clusters -n 200 -o train.xyz  # GFN2-xTB reference data
   polmlip train examples/train_water.yaml        # train, writes runs/<name>/{model.pt,*.png}
   polmlip evaluate runs/water/model.pt data.xyz  # MAE/RMSE table + parity plots
   polmlip export runs/water/checkpoint.pt -o model.pt
@@ -149,12 +151,14 @@ def _export_checkpoint(path: pathlib.Path, output) -> dict:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="polmlip",
-        description="Polarizable long-range machine-learned interatomic potentials: train from "
-        "extxyz data, evaluate, and export one TorchScript file for ASE, LAMMPS and OpenMM.",
+        description="Polarizable long-range machine-learned interatomic potentials: make "
+        "GFN2-xTB reference data, train from extxyz data, evaluate, export one TorchScript file "
+        "for ASE, LAMMPS and OpenMM, and compute IR spectra and LO-TO splittings.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    datagen.add_parser(sub)
     t = sub.add_parser(
         "train",
         help="train a model from a YAML config",

@@ -1,0 +1,180 @@
+"""GFN2-xTB reference labels through tblite: energy, forces, dipole, BECs, under a field.
+
+tblite works in atomic units. Its energy under a uniform field F already contains −μ·F
+(the electric enthalpy, the same convention as polmlip's U), so forces under a field are
+−∂U/∂r directly. Everything returned here is in polmlip units: eV, eV/Å, e·Å, e, V/Å.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import numpy as np
+
+from ..errors import InputError
+from ..units import (
+    ATOMIC_DIPOLE_TO_E_ANGSTROM,
+    ATOMIC_FIELD_TO_V_PER_ANGSTROM,
+    BOHR_TO_ANGSTROM,
+    HARTREE_TO_EV,
+)
+
+#: Elements GFN2-xTB is parametrised for (H–Rn).
+MAX_ATOMIC_NUMBER = 86
+
+
+@dataclass
+class XtbResult:
+    """GFN2-xTB labels of one frame.
+
+    Attributes:
+        energy: eV (electric enthalpy when a field is applied).
+        forces: (N, 3) eV/Å.
+        dipole: (3,) e·Å (open boundaries only, else None).
+        charges: (N,) e, Mulliken charges.
+        bec: (N, 3, 3) e, Z*_i,βγ = ∂μ_β/∂r_iγ, or None when not requested.
+    """
+
+    energy: float
+    forces: np.ndarray
+    dipole: Optional[np.ndarray]
+    charges: np.ndarray
+    bec: Optional[np.ndarray] = None
+
+
+def _require_tblite():
+    try:
+        from tblite.interface import Calculator
+        from tblite.library import ffi
+    except ImportError as exc:  # pragma: no cover - depends on the installation
+        raise InputError(
+            f"GFN2-xTB reference data needs the 'tblite' package (pip install tblite): {exc}"
+        ) from None
+    return Calculator, ffi
+
+
+def _check_atoms(atoms) -> None:
+    z = atoms.get_atomic_numbers()
+    if len(z) == 0:
+        raise InputError("the structure has no atoms")
+    if (z < 1).any() or (z > MAX_ATOMIC_NUMBER).any():
+        raise InputError("GFN2-xTB covers elements H to Rn only")
+    if not np.isfinite(atoms.positions).all():
+        raise InputError("positions contain NaN or inf")
+    if atoms.pbc.any() and not atoms.pbc.all():
+        raise InputError("GFN2-xTB needs either no periodicity or periodicity in all directions")
+
+
+class XtbLabeller:
+    """Runs GFN2-xTB single points on ASE ``Atoms``.
+
+    Args:
+        total_charge: e. accuracy: tblite accuracy setting (smaller is tighter).
+        max_iterations: SCC iterations.
+    """
+
+    def __init__(self, total_charge: float = 0.0, accuracy: float = 0.1, max_iterations: int = 250):
+        self.total_charge = float(total_charge)
+        self.accuracy = float(accuracy)
+        self.max_iterations = int(max_iterations)
+        self._calc_cls, self._ffi = _require_tblite()
+
+    def _singlepoint(self, atoms, positions_A: np.ndarray, field_au):
+        bohr = 1.0 / BOHR_TO_ANGSTROM
+        periodic = bool(atoms.pbc.all())
+        lattice = np.asarray(atoms.cell.array) * bohr if periodic else None
+        calc = self._calc_cls(
+            "GFN2-xTB",
+            atoms.get_atomic_numbers(),
+            positions_A * bohr,
+            self.total_charge,
+            None,
+            lattice,
+            np.array([True, True, True]) if periodic else None,
+        )
+        calc.set("verbosity", 0)
+        calc.set("accuracy", self.accuracy)
+        calc.set("max-iter", self.max_iterations)
+        if field_au is not None and np.any(np.asarray(field_au) != 0):
+            calc.add("electric-field", self._ffi.new("double[3]", [float(f) for f in field_au]))
+        with _quiet():
+            try:
+                res = calc.singlepoint()
+            except RuntimeError as exc:
+                raise InputError(f"GFN2-xTB failed: {exc}") from None
+        return res
+
+    def label(
+        self,
+        atoms,
+        field: Sequence[float] = (0.0, 0.0, 0.0),
+        bec: bool = False,
+        bec_step: float = 0.005,
+    ) -> XtbResult:
+        """Label one frame.
+
+        Args:
+            atoms: ASE Atoms (open boundaries, or periodic in all directions).
+            field: applied uniform field (3,) in V/Å (open boundaries only).
+            bec: also compute Born effective charges by central differences of the dipole.
+            bec_step: displacement for the BEC differences, Å.
+        """
+        _check_atoms(atoms)
+        field = np.asarray(field, dtype=np.float64)
+        if field.shape != (3,) or not np.isfinite(field).all():
+            raise InputError(f"field must be 3 finite numbers in V/Å, got {field!r}")
+        periodic = bool(atoms.pbc.all())
+        if periodic and np.any(field != 0):
+            raise InputError(
+                "a uniform field in a periodic cell is not supported by GFN2-xTB here; "
+                "use open-boundary frames (clusters) for field data"
+            )
+        if periodic and bec:
+            raise InputError("BECs by dipole differences need open boundaries (clusters)")
+        field_au = field / ATOMIC_FIELD_TO_V_PER_ANGSTROM
+        res = self._singlepoint(atoms, atoms.positions, field_au)
+        energy = float(res.get("energy")) * HARTREE_TO_EV
+        forces = -np.asarray(res.get("gradient")) * HARTREE_TO_EV / BOHR_TO_ANGSTROM
+        charges = np.asarray(res.get("charges"), dtype=np.float64)
+        dipole = None
+        if not periodic:
+            dipole = np.asarray(res.get("dipole"), dtype=np.float64) * ATOMIC_DIPOLE_TO_E_ANGSTROM
+        out = XtbResult(energy, forces, dipole, charges)
+        if bec:
+            out.bec = self.born_charges(atoms, field_au, bec_step)
+        return out
+
+    def born_charges(self, atoms, field_au, step: float) -> np.ndarray:
+        """(N, 3, 3) Z*_i,βγ = ∂μ_β/∂r_iγ (e) by central differences with ``step`` Å."""
+        n = len(atoms)
+        z = np.zeros((n, 3, 3))
+        for i in range(n):
+            for g in range(3):
+                dip = []
+                for sign in (1.0, -1.0):
+                    pos = atoms.positions.copy()
+                    pos[i, g] += sign * step
+                    res = self._singlepoint(atoms, pos, field_au)
+                    dip.append(np.asarray(res.get("dipole")) * ATOMIC_DIPOLE_TO_E_ANGSTROM)
+                z[i, :, g] = (dip[0] - dip[1]) / (2 * step)
+        return z
+
+
+@contextlib.contextmanager
+def _quiet():
+    """Silence tblite's Fortran writes to stdout (file descriptor 1)."""
+    try:
+        fd = os.dup(1)
+    except OSError:  # pragma: no cover - no stdout
+        yield
+        return
+    with open(os.devnull, "w") as devnull:
+        os.dup2(devnull.fileno(), 1)
+        try:
+            yield
+        finally:
+            os.dup2(fd, 1)
+            os.close(fd)

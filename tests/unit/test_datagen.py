@@ -1,0 +1,142 @@
+"""GFN2-xTB reference data: units and field convention against finite differences, BEC sum
+rule, structures, atomic writing and the ``polmlip datagen`` command."""
+
+import argparse
+
+import numpy as np
+import pytest
+from ase import Atoms
+
+pytest.importorskip("tblite", reason="tblite (GFN2-xTB) is not installed")
+
+from polmlip.cli import datagen as datagen_cli  # noqa: E402
+from polmlip.data import datagen  # noqa: E402
+from polmlip.data.dataset import DataKeys, build_dataset, read_frames  # noqa: E402
+from polmlip.data.xtb import XtbLabeller  # noqa: E402
+from polmlip.errors import InputError  # noqa: E402
+
+
+def _water():
+    return Atoms("OH2", positions=[[0.0, 0.0, 0.0], [0.97, 0.05, 0.0], [-0.25, 0.93, 0.1]])
+
+
+def test_forces_are_minus_gradient_under_field():
+    lab = XtbLabeller()
+    atoms = _water()
+    field = np.array([0.1, -0.2, 0.3])  # V/Å
+    res = lab.label(atoms, field=field)
+    h = 1e-3
+    for i, g in [(0, 0), (1, 1), (2, 2)]:
+        e = []
+        for s in (1, -1):
+            a = atoms.copy()
+            a.positions[i, g] += s * h
+            e.append(lab.label(a, field=field).energy)
+        assert -(e[0] - e[1]) / (2 * h) == pytest.approx(res.forces[i, g], rel=2e-3, abs=2e-4)
+
+
+def test_field_energy_is_minus_dipole_times_field():
+    """dU/dE_ext = −μ: checks the field sign and the au ↔ V/Å, e·Å conversions together."""
+    lab = XtbLabeller()
+    atoms = _water()
+    mu = lab.label(atoms).dipole
+    h = 0.02  # V/Å
+    for k in range(3):
+        f = np.zeros(3)
+        f[k] = h
+        de = (lab.label(atoms, field=f).energy - lab.label(atoms, field=-f).energy) / (2 * h)
+        assert de == pytest.approx(-mu[k], rel=1e-3, abs=1e-4)
+
+
+def test_bec_sum_rule_and_linear_dipole_change():
+    lab = XtbLabeller()
+    atoms = _water()
+    res = lab.label(atoms, bec=True)
+    assert np.abs(res.bec.sum(0)).max() < 2e-3  # acoustic sum rule of a neutral molecule
+    rng = np.random.default_rng(0)
+    d = 0.004 * rng.standard_normal((3, 3))
+    moved = atoms.copy()
+    moved.positions += d
+    change = lab.label(moved).dipole - res.dipole
+    assert change == pytest.approx(np.einsum("iab,ib->a", res.bec, d), abs=2e-4)
+    assert np.abs(res.bec[0].trace() / 3) > 0.2  # O carries a sizeable negative charge
+
+
+def test_periodic_field_and_bad_elements_are_refused():
+    lab = XtbLabeller()
+    box = datagen.water_box_frame(2, np.random.default_rng(0))
+    with pytest.raises(InputError, match="periodic"):
+        lab.label(box, field=(0, 0, 0.1))
+    with pytest.raises(InputError, match="NaN"):
+        bad = _water()
+        bad.positions[0, 0] = np.nan
+        lab.label(bad)
+
+
+def test_structures():
+    rng = np.random.default_rng(3)
+    for n in (1, 5, 12):
+        atoms = datagen.water_cluster(n, rng)
+        o = atoms.positions[::3]
+        d = np.linalg.norm(o[:, None] - o[None], axis=-1)[np.triu_indices(n, 1)]
+        assert len(atoms) == 3 * n and (d > 2.4).all()
+        oh = np.linalg.norm(atoms.positions[1::3] - o, axis=1)
+        assert (np.abs(oh - 0.96) < 0.2).all()
+    nacl = datagen.nacl_cluster(rng)
+    syms = nacl.get_chemical_symbols()
+    assert syms.count("Na") == syms.count("Cl")
+    box = datagen.water_box_frame(4, rng)
+    assert box.pbc.all() and len(box) == 12
+
+
+def test_generate_with_field_and_bec_reads_back(tmp_path):
+    frames = datagen.generate(
+        "water-clusters", 3, molecules=(1, 2), field_au=(0.005, 0.01), bec=True, progress=False
+    )
+    path = datagen.write_extxyz_atomic(frames, tmp_path / "d.xyz")
+    back = read_frames(path)
+    graphs = build_dataset(back, ["H", "O"], 3.0, DataKeys(), ("energy", "forces", "bec"))
+    for a, g in zip(frames, graphs):
+        fmag = np.linalg.norm(a.info["external_field"]) / 51.42208619083232
+        assert 0.005 - 1e-9 <= fmag <= 0.01 + 1e-9
+        assert np.allclose(g["external_field"][0].numpy(), a.info["external_field"])
+        assert g["ref_bec"].shape == (len(a), 3, 3)
+        assert np.allclose(g["ref_dipole"][0].numpy(), a.info["dipole"])
+
+
+def test_atomic_write_keeps_old_file_on_failure(tmp_path, monkeypatch):
+    import ase.io
+
+    path = tmp_path / "data.xyz"
+    path.write_text("old contents")
+
+    def boom(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ase.io, "write", boom)
+    with pytest.raises(KeyboardInterrupt):
+        datagen.write_extxyz_atomic([_water()], path)
+    assert path.read_text() == "old contents"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.xyz"]
+
+
+def _cli(argv):
+    p = argparse.ArgumentParser()
+    sub = p.add_subparsers(dest="command")
+    datagen_cli.add_parser(sub)
+    return p.parse_args(argv)
+
+
+def test_cli_writes_file_and_refuses_bad_requests(tmp_path, capsys):
+    from polmlip.cli.main import main
+
+    out = tmp_path / "nacl.xyz"
+    assert main(["datagen", "nacl-clusters", "-n", "1", "-o", str(out), "--quiet"]) == 0
+    assert read_frames(out)[0].info["method"] == "GFN2-xTB"
+    assert main(["datagen", "water-box", "-n", "1", "--field", "0.01", "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "periodic" in err and "Traceback" not in err
+    assert main(["datagen", "water-clusters", "--field", "0.2", "-o", str(out)]) == 2
+    assert "linear-response" in capsys.readouterr().err
+    args = _cli(["datagen", "water-clusters", "-o", "x.xyz", "--field", "0.005", "0.01"])
+    assert args.field == [0.005, 0.01]
