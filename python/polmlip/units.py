@@ -23,3 +23,14 @@ BOHR_TO_ANGSTROM: Final[float] = 0.529177210903
 ATOMIC_FIELD_TO_V_PER_ANGSTROM: Final[float] = HARTREE_TO_EV / BOHR_TO_ANGSTROM
 #: One atomic unit of dipole (e a0) in e·Å.
 ATOMIC_DIPOLE_TO_E_ANGSTROM: Final[float] = BOHR_TO_ANGSTROM
+
+#: Speed of light in cm/fs; a frequency f in 1/fs is the wavenumber f / c in cm⁻¹.
+SPEED_OF_LIGHT_CM_PER_FS: Final[float] = 2.99792458e-5
+#: Second radiation constant h·c/k_B in cm·K; ħω/(k_B T) = this × ν̃[cm⁻¹] / T[K].
+HC_OVER_KB_CM_K: Final[float] = 1.438776877
+#: 1 THz (frequency ν, not angular) in cm⁻¹ (1e12 s⁻¹ / c, c = 299 792 458 m/s).
+THZ_TO_INV_CM: Final[float] = 1e10 / 299792458.0
+#: ν in THz of a harmonic mode with ω² = 1 eV/(Å²·amu): sqrt(e / (1e-20 m² · amu)) / (2π · 1e12).
+SQRT_EV_PER_A2_AMU_TO_THZ: Final[float] = (
+    (1.602176634e-19 / (1e-20 * 1.66053906660e-27)) ** 0.5 / (2.0 * 3.141592653589793) / 1e12
+)

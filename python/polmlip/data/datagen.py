@@ -203,6 +203,9 @@ def write_extxyz_atomic(frames: Sequence[Atoms], path) -> pathlib.Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual mode
     try:
         ase.io.write(tmp, list(frames), format="extxyz")
         os.replace(tmp, path)

@@ -100,7 +100,7 @@ class XtbLabeller:
         calc.set("max-iter", self.max_iterations)
         if field_au is not None and np.any(np.asarray(field_au) != 0):
             calc.add("electric-field", self._ffi.new("double[3]", [float(f) for f in field_au]))
-        with _quiet():
+        with _quiet(), _one_openmp_thread():
             try:
                 res = calc.singlepoint()
             except RuntimeError as exc:
@@ -161,6 +161,26 @@ class XtbLabeller:
                     dip.append(np.asarray(res.get("dipole")) * ATOMIC_DIPOLE_TO_E_ANGSTROM)
                 z[i, :, g] = (dip[0] - dip[1]) / (2 * step)
         return z
+
+
+@contextlib.contextmanager
+def _one_openmp_thread():
+    """Run tblite on one OpenMP thread, restoring torch's thread count afterwards.
+
+    tblite resolves ``libgomp.so.1`` to the copy torch already loaded, so both share one
+    OpenMP runtime and tblite would use torch's thread count. Its threads spin while they
+    wait: next to other busy processes a small cluster then took 100× longer (measured:
+    131 s instead of 1 s for the BECs of 8 waters on 2 busy cores), while the single points
+    are too small to gain from threads. ``POLMLIP_XTB_THREADS`` overrides the count.
+    """
+    import torch
+
+    saved = torch.get_num_threads()
+    torch.set_num_threads(int(os.environ.get("POLMLIP_XTB_THREADS", "1")))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(saved)
 
 
 @contextlib.contextmanager

@@ -75,18 +75,27 @@ def _grads(out: torch.Tensor, positions: torch.Tensor, create_graph: bool) -> to
 
 
 def _phase_jacobian(
-    positions: torch.Tensor, cell: torch.Tensor, q: torch.Tensor, create_graph: bool
+    positions: torch.Tensor,
+    cell: torch.Tensor,
+    q: torch.Tensor,
+    create_graph: bool,
+    wrt: Optional[torch.Tensor] = None,
 ) -> torch.Tensor:
-    """Re[conj(e^{2πi s_iα}) ∂p̃_α/∂r_iγ] (N, α, γ): the charge part of periodic Z* in
-    fractional components, one VJP per lattice direction and real/imaginary part."""
+    """Re[conj(e^{2πi s_iα}) ∂p̃_α/∂r_iγ] (M, α, γ): the charge part of periodic Z* in
+    fractional components, one VJP per lattice direction and real/imaginary part.
+
+    The derivative is taken with respect to ``wrt`` (M, 3) (default ``positions``), and the
+    phase of each row i is that of ``wrt[i]``; see :func:`born_charges`."""
     c, s = _phase_parts(positions, cell)
+    target = positions if wrt is None else wrt
+    cw, sw = (c, s) if wrt is None else _phase_parts(wrt, cell)
     re_p = (q[:, None] * s).sum(0) / (2.0 * math.pi)
     im_p = -(q[:, None] * c).sum(0) / (2.0 * math.pi)
     rows: List[torch.Tensor] = []
     for a in range(3):
-        gr = _grads(re_p[a], positions, create_graph)
-        gi = _grads(im_p[a], positions, create_graph)
-        rows.append(c[:, a, None] * gr + s[:, a, None] * gi)  # (N, 3)
+        gr = _grads(re_p[a], target, create_graph)
+        gi = _grads(im_p[a], target, create_graph)
+        rows.append(cw[:, a, None] * gr + sw[:, a, None] * gi)  # (M, 3)
     return torch.stack(rows, dim=1)
 
 
@@ -104,21 +113,29 @@ def born_charges(
     mu: Optional[torch.Tensor],
     acoustic_sum_rule: bool = False,
     create_graph: bool = False,
+    wrt: Optional[torch.Tensor] = None,
 ) -> torch.Tensor:
-    """Born effective charges Z*_i,βγ = ∂P_β/∂r_iγ (N, 3, 3) in e.
+    """Born effective charges Z*_i,βγ = ∂P_β/∂r_iγ (M, 3, 3) in e.
 
-    ``q`` and ``mu`` must be functions of ``positions`` in the autograd graph
-    (``positions.requires_grad``). With ``acoustic_sum_rule`` the mean over
-    sites is removed so that Σ_i Z*_i = 0.
+    ``q`` and ``mu`` must be functions of the positions in the autograd graph. P is
+    built from ``positions`` (N, 3), the sites. ``wrt`` (M, 3) is the tensor the
+    derivative is taken against (default ``positions``): when ``positions`` is a slice
+    of a larger position tensor from which the network computed ``q`` and ``mu``, pass
+    that tensor, so that Z* contains the charge and dipole flux ∂q/∂r, ∂μ/∂r (the
+    derivative through a slice sees only the explicit r in Σ q r). With
+    ``acoustic_sum_rule`` the mean over rows is removed so that Σ_i Z*_i = 0.
     """
+    target = positions if wrt is None else wrt
     if pbc:
-        z = torch.einsum("ab,nag->nbg", cell, _phase_jacobian(positions, cell, q, create_graph))
+        z = torch.einsum(
+            "ab,nag->nbg", cell, _phase_jacobian(positions, cell, q, create_graph, wrt)
+        )
     else:
         p = (q[:, None] * positions).sum(0)
-        z = torch.stack([_grads(p[b], positions, create_graph) for b in range(3)], dim=1)
+        z = torch.stack([_grads(p[b], target, create_graph) for b in range(3)], dim=1)
     if mu is not None:
         m = mu.sum(0)
-        z = z + torch.stack([_grads(m[b], positions, create_graph) for b in range(3)], dim=1)
+        z = z + torch.stack([_grads(m[b], target, create_graph) for b in range(3)], dim=1)
     if acoustic_sum_rule:
         z = _remove_mean(z)
     return z
@@ -133,24 +150,29 @@ def field_forces(
     external_field: torch.Tensor,
     acoustic_sum_rule: bool = False,
     create_graph: bool = False,
+    wrt: Optional[torch.Tensor] = None,
 ) -> torch.Tensor:
-    """Forces F_i = Z*_iᵀ E (N, 3) in eV/Å of a uniform field E (3,) in V/Å.
+    """Forces F_i = Z*_iᵀ E (M, 3) in eV/Å of a uniform field E (3,) in V/Å.
+
+    ``wrt``: the tensor the forces are taken against, as in :func:`born_charges`.
 
     Open boundaries: one vector-Jacobian product of E·P. Periodic: the phase
     is taken out per atom, which needs one product per lattice direction and
     per real/imaginary part (the per-atom phase forbids a single product);
     memory stays O(N).
     """
+    target = positions if wrt is None else wrt
     if pbc:
         proj = cell @ external_field  # E·a_α
-        f = torch.einsum("nag,a->ng", _phase_jacobian(positions, cell, q, create_graph), proj)
+        jac = _phase_jacobian(positions, cell, q, create_graph, wrt)
+        f = torch.einsum("nag,a->ng", jac, proj)
         if mu is not None:
-            f = f + _grads((mu.sum(0) * external_field).sum(), positions, create_graph)
+            f = f + _grads((mu.sum(0) * external_field).sum(), target, create_graph)
     else:
         p = (q[:, None] * positions).sum(0)
         if mu is not None:
             p = p + mu.sum(0)
-        f = _grads((p * external_field).sum(), positions, create_graph)
+        f = _grads((p * external_field).sum(), target, create_graph)
     if acoustic_sum_rule:
         f = _remove_mean(f)
     return f

@@ -29,8 +29,8 @@ class ExportedAsModel:
             first = int(idx[0])
             emask = batch[keys.BATCH][batch[keys.EDGE_INDEX][0]] == b
             pbc = bool(batch[keys.PBC][b])
-            outs.append(
-                self.module(
+            with torch.jit.optimized_execution(False):  # see integrations/ase.py
+                out = self.module(
                     batch[keys.SPECIES][idx],
                     batch[keys.POSITIONS][idx],
                     batch[keys.EDGE_INDEX][:, emask] - first,
@@ -43,7 +43,7 @@ class ExportedAsModel:
                     stress and pbc,
                     bec,
                 )
-            )
+            outs.append(out)
         merged: Dict[str, torch.Tensor] = {}
         for k in outs[0]:
             vals = [o[k] for o in outs if k in o]

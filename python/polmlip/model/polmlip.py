@@ -196,7 +196,7 @@ class PolMLIP(torch.nn.Module):
         field_l: List[torch.Tensor] = []
         pol_l: List[torch.Tensor] = []
         bec_l: List[torch.Tensor] = []
-        ffor_l: List[torch.Tensor] = []
+        field_force = torch.zeros_like(pos)
         alpha_l: List[torch.Tensor] = []
         for b in range(nframes):
             idx = torch.nonzero(batch[:n_local] == b).flatten()
@@ -235,19 +235,22 @@ class PolMLIP(torch.nn.Module):
                 # this process's share of −E·P_perm (each rank adds its own sites once)
                 p_perm = periodic_polarization(p, c, q, mu, False)
                 extra.append(-(field_ext[b] * p_perm).sum())
-                ff = torch.zeros_like(p)
                 if compute_forces and bool((field_ext[b] != 0).any()):
-                    ff = field_forces(p, c, True, q, mu, field_ext[b], False, create_graph)
-                ffor_l.append(ff)
+                    # against all positions (ghosts included): q and μ flux through the network
+                    field_force = field_force + field_forces(
+                        p, c, True, q, mu, field_ext[b], False, create_graph, pos
+                    )
                 pol_l.append(periodic_polarization(p, c, q_tot, mu_tot))
             else:
                 p_perm = open_polarization(p, q, mu, False)
                 e_b = e_b - (field_ext[b] * p_perm).sum()
                 extra.append(torch.zeros_like(e_b))
-                ffor_l.append(torch.zeros_like(p))
                 pol_l.append(open_polarization(p, q_tot, mu_tot))
             if compute_bec:
-                bec_l.append(born_charges(p, c, periodic, q_tot, mu_tot, False, create_graph))
+                # against all positions, so Z* has the charge/dipole flux of the network;
+                # rows of this frame's local atoms (ghost rows are other atoms' images)
+                z = born_charges(p, c, periodic, q_tot, mu_tot, False, create_graph, pos)
+                bec_l.append(z[idx])
             energies.append(e_b)
             charges.append(q)
             phi_l.append(phi)
@@ -255,7 +258,7 @@ class PolMLIP(torch.nn.Module):
         out: Dict[str, torch.Tensor] = {
             "energy": torch.stack(energies),
             "energy_nograd": torch.stack(extra),
-            "field_force": torch.cat([torch.cat(ffor_l), torch.zeros_like(pos[n_local:])], dim=0),
+            "field_force": field_force,
             keys.CHARGES: torch.cat(charges),
             keys.POTENTIAL: torch.cat(phi_l),
             keys.FIELD: torch.cat(field_l),

@@ -1,8 +1,16 @@
-"""The main demo: make reference data, train, evaluate, export, run field-driven MD.
+"""The main demo: GFN2-xTB data, training, evaluation, export, field-driven MD, IR spectrum.
 
-Reference data comes from a known fixed-charge teacher (point charges + Born–Mayer
-repulsion, :mod:`polmlip.data.teacher`), so the demo can also show that the learned
-charges recover the true ones. Outputs go to ``demo_output/``.
+1. reference data: water clusters labelled by GFN2-xTB (tblite), half of the training
+   frames under a uniform field, test clusters with finite-difference BECs;
+2. training on energies and forces (all heads: q, μ, induced q and μ);
+3. evaluation on held-out clusters: energy, forces, dipole and BECs against GFN2-xTB;
+4. export to one TorchScript file;
+5. LAMMPS NVE on 2 MPI ranks under an AC field (``pair_style polmlip``, equal-style field);
+6. OpenMM NVE under the same AC field (``PolMLIPForce`` driven by a CustomIntegrator);
+7. an IR spectrum from ASE MD with the exported model (dP/dt autocorrelation);
+8. a summary table of everything computed and where the files are.
+
+Outputs go to ``demo_output/``.
 """
 
 from __future__ import annotations
@@ -11,17 +19,16 @@ import json
 import pathlib
 import time
 
-import ase.io
 import numpy as np
 
 STEPS = [
-    "reference data",
+    "reference data (GFN2-xTB)",
     "training",
-    "export",
     "evaluation",
-    "ASE MD under a field",
+    "export",
     "LAMMPS MD under a field",
     "OpenMM MD under a field",
+    "IR spectrum",
     "summary",
 ]
 
@@ -32,52 +39,60 @@ def _say(k: int, text: str) -> None:
 
 def run(
     out: str = "demo_output",
-    frames: int = 80,
+    frames: int = 160,
     epochs: int = 40,
-    md_steps: int = 200,
+    md_steps: int = 400,
+    ir_steps: int = 3000,
     quick: bool = False,
 ) -> dict:
     """Run every demo step; ``quick`` shrinks everything for tests."""
-    from ..ase import PolMLIPCalculator
+    from ..data.datagen import generate, water_cluster, write_extxyz_atomic
     from ..data.dataset import DataKeys, build_dataset
-    from ..data.teacher import DEFAULT_CHARGES, random_clusters
-    from ..export.adapter import ExportedAsModel
-    from ..export.io import export_model, load_exported
+    from ..export.io import export_model
     from ..train import plots
     from ..train.config import parse_config
     from ..train.evaluate import collect, format_table, metrics_table, parity_plots
     from ..train.trainer import Trainer
-    from .md import run_md
 
     if quick:
-        frames, epochs, md_steps = 24, 3, 10
+        frames, epochs, md_steps, ir_steps = 16, 2, 20, 200
+    n_test = 4 if quick else 12
+    molecules = (1, 3) if quick else (1, 6)
     t0 = time.perf_counter()
     outdir = pathlib.Path(out)
     outdir.mkdir(parents=True, exist_ok=True)
-    elements = list(DEFAULT_CHARGES)
+    elements = ["H", "O"]
 
     _say(
         1,
-        f"reference data: {frames} + 10 clusters from a fixed-charge teacher "
-        f"(charges {DEFAULT_CHARGES})",
+        f"reference data: {frames} water clusters ({molecules[0]}-{molecules[1]} molecules) from "
+        "GFN2-xTB, half under a 0.005-0.01 au field; test clusters with finite-difference BECs",
     )
-    ase.io.write(outdir / "train.xyz", random_clusters(frames, seed=0), format="extxyz")
-    test = random_clusters(10, seed=99)
-    ase.io.write(outdir / "test.xyz", test, format="extxyz")
+    train = generate(
+        "water-clusters",
+        frames,
+        molecules=molecules,
+        field_au=(0.005, 0.01),
+        field_fraction=0.5,
+        seed=0,
+    )
+    write_extxyz_atomic(train, outdir / "train.xyz")
+    test = generate("water-clusters", n_test, molecules=(2, 4), bec=True, seed=99)
+    write_extxyz_atomic(test, outdir / "test.xyz")
 
-    _say(2, f"training a charge model for {epochs} epochs (energies and forces only)")
+    _say(2, f"training all heads for {epochs} epochs on energies and forces")
     run_cfg = parse_config(
         {
             "model": {
                 "elements": elements,
-                "ladder": "q",
+                "ladder": "+imu",
+                "quadrupoles": False,
                 "channels": 8,
                 "lmax": 1,
-                "cutoff": 3.5,
+                "cutoff": 4.0,
                 "num_layers": 2,
-                "induced_dipoles": True,
             },
-            "data": {"train": str(outdir / "train.xyz"), "val_fraction": 0.15},
+            "data": {"train": str(outdir / "train.xyz"), "val_fraction": 0.1},
             "training": {
                 "output": str(outdir / "run"),
                 "epochs": epochs,
@@ -85,6 +100,7 @@ def run(
                 "lr": 0.01,
                 "ema_decay": 0.9,
                 "seed": 0,
+                "lr_patience": 4,
             },
         }
     )
@@ -94,65 +110,79 @@ def run(
     model = trainer.best_model().eval()
     plots.learning_curve(trainer.history, outdir / "learning_curve.png")
 
-    _say(3, "export to one TorchScript file")
-    export_model(model, outdir / "model.pt")
-    module, meta = load_exported(outdir / "model.pt")
-    _say(4, "evaluation of the exported file on 10 held-out clusters")
-    graphs = build_dataset(test, elements, meta["cutoff"], DataKeys(), ("energy",))
-    pairs = collect(ExportedAsModel(module), graphs)
+    _say(3, f"evaluation on {n_test} held-out clusters against GFN2-xTB (BECs never trained on)")
+    graphs = build_dataset(test, elements, 4.0, DataKeys(), ("energy", "forces", "bec"))
+    pairs = collect(model, graphs)
     rows = metrics_table(pairs)
     print(format_table(rows))
     parity_plots(pairs, outdir)
+    bec_corr = float(np.corrcoef(pairs["bec"]["pred"], pairs["bec"]["ref"])[0, 1])
+    print(f"BEC correlation with GFN2-xTB: r = {bec_corr:.3f}")
 
-    calc = PolMLIPCalculator(str(outdir / "model.pt"))
-    learned, true = [], []
-    for atoms in test:
-        learned.extend(calc.get_charges(atoms))
-        true.extend(DEFAULT_CHARGES[s] for s in atoms.get_chemical_symbols())
-    corr = float(np.corrcoef(learned, true)[0, 1])
-    print(f"learned vs teacher charges: correlation {corr:.5f}")
+    _say(4, "export to one TorchScript file")
+    export_model(model, outdir / "model.pt")
 
-    _say(
-        5, f"NVE MD, {md_steps} steps of 0.5 fs, with an AC field 0.2 sin(2π t / 50 fs) V/Å along x"
-    )
-    atoms = test[0].copy()
-    log = run_md(
-        atoms,
-        calc,
-        md_steps,
-        timestep_fs=0.5,
-        field=lambda t: np.array([0.2 * np.sin(2 * np.pi * t / 50.0), 0.0, 0.0]),
-    )
-    _plot_md(log, outdir / "md_field.png")
-    drift = float(log["energy"][-1] - log["energy"][0])
+    start = water_cluster(4, np.random.default_rng(7), distort=0.3)
+    _say(5, "LAMMPS NVE, 2 MPI ranks, pair_style polmlip with an AC field (equal-style variable)")
+    lammps = _lammps_step(start, outdir, elements, 40 if quick else md_steps)
 
-    _say(6, "LAMMPS NVE, 2 MPI ranks, pair_style polmlip with an AC field (equal-style variable)")
-    lammps = _lammps_step(test[0], outdir, elements, 40 if quick else 400)
+    _say(6, "OpenMM NVE, PolMLIPForce with the AC field driven by a CustomIntegrator")
+    openmm_log = _openmm_step(start, outdir, 40 if quick else md_steps)
 
-    _say(7, "OpenMM NVE, PolMLIPForce with the AC field driven by a CustomIntegrator")
-    openmm_log = _openmm_step(test[0], outdir, 40 if quick else 400)
+    _say(7, f"IR spectrum: {ir_steps} steps of ASE NVE MD (0.5 fs) of a 4-water cluster")
+    ir = _ir_step(start, outdir, ir_steps)
 
     _say(8, "summary")
     summary = {
         "frames": frames,
         "epochs": epochs,
-        "training_minutes": round((time.perf_counter() - t0) / 60, 2),
+        "minutes": round((time.perf_counter() - t0) / 60, 2),
         "test_metrics": rows,
-        "charge_correlation": corr,
-        "md_steps": md_steps,
+        "bec_correlation": bec_corr,
         "lammps": lammps,
         "openmm": openmm_log,
-        "md_energy_change_eV": drift,
+        "ir": ir,
         "files": {
+            "train_data": str(outdir / "train.xyz"),
+            "test_data": str(outdir / "test.xyz"),
             "model": str(outdir / "model.pt"),
             "learning_curve": str(outdir / "learning_curve.png"),
-            "parity": [str(p) for p in outdir.glob("parity_*.png")],
-            "md_plot": str(outdir / "md_field.png"),
+            "parity": [str(p) for p in sorted(outdir.glob("parity_*.png"))],
+            "ir_png": ir["png"],
+            "ir_trajectory": ir["trajectory"],
         },
     }
     (outdir / "summary.json").write_text(json.dumps(summary, indent=1))
     _print_summary(summary, rows, time.perf_counter() - t0)
     return summary
+
+
+def _ir_step(atoms, outdir: pathlib.Path, steps: int) -> dict:
+    """NVE MD with the exported model; IR from the finite-difference dP/dt of the model's P."""
+    import ase.io
+
+    from ..ase import PolMLIPCalculator
+    from .ir import band_positions, dipole_derivative_fd, ir_spectrum
+    from .ir_io import write_spectrum
+    from .md import run_md_frames
+
+    dt, every = 0.5, 2
+    calc = PolMLIPCalculator(str(outdir / "model.pt"))
+    traj, dipoles = run_md_frames(atoms.copy(), calc, steps, dt, every, seed=1)
+    path = outdir / "ir" / "trajectory.xyz"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ase.io.write(path, traj, format="extxyz")
+    wn, inten = ir_spectrum(
+        dipole_derivative_fd(dipoles, dt * every),
+        dt * every,
+        temperature_K=300.0,
+        quantum_correction="harmonic",
+    )
+    bands = band_positions(wn, inten)
+    meta = {"source": "finite differences of the model dipole", "timestep_fs": dt * every}
+    _, png = write_spectrum(outdir / "ir" / "ir_spectrum", wn, inten, meta, bands)
+    print("bands [cm^-1]: " + ", ".join(f"{k} {v:.0f}" for k, v in bands.items()))
+    return {"bands_cm-1": bands, "png": str(png), "trajectory": str(path)}
 
 
 def _lammps_step(atoms, outdir: pathlib.Path, elements, steps: int) -> dict:
@@ -205,49 +235,24 @@ def _engine_step(name: str, check_plugin, run_md, steps: int, output) -> dict:
     return {"steps": steps, "energy_change_eV": change, key: str(path)}
 
 
-def _plot_md(log: dict, path: pathlib.Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    t = np.array(log["time"])
-    p = np.array(log["polarization"])
-    f = np.array(log["field"])
-    fig, ax = plt.subplots(2, 1, figsize=(5, 4.5), sharex=True)
-    ax[0].plot(t, f[:, 0])
-    ax[0].set_ylabel("E_x [V/Å]")
-    ax[1].plot(t, p[:, 0] - p[0, 0])
-    ax[1].set_ylabel("ΔP_x [e·Å]")
-    ax[1].set_xlabel("time [fs]")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
 def _print_summary(summary: dict, rows: list, seconds: float) -> None:
     lines = ["| what | result |", "|---|---|"]
     for r in rows:
-        lines.append(f"| test {r['property']} MAE | {r['mae']:.4g} {r['unit']} |")
-    lines.append(f"| learned vs teacher charge correlation | {summary['charge_correlation']:.5f} |")
-    lines.append(
-        f"| MD total-energy change over {summary['md_steps']} steps (AC field on) | "
-        f"{summary['md_energy_change_eV']:.4g} eV |"
-    )
-    lmp = summary.get("lammps", {})
-    if "steps" in lmp:
-        lines.append(
-            f"| LAMMPS 2-rank MD total-energy change over {lmp['steps']} steps | "
-            f"{lmp['energy_change_eV']:.4g} eV |"
-        )
-        lines.append(f"| LAMMPS log | {lmp['log']} |")
-    omm = summary.get("openmm", {})
-    if "steps" in omm:
-        lines.append(
-            f"| OpenMM MD total-energy change over {omm['steps']} steps | "
-            f"{omm['energy_change_eV']:.4g} eV |"
-        )
-        lines.append(f"| OpenMM data | {omm['csv']} |")
+        lines.append(f"| test {r['property']} MAE vs GFN2-xTB | {r['mae']:.4g} {r['unit']} |")
+    lines.append(f"| BEC correlation with GFN2-xTB | {summary['bec_correlation']:.3f} |")
+    for key, name in (("lammps", "LAMMPS 2-rank"), ("openmm", "OpenMM")):
+        log = summary.get(key, {})
+        if "steps" in log:
+            lines.append(
+                f"| {name} MD total-energy change over {log['steps']} steps (AC field) | "
+                f"{log['energy_change_eV']:.4g} eV |"
+            )
+        else:
+            lines.append(f"| {name} MD | skipped: {log.get('skipped', '?')} |")
+    bands = summary["ir"]["bands_cm-1"]
+    lines.append("| IR bands | " + ", ".join(f"{k} {v:.0f} cm⁻¹" for k, v in bands.items()) + " |")
+    lines.append(f"| LAMMPS log | {summary['lammps'].get('log', '-')} |")
+    lines.append(f"| OpenMM data | {summary['openmm'].get('csv', '-')} |")
     for k, v in summary["files"].items():
         lines.append(f"| {k} | {v if isinstance(v, str) else ', '.join(v)} |")
     lines.append(f"| wall time | {seconds / 60:.1f} min |")
