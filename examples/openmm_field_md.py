@@ -15,7 +15,6 @@ import argparse
 import pathlib
 
 import ase.io
-import numpy as np
 
 
 def main(argv=None) -> int:
@@ -32,6 +31,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
 
     from polmlip.data.structures import water_box
+    from polmlip.workflows.md import plot_field_runs
     from polmlip.workflows.openmm_md import run_openmm_field_md
 
     if args.structure:
@@ -60,33 +60,9 @@ def main(argv=None) -> int:
         )
         drift = logs[name]["etotal"][-1] - logs[name]["etotal"][0]
         print(f"  total-energy change {drift:.4g} eV over {args.steps} steps")
-    _plot(logs, out / "field_md.png")
+    plot_field_runs(logs, out / "field_md.png")
     print(f"wrote {out / 'field_md.png'}")
     return 0
-
-
-def _plot(logs, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(3, 1, figsize=(6, 6), sharex=True)
-    for name, log in logs.items():
-        t = log["time"]
-        ax[0].plot(
-            t, np.linalg.norm(log["field"], axis=1) * np.sign(log["field"].sum(1)), label=name
-        )
-        ax[1].plot(t, log["pe"] - log["pe"][0], label=name)
-        ax[2].plot(t, log["etotal"] - log["etotal"][0], label=name)
-    ax[0].set_ylabel("field [V/Å]")
-    ax[1].set_ylabel("ΔE_pot [eV]")
-    ax[2].set_ylabel("ΔE_total [eV]")
-    ax[2].set_xlabel("time [fs]")
-    ax[0].legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 if __name__ == "__main__":

@@ -103,3 +103,33 @@ def test_nve_energy_conservation(tmp_path, model_file):
     print(f"NVE drift {slope:.3e} eV/atom/ps, fluctuation {fluctuation:.2e} eV over {steps} steps")
     assert abs(slope) < 5e-3
     assert fluctuation < 1e-3 * len(atoms)
+
+
+def test_field_md_example_two_ranks(model_file, tmp_path):
+    """examples/lammps_field_md.py in reduced form: static and AC runs on 2 MPI ranks."""
+    import pathlib
+    import re
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    from polmlip.workflows.lammps_md import read_thermo
+
+    root = pathlib.Path(__file__).resolve().parents[2]
+    cmd = [sys.executable, str(root / "examples" / "lammps_field_md.py"), "--model"]
+    cmd += [str(model_file), "--molecules", "8", "--steps", "10", "--dt", "0.25"]
+    proc = subprocess.run(
+        cmd + ["--output", str(tmp_path)], capture_output=True, text=True, timeout=600
+    )
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-2000:]
+    static = read_thermo(tmp_path / "static" / "log.lammps")
+    ac = read_thermo(tmp_path / "ac" / "log.lammps")
+    assert np.allclose(static[:, 5:8], [0.0, 0.0, 0.1])  # v_ex v_ey v_ez columns
+    t = ac[:, 1] * 1000.0  # ps -> fs
+    assert np.allclose(ac[:, 5], 0.1 * np.sin(2 * np.pi * t / 20.0), atol=1e-9)
+    grid = re.search(
+        r"(\d+) by (\d+) by (\d+) MPI processor grid", (tmp_path / "ac" / "log.lammps").read_text()
+    )
+    assert grid and np.prod([int(g) for g in grid.groups()]) == 2
+    assert (tmp_path / "field_md.png").stat().st_size > 1000

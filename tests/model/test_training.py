@@ -119,3 +119,19 @@ def test_float32_training_and_dipole_targets(tmp_path):
     trainer.train()
     assert next(trainer.model.parameters()).dtype == torch.float32
     assert all(np.isfinite(h["val_loss"]) for h in trainer.history)
+
+
+def test_sign_is_fixed_only_by_targets_in_the_loss():
+    """Dipoles present in a file but weighted 0 give no sign information: the charges must
+    still be oriented by the electronegativity convention."""
+    from polmlip.data import atoms_to_graph
+    from polmlip.train.orient import sign_is_determined
+
+    g = atoms_to_graph(water_cluster(2), ["H", "O"], 3.5)
+    assert not sign_is_determined([g])
+    g["ref_dipole"] = torch.zeros(1, 3, dtype=torch.float64)
+    assert sign_is_determined([g])  # no weights given: any target counts
+    assert not sign_is_determined([g], {"dipole": 0.0, "energy": 1.0})
+    assert sign_is_determined([g], {"dipole": 1.0})
+    field = atoms_to_graph(water_cluster(2), ["H", "O"], 3.5, external_field=(0, 0, 0.1))
+    assert sign_is_determined([field], {"dipole": 0.0})

@@ -9,7 +9,7 @@ electronegativity: Σ_i q_i (χ_i − χ̄) < 0 over the training set.
 
 from __future__ import annotations
 
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import torch
 
@@ -18,13 +18,19 @@ from ..data.electronegativity import PAULING
 from ..data.graph import collate
 
 
-def sign_is_determined(graphs: List[Dict[str, torch.Tensor]]) -> bool:
-    """True if the data carries information on the sign (field, dipoles, BECs)."""
+def sign_is_determined(
+    graphs: List[Dict[str, torch.Tensor]], weights: Optional[Dict[str, float]] = None
+) -> bool:
+    """True if training saw information on the sign: an applied field, or dipole,
+    polarization or BEC targets that are in the loss (``weights[name] > 0``; with no
+    ``weights`` every target present counts). Targets only present in the file, with
+    zero weight, do not fix the sign."""
     for g in graphs:
         if bool((g[keys.EXTERNAL_FIELD] != 0).any()):
             return True
-        if any(k in g for k in ("ref_dipole", "ref_polarization", "ref_bec")):
-            return True
+        for name in ("dipole", "polarization", "bec"):
+            if "ref_" + name in g and (weights is None or weights.get(name, 0.0) > 0):
+                return True
     return False
 
 

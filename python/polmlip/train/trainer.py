@@ -194,7 +194,7 @@ class Trainer:
         """
         if self.best_state is not None:
             self.model.load_state_dict(self.best_state)
-        if not sign_is_determined(self.train_set):
+        if not sign_is_determined(self.train_set, self.weights):
             orient_multipoles(self.model, self.train_set, self.run.model.elements)
         return self.model
 

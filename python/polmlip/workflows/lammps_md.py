@@ -17,12 +17,18 @@ def run_lammps_field_md(
     workdir: pathlib.Path,
     steps: int = 200,
     ranks: int = 2,
-    amplitude: float = 0.2,
+    amplitude=(0.2, 0.0, 0.0),
     period_fs: float = 50.0,
+    dt_fs: float = 0.5,
+    temperature: float = 300.0,
 ) -> dict:
-    """NVE MD of ``atoms`` (placed in a periodic box) under E_x = A sin(2π t / T) on ``ranks``.
+    """NVE MD of ``atoms`` (placed in a periodic box) on ``ranks`` MPI ranks under
+    E(t) = amplitude·sin(2π t / period) V/Å, or the static field ``amplitude`` when
+    ``period_fs`` is 0. ``amplitude`` is (3,) V/Å (a number means along x).
 
-    Returns time (fs), total energy (eV) and potential energy (eV) arrays from the thermo output.
+    The field components are LAMMPS equal-style variables, evaluated every step by
+    ``pair_style polmlip``. Returns time (fs), total and potential energy (eV) and the field
+    (T, 3) in V/Å from the thermo output.
     """
     bindir = pathlib.Path(sys.executable).parent
     lmp = bindir / "lmp"
@@ -35,19 +41,28 @@ def run_lammps_field_md(
     ase.io.write(
         workdir / "data.lmp", atoms, format="lammps-data", specorder=list(elements), masses=True
     )
-    (workdir / "in.field").write_text(f"""# polmlip demo: NVE under an AC field
+    amp = np.broadcast_to(np.asarray(amplitude, dtype=float), (3,)) * (
+        np.eye(3)[0] if np.ndim(amplitude) == 0 else 1.0
+    )
+    if period_fs > 0:
+        var = [f"{float(a)!r}*sin(2*PI*step*dt*1000/{float(period_fs)!r})" for a in amp]
+    else:
+        var = [repr(float(a)) for a in amp]
+    (workdir / "in.field").write_text(f"""# polmlip: NVE under an applied field
 units metal
 atom_style atomic
 boundary p p p
 read_data data.lmp
-variable ex equal {amplitude}*sin(2*PI*step*dt*1000/{period_fs})
-pair_style polmlip {pathlib.Path(model).resolve()} efield v_ex 0 0
+variable ex equal {var[0]}
+variable ey equal {var[1]}
+variable ez equal {var[2]}
+pair_style polmlip {pathlib.Path(model).resolve()} efield v_ex v_ey v_ez
 pair_coeff * * {" ".join(elements)}
-velocity all create 300 11 dist gaussian
+velocity all create {temperature} 11 dist gaussian
 fix nve all nve
-timestep 0.0005
+timestep {dt_fs / 1000.0!r}
 thermo 10
-thermo_style custom step time etotal pe ke v_ex
+thermo_style custom step time etotal pe ke v_ex v_ey v_ez
 thermo_modify format float %.10g
 run {steps}
 """)
@@ -63,7 +78,7 @@ run {steps}
         "time": data[:, 1] * 1000.0,
         "etotal": data[:, 2],
         "pe": data[:, 3],
-        "field": data[:, 5],
+        "field": data[:, 5:8],
     }
 
 

@@ -79,3 +79,30 @@ def run_md_frames(
             frames.append(frame)
             dipoles.append(p)
     return frames, np.array(dipoles)
+
+
+def plot_field_runs(logs: Dict[str, Dict], path) -> None:
+    """PNG of field, ΔE_pot and ΔE_total against time for named runs.
+
+    ``logs``: name → dict with ``time`` (T,) fs, ``field`` (T, 3) V/Å, ``pe`` and
+    ``etotal`` (T,) eV, as returned by the LAMMPS and OpenMM field-MD workflows.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(3, 1, figsize=(6, 6), sharex=True)
+    for name, log in logs.items():
+        t, field = np.asarray(log["time"]), np.asarray(log["field"])
+        ax[0].plot(t, np.linalg.norm(field, axis=1) * np.sign(field.sum(1)), label=name)
+        ax[1].plot(t, log["pe"] - log["pe"][0], label=name)
+        ax[2].plot(t, log["etotal"] - log["etotal"][0], label=name)
+    ax[0].set_ylabel("field [V/Å]")
+    ax[1].set_ylabel("ΔE_pot [eV]")
+    ax[2].set_ylabel("ΔE_total [eV]")
+    ax[2].set_xlabel("time [fs]")
+    ax[0].legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
