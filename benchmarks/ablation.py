@@ -25,55 +25,12 @@ import torch
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 from report import replace_section  # noqa: E402
 
-from polmlip.data.dataset import DataKeys, build_dataset, read_frames  # noqa: E402
+from polmlip.data.dataset import read_frames  # noqa: E402
 from polmlip.model.config import LADDER  # noqa: E402
-from polmlip.train.config import parse_config  # noqa: E402
-from polmlip.train.evaluate import collect, metrics_table  # noqa: E402
-from polmlip.train.trainer import Trainer  # noqa: E402
+from polmlip.workflows.ablation import train_rung  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
-
-
-def _rung(name, train_path, test_frames, elements, epochs, workdir, extra_data=None):
-    cfg = parse_config(
-        {
-            "model": {
-                "elements": elements,
-                "ladder": name,
-                "channels": 8,
-                "lmax": 2,
-                "cutoff": 4.5,
-                "num_layers": 2,
-            },
-            "data": {"train": str(train_path), "val_fraction": 0.1, **(extra_data or {})},
-            "training": {
-                "output": str(workdir / name.replace("+", "plus")),
-                "epochs": epochs,
-                "batch_size": 2,
-                "lr": 0.005,
-                "ema_decay": 0.95,
-                "seed": 0,
-                "forces_weight": 10.0,
-            },
-        }
-    )
-    t0 = time.perf_counter()
-    trainer = Trainer(cfg, progress=False)
-    trainer.train()
-    model = trainer.best_model().eval()
-    seconds = time.perf_counter() - t0
-    graphs = build_dataset(test_frames, elements, 4.5, DataKeys(), ("energy",))
-    rows = {r["property"]: r for r in metrics_table(collect(model, graphs))}
-    out = {
-        "rung": name,
-        "E": 1000 * rows["energy"]["mae"],
-        "F": 1000 * rows["forces"]["mae"],
-        "minutes": seconds / 60,
-    }
-    if "dipole" in rows:
-        out["dipole"] = rows["dipole"]["mae"]
-    return out
 
 
 def main():
@@ -103,14 +60,16 @@ def main():
     for name in rungs:
         print(f"water, rung {name} ...", flush=True)
         results["water"].append(
-            _rung(name, work / "water_train.xyz", water[40:50], ["H", "O"], epochs, work / "water")
+            train_rung(
+                name, work / "water_train.xyz", water[40:50], ["H", "O"], epochs, work / "water"
+            )
         )
         print(f"  {results['water'][-1]}", flush=True)
         print(f"SPICE, rung {name} ...", flush=True)
         # reference dipoles are in the files under 'dipole'; DataKeys reads them for evaluation
         # while training uses energies and forces only (dipole weight 0)
         results["spice"].append(
-            _rung(
+            train_rung(
                 name,
                 work / "spice_train.xyz",
                 spice_test,

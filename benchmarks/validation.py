@@ -165,9 +165,7 @@ def field_and_bec(work, paths, models, minutes):
             "dipole_mae": float(np.abs(zero["dipole"]["pred"] - zero["dipole"]["ref"]).mean()),
         }
     # the size of the field's effect on the reference forces, for scale
-    shift = np.concatenate(
-        [a.get_forces() - b.get_forces() for a, b in zip(test_field, test)]
-    )
+    shift = np.concatenate([a.get_forces() - b.get_forces() for a, b in zip(test_field, test)])
     info = {
         "field_au": (min(fmag), max(fmag)),
         "force_shift_mae": float(np.abs(shift).mean()),

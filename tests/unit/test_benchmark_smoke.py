@@ -34,3 +34,19 @@ def test_electrostatics_benchmark_quick():
 def test_md_throughput_benchmark_quick():
     out = _run_quick("md_throughput.py")
     assert "| engine | long range | s/step | atom-steps/s | ns/day |" in out
+
+
+def test_ablation_example_quick(tmp_path):
+    """examples/ablation_ladder.py in reduced form (skips itself without the shared data)."""
+    root = Path(__file__).resolve().parents[2]
+    data = root.parent / "shared" / "data" / "water_rpbe_d3_64.xyz"
+    cmd = [sys.executable, str(root / "examples" / "ablation_ladder.py"), "--quick"]
+    proc = subprocess.run(
+        cmd + ["--output", str(tmp_path)], capture_output=True, text=True, timeout=900
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    if not data.is_file():
+        assert "skipped" in proc.stdout
+        pytest.skip(f"{data} is absent")
+    rows = [line for line in proc.stdout.splitlines() if line.strip().startswith(("SR", "q "))]
+    assert len(rows) == 2, proc.stdout
