@@ -47,7 +47,8 @@ def lo_to_section(work: pathlib.Path, quick: bool, cmd: str):
         "|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in res["comparison"]:
-        d = "".join(f"{x:g}" for x in r["direction"])
+        top = max(abs(x) for x in r["direction"])
+        d = "".join(f"{x / top:.0f}" for x in r["direction"])
         worst = max(abs(r["diff_to_percent"]), abs(r["diff_lo_percent"]))
         lines.append(
             f"| [{d}] | {r['teacher_to_cm']:.1f} | {r['model_to_cm']:.1f} | "
