@@ -12,8 +12,8 @@ mesh and order, refined until its k-space force error is no larger than LAMMPS'.
 Errors (absolute RMS force error of the k-space part, eV/Å) are measured at N = 1536:
 LAMMPS' pppm forces against LAMMPS ``ewald`` 1e-12 with the same G and real-space cutoff
 (so the difference is the pppm mesh error alone); polmlip's against its own ``pme_fields``
-on a mesh twice as fine at order 8. The mesh spacing found there is used at every N (the
-error per atom depends on spacing and G, not on N).
+on a mesh twice as fine at order 8. At every N polmlip then runs on LAMMPS' mesh for that N
+(LAMMPS refines it with N, as its error criterion grows with N) times the factor found there.
 
     python benchmarks/lammps_kspace.py [--quick] [--no-write]
 """
@@ -209,7 +209,8 @@ def report(rows, cal, args):
         f"k-space force error {cal['lmp_err']:.2e} eV/Å RMS (against LAMMPS `ewald` 1e-12 at the "
         f"same G; LAMMPS' own estimate {cal['estimate']:.2e}); polmlip on LAMMPS' mesh × "
         f"{cal['scale']:.2f}: {cal['polmlip_err']:.2e} eV/Å (against its own order-8 sum on a "
-        "mesh twice as fine). The same mesh spacing is used at every N.",
+        "mesh twice as fine). At every N polmlip runs on LAMMPS' mesh for that N times this "
+        "factor (LAMMPS picks its mesh per N).",
         "",
         "| N | LAMMPS mesh | LAMMPS kspace [ms] | polmlip mesh | polmlip 1 thread [ms] | "
         "ratio | polmlip 2 threads [ms] | ratio | target ≤ 1.5× |",

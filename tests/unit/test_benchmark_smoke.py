@@ -50,3 +50,18 @@ def test_ablation_example_quick(tmp_path):
         pytest.skip(f"{data} is absent")
     rows = [line for line in proc.stdout.splitlines() if line.strip().startswith(("SR", "q "))]
     assert len(rows) == 2, proc.stdout
+
+
+@pytest.mark.slow
+def test_validation_quick(tmp_path):
+    pytest.importorskip("tblite")
+    pytest.importorskip("phonopy")
+    out = _run_quick("validation.py", "--workdir", str(tmp_path))
+    for title in ("Field response", "IR spectrum", "LO–TO splitting"):
+        assert f"## {title}" in out
+
+
+@pytest.mark.slow
+def test_lammps_kspace_benchmark_quick():
+    out = _run_quick("lammps_kspace.py")
+    assert "| N | LAMMPS mesh | LAMMPS kspace [ms] |" in out
