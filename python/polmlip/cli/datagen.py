@@ -29,7 +29,7 @@ def _run(args: argparse.Namespace) -> int:
         args.system,
         args.frames,
         molecules=tuple(args.molecules),
-        field_au=args.field[0] if len(args.field) == 1 else tuple(args.field),
+        field_au=args.field[0] if len(args.field) == 1 else args.field,
         field_fraction=args.field_fraction,
         field_axis=args.field_axis,
         bec=args.bec,

@@ -1,7 +1,6 @@
 """``polmlip ir``: IR spectrum of an MD trajectory from the autocorrelation of dP/dt.
 
-Register with :func:`add_parser` on the ``polmlip`` subcommands; :func:`main` runs the
-command standalone (``python -m polmlip.cli.ir``).
+Registered on the ``polmlip`` subcommands with :func:`add_parser` (``polmlip ir --help``).
 """
 
 from __future__ import annotations
@@ -110,6 +109,8 @@ def run(args: argparse.Namespace) -> int:
         from ..ase import PolMLIPCalculator
 
         calc = PolMLIPCalculator(args.model, device=args.device, total_charge=args.total_charge)
+    if not args.xmax > 0:
+        raise InputError(f"--xmax must be a positive wavenumber in cm^-1, got {args.xmax}")
     dmdt, route = ir.trajectory_dipole_derivative(
         frames, dt, calc, source=args.source, progress=not args.quiet
     )

@@ -1,7 +1,6 @@
 """``polmlip lo-to``: LO–TO splitting at Γ of a crystal with a polmlip model (via phonopy).
 
-Register with :func:`add_parser` on the ``polmlip`` subcommands; :func:`main` runs the
-command standalone (``python -m polmlip.cli.lo_to``).
+Registered on the ``polmlip`` subcommands with :func:`add_parser` (``polmlip lo-to --help``).
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ from .structures import HOH_DEGREES, R_OH, water_box
 SYSTEMS = {
     "water-clusters": "open water clusters of a random size in --molecules (dipoles, BECs)",
     "water-box": "periodic liquid-density water boxes (energies and forces; no field)",
-    "nacl-clusters": "open rock-salt NaCl fragments, 8 to 27 ions (dipoles, BECs)",
+    "nacl-clusters": "open rock-salt NaCl fragments, 8 to 18 ions (dipoles, BECs)",
 }
 
 #: Rock-salt NaCl lattice constant, Å (experiment, room temperature).
@@ -81,7 +81,7 @@ def water_box_frame(n_molecules: int, rng: np.random.Generator, distort: float =
 
 
 def nacl_cluster(rng: np.random.Generator, distort: float = 1.0) -> Atoms:
-    """A neutral rock-salt fragment (2×2×2 or 2×2×3... up to 3×3×3 ions, even count).
+    """A neutral rock-salt fragment of 2–3 ions per edge with an even count (8, 12 or 18).
 
     Ions sit on the rock-salt lattice (a = 5.64 Å, contracted by 3 % as small clusters
     are) and are rattled by 0.08·distort Å.
@@ -160,7 +160,11 @@ def generate(
     lo, hi = molecules
     if not 1 <= lo <= hi:
         raise InputError(f"molecules must satisfy 1 ≤ min ≤ max, got {molecules}")
-    f_lo, f_hi = (field_au, field_au) if np.isscalar(field_au) else tuple(field_au)
+    if np.isscalar(field_au):
+        field_au = (field_au, field_au)
+    if len(field_au) != 2:
+        raise InputError(f"field_au must be one magnitude or (min, max) in au, got {field_au}")
+    f_lo, f_hi = (float(f) for f in field_au)
     if not 0 <= f_lo <= f_hi or not 0 <= field_fraction <= 1:
         raise InputError(
             f"the field must be ≥ 0 au (min ≤ max), got {field_au}; field_fraction within [0, 1]"

