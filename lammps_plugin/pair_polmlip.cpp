@@ -42,8 +42,10 @@ using namespace LAMMPS_NS;
 PairPolmlip::PairPolmlip(LAMMPS *lmp) :
     Pair(lmp), device(torch::kCPU), dtype(torch::kFloat64), cutoff(0.0), ghost_cutoff(0.0),
     energy_conversion(1.0), kspace_accuracy(0.0), nmax_peratom(0), peratom_flag(0), fold_images(false),
-    charges(nullptr), induced_charges(nullptr), dipoles(nullptr), induced_dipoles(nullptr)
+    bec_flag(false), charges(nullptr), induced_charges(nullptr), dipoles(nullptr),
+    induced_dipoles(nullptr), bec(nullptr)
 {
+  comm_reverse = 9;    // BEC rows of ghost atoms are added to their owners
   single_enable = 0;
   restartinfo = 0;
   one_coeff = 1;
@@ -82,6 +84,7 @@ PairPolmlip::~PairPolmlip()
   memory->destroy(induced_charges);
   memory->destroy(dipoles);
   memory->destroy(induced_dipoles);
+  memory->destroy(bec);
   if (allocated) {
     memory->destroy(setflag);
     memory->destroy(cutsq);
@@ -120,6 +123,10 @@ void PairPolmlip::settings(int narg, char **arg)
       kspace_accuracy = utils::numeric(FLERR, arg[iarg + 1], false, lmp);
       if (kspace_accuracy <= 0.0 || kspace_accuracy >= 1.0)
         error->all(FLERR, "pair_style polmlip kspace_accuracy must be in (0, 1)");
+      iarg += 2;
+    } else if (strcmp(arg[iarg], "bec") == 0) {
+      if (iarg + 2 > narg) error->all(FLERR, "pair_style polmlip bec needs yes or no");
+      bec_flag = utils::logical(FLERR, arg[iarg + 1], false, lmp) == 1;
       iarg += 2;
     } else if (strcmp(arg[iarg], "device") == 0) {
       if (iarg + 2 > narg) error->all(FLERR, "pair_style polmlip device needs cpu or cuda");
@@ -257,13 +264,34 @@ void *PairPolmlip::extract_peratom(const char *name, int &ncol)
   if (strcmp(name, "induced_charges") == 0) { ncol = 0; return (void *) induced_charges; }
   if (strcmp(name, "dipoles") == 0) { ncol = 3; return (void *) dipoles; }
   if (strcmp(name, "induced_dipoles") == 0) { ncol = 3; return (void *) induced_dipoles; }
+  if (strcmp(name, "bec") == 0) {
+    if (!bec_flag) error->all(FLERR, "pair_style polmlip: per-atom bec needs `bec yes`");
+    ncol = 9;
+    return (void *) bec;
+  }
   return nullptr;
 }
 
-void PairPolmlip::store_peratom(const c10::impl::GenericDict &out, int nlocal)
+int PairPolmlip::pack_reverse_comm(int n, int first, double *buf)
+{
+  int m = 0;
+  for (int i = first; i < first + n; i++)
+    for (int k = 0; k < 9; k++) buf[m++] = bec[i][k];
+  return m;
+}
+
+void PairPolmlip::unpack_reverse_comm(int n, int *list, double *buf)
+{
+  int m = 0;
+  for (int i = 0; i < n; i++)
+    for (int k = 0; k < 9; k++) bec[list[i]][k] += buf[m++];
+}
+
+void PairPolmlip::store_peratom(const c10::impl::GenericDict &out, int nlocal, int natoms)
 {
   if (atom->nmax > nmax_peratom) {
     nmax_peratom = atom->nmax;
+    if (bec_flag) memory->grow(bec, nmax_peratom, 9, "pair:polmlip:bec");
     memory->grow(charges, nmax_peratom, "pair:polmlip:charges");
     memory->grow(induced_charges, nmax_peratom, "pair:polmlip:induced_charges");
     memory->grow(dipoles, nmax_peratom, 3, "pair:polmlip:dipoles");
@@ -292,6 +320,19 @@ void PairPolmlip::store_peratom(const c10::impl::GenericDict &out, int nlocal)
   vec("induced_charges", induced_charges);
   mat("dipoles", dipoles);
   mat("induced_dipoles", induced_dipoles);
+  if (bec_flag) {
+    // the model returns a row per graph atom (ghosts included): the derivative of P with
+    // respect to each ghost belongs to the atom it images, so ghost rows are summed onto
+    // their owners by reverse communication (one rank folds images and has no ghosts)
+    auto t = out.at("bec").toTensor().to(torch::kCPU, torch::kFloat64).reshape({-1, 9});
+    auto a = t.accessor<double, 2>();
+    const int rows = std::min<int>((int) t.size(0), natoms);
+    for (int i = 0; i < rows; i++)
+      for (int k = 0; k < 9; k++) bec[i][k] = a[i][k];
+    for (int i = rows; i < atom->nlocal + atom->nghost; i++)
+      for (int k = 0; k < 9; k++) bec[i][k] = 0.0;
+    if (!fold_images) comm->reverse_comm(this);
+  }
 }
 
 double PairPolmlip::field_component(int d) const
@@ -391,7 +432,7 @@ void PairPolmlip::compute(int eflag, int vflag)
   std::vector<torch::jit::IValue> inputs = {
       species.to(device), pos.to(device, dtype), edges.to(device), shifts.to(device),
       (int64_t) nlocal, cell.to(device, dtype), true, efield.to(device, dtype), 0.0,
-      (bool) (vflag_global != 0), false};
+      (bool) (vflag_global != 0), bec_flag};
   torch::jit::IValue result;
   try {
     result = model.forward(inputs);
@@ -400,7 +441,7 @@ void PairPolmlip::compute(int eflag, int vflag)
                polmlip::short_error(e.what()));
   }
   auto out = result.toGenericDict();
-  store_peratom(out, nlocal);
+  store_peratom(out, nlocal, natoms);
   if (out.contains("polarization")) {
     torch::Tensor p = out.at("polarization").toTensor().to(torch::kCPU, torch::kFloat64);
     // the model returns the global P; compute pair sums pvector over ranks, so store a share

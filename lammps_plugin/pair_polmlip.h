@@ -1,7 +1,7 @@
 /* -*- c++ -*- ----------------------------------------------------------
    pair_style polmlip: polarizable long-range machine-learned potentials.
 
-   pair_style polmlip MODEL [efield Ex Ey Ez] [device cpu|cuda]
+   pair_style polmlip MODEL [efield Ex Ey Ez] [device cpu|cuda] [kspace_accuracy X] [bec yes|no]
    pair_coeff * * El1 El2 ...
 ------------------------------------------------------------------------- */
 
@@ -28,11 +28,13 @@ class PairPolmlip : public Pair {
   double init_one(int, int) override;
   void *extract(const char *, int &) override;
   void *extract_peratom(const char *, int &) override;
+  int pack_reverse_comm(int, int, double *) override;
+  void unpack_reverse_comm(int, int *, double *) override;
 
  protected:
   void allocate();
   double field_component(int) const;
-  void store_peratom(const c10::impl::GenericDict &out, int nlocal);
+  void store_peratom(const c10::impl::GenericDict &out, int nlocal, int natoms);
   void build_graph(torch::Tensor &pos, torch::Tensor &species, torch::Tensor &edges,
                    torch::Tensor &shifts, int &natoms);
 
@@ -51,8 +53,10 @@ class PairPolmlip : public Pair {
   // per-atom outputs for `fix pair` (local atoms): q, q_ind, mu (3), mu_ind (3)
   int nmax_peratom, peratom_flag;
   bool fold_images;    // one rank: images folded onto owners (lattice shifts), no ghosts
+  bool bec_flag;       // `bec yes`: per-atom Born effective charges (9 columns, e)
   double *charges, *induced_charges;
   double **dipoles, **induced_dipoles;
+  double **bec;        // Z*_i,βγ = ∂P_β/∂r_iγ, row-major; ghost rows folded onto owners
 };
 
 }    // namespace LAMMPS_NS

@@ -32,7 +32,7 @@ INDUCED_DIPOLES: Final[str] = "induced_dipoles"  # (N, 3) | e·Å
 POTENTIAL: Final[str] = "potential"  # (N,) | V, of the permanent multipoles
 FIELD: Final[str] = "field"  # (N, 3) | V/Å, of the permanent multipoles
 POLARIZATION: Final[str] = "polarization"  # (B, 3) | e·Å (total: permanent + induced)
-BEC: Final[str] = "bec"  # (N, 3, 3) | e, Z*_i,βγ = ∂P_β/∂r_iγ
+BEC: Final[str] = "bec"  # (N, 3, 3) | e, Z*_i,βγ = ∂P_β/∂r_iγ; engine frames: a row per graph atom
 POLARIZABILITY: Final[str] = "polarizability"  # (B, 3, 3) | e·Å²/V, −∂²U/∂E_ext²
 ELECTROSTATIC_ENERGY: Final[str] = "electrostatic_energy"  # (B,) | eV, permanent multipoles
 RESPONSE_ENERGY: Final[str] = "response_energy"  # (B,) | eV, ΔE_q + ΔE_μ

@@ -167,6 +167,44 @@ def test_per_atom_outputs_with_fix_pair(tmp_path):
     assert np.abs(data[:, 2]).max() > 0 and np.abs(data[:, 6:9]).max() > 0
 
 
+@pytest.mark.parametrize("ranks", [1, 2])
+def test_per_atom_bec_with_fix_pair(tmp_path, ranks):
+    """`bec yes`: per-atom Z* through `fix pair` equal the ASE values at 1 rank (images folded)
+    and 2 ranks (ghost rows of Z* added to their owners by reverse communication)."""
+    atoms = water_cluster(6, seed=4, box=8.0)
+    atoms.wrap()
+    model = _model(tmp_path / "model.pt", ["H", "O"], induced_charges=True, induced_dipoles=True)
+    field = (0.0, 0.02, 0.0)
+    atoms.calc = PolMLIPCalculator(model, external_field=field)
+    z_ref = atoms.calc.get_property("bec", atoms).reshape(len(atoms), 9)
+    cols = " ".join(f"f_z[{k + 1}]" for k in range(9))
+    run = (
+        f"fix z all pair 1 polmlip bec 0\ndump b all custom 1 bec.dump id {cols}\n"
+        "dump_modify b sort id format float %.15g\nrun 0"
+    )
+    write_inputs(
+        tmp_path, atoms, "model.pt", ["H", "O"], field=field, run=run, pair_extra="bec yes"
+    )
+    proc = run_lammps(tmp_path, ranks)
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    lines = (tmp_path / "bec.dump").read_text().splitlines()[9 : 9 + len(atoms)]
+    data = np.array([[float(v) for v in line.split()] for line in lines])
+    data = data[np.argsort(data[:, 0])]
+    assert np.abs(z_ref).max() > 0.1
+    assert np.allclose(data[:, 1:], z_ref, rtol=1e-7, atol=1e-9), np.abs(data[:, 1:] - z_ref).max()
+
+
+def test_bec_without_keyword_is_a_clear_error(tmp_path):
+    atoms = water_cluster(3, seed=4, box=8.0)
+    atoms.wrap()
+    _model(tmp_path / "model.pt", ["H", "O"])
+    run = "fix z all pair 1 polmlip bec 0\nrun 0"
+    write_inputs(tmp_path, atoms, "model.pt", ["H", "O"], run=run)
+    proc = run_lammps(tmp_path, 1)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "needs `bec yes`" in out, out[-1500:]
+
+
 def test_global_polarization_vector(tmp_path):
     """`compute pair polmlip` exposes the total polarization (e·Å), equal at 1 and 2 ranks."""
     atoms = water_cluster(6, seed=3, box=8.0)

@@ -247,10 +247,11 @@ class PolMLIP(torch.nn.Module):
                 extra.append(torch.zeros_like(e_b))
                 pol_l.append(open_polarization(p, q_tot, mu_tot))
             if compute_bec:
-                # against all positions, so Z* has the charge/dipole flux of the network;
-                # rows of this frame's local atoms (ghost rows are other atoms' images)
+                # against all positions, so Z* has the charge/dipole flux of the network.
+                # Engine frames (one frame, maybe with ghosts) keep a row per graph atom: an
+                # engine adds each ghost row to the atom it images. Batches keep their rows.
                 z = born_charges(p, c, periodic, q_tot, mu_tot, False, create_graph, pos)
-                bec_l.append(z[idx])
+                bec_l.append(z if keys.NUM_LOCAL in data else z[idx])
             energies.append(e_b)
             charges.append(q)
             phi_l.append(phi)
