@@ -33,6 +33,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).parent))
 from report import replace_section  # noqa: E402
 
 from polmlip.data.dataset import DataKeys, build_dataset, read_frames  # noqa: E402
+from polmlip.errors import InputError  # noqa: E402
 from polmlip.train.config import parse_config  # noqa: E402
 from polmlip.train.evaluate import collect  # noqa: E402
 from polmlip.train.trainer import Trainer  # noqa: E402
@@ -240,7 +241,8 @@ def observations(rows) -> str:
         f"Reading: on these clusters the response heads {helps} the field ratio "
         f"({full['ratio']:.2f} with them, {nor['ratio']:.2f} without): the ratio of *noresp* "
         "shows that the permanent multipoles' −E·P coupling, which both models have, already "
-        "carries most of the response to 0.3–0.5 V/Å. Born charges learned from zero-field energies and forces alone reach "
+        "carries most of the response to 0.3–0.5 V/Å. Born charges learned from zero-field "
+        "energies and forces alone reach "
         f"r = {full['bec_corr']:.2f} (full) and {nor['bec_corr']:.2f} (noresp) with 300 "
         f"frames but not with 40 (r = {small['bec_corr']:.2f}); adding the BECs to the loss "
         f"on the same 40 frames gives r = {bec['bec_corr']:.2f} and a BEC MAE of "
@@ -262,8 +264,15 @@ def ir_check(work, model_path, steps, quick):
     atoms = water_cluster(6, np.random.default_rng(5), distort=0.5)
     dt, every = 0.5, 2
     frames, p_model = run_md_frames(atoms, PolMLIPCalculator(str(model_path)), steps, dt, every)
+    info = {"steps": steps, "dt": dt, "every": every, "atoms": len(atoms)}
     lab = XtbLabeller()
-    p_ref = [lab.label(a).dipole for a in tqdm(frames, desc="GFN2-xTB dipoles", unit="frame")]
+    p_ref = []
+    for k, a in enumerate(tqdm(frames, desc="GFN2-xTB dipoles", unit="frame")):
+        try:
+            p_ref.append(lab.label(a).dipole)
+        except InputError as exc:  # a poor model can drive the MD out of the physical region
+            info["failure"] = f"GFN2-xTB failed on MD frame {k} ({exc})"
+            return None, info
     spectra = {}
     for name, p in (("model", p_model), ("GFN2-xTB", np.array(p_ref))):
         dmdt = dipole_derivative_fd(p, dt * every)
@@ -272,7 +281,7 @@ def ir_check(work, model_path, steps, quick):
         )
         spectra[name] = (wn, inten, band_positions(wn, inten))
     _plot_ir(spectra, work / "ir_validation.png")
-    return spectra, {"steps": steps, "dt": dt, "every": every, "atoms": len(atoms)}
+    return spectra, info
 
 
 def _plot_ir(spectra, path):
@@ -294,6 +303,11 @@ def _plot_ir(spectra, path):
 
 
 def ir_report(spectra, info, cmd):
+    if spectra is None:
+        return (
+            f"Command: `{cmd}`. {_stamp()}\n\nNo comparison: {info['failure']}; the model's "
+            "MD left the region GFN2-xTB can describe (an undertrained model)."
+        )
     model_b = spectra["model"][2]
     ref_b = spectra["GFN2-xTB"][2]
     lines = [
@@ -370,8 +384,8 @@ def main():
 
             model_path = work / "full_model.pt"
             export_model(models["full"], model_path)
-            spectra, info = ir_check(work, model_path, 200 if args.quick else 4000, args.quick)
-            results["ir"] = {k: v[2] for k, v in spectra.items()}
+            spectra, info = ir_check(work, model_path, 40 if args.quick else 4000, args.quick)
+            results["ir"] = {k: v[2] for k, v in spectra.items()} if spectra else info
             sections["IR spectrum of water (model vs GFN2-xTB dipoles)"] = ir_report(
                 spectra, info, cmd
             )
