@@ -118,6 +118,13 @@ def test_atomic_write_keeps_old_file_on_failure(tmp_path, monkeypatch):
         datagen.write_extxyz_atomic([_water()], path)
     assert path.read_text() == "old contents"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data.xyz"]
+    monkeypatch.undo()
+    import os
+
+    datagen.write_extxyz_atomic([_water()], path)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (path.stat().st_mode & 0o777) == 0o666 & ~umask  # not mkstemp's 0600
 
 
 def _cli(argv):

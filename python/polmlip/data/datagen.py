@@ -9,15 +9,14 @@ finite-difference BECs) and :func:`write_extxyz_atomic` writes the file in one s
 from __future__ import annotations
 
 import math
-import os
 import pathlib
-import tempfile
 from typing import List, Sequence, Tuple
 
 import numpy as np
 from ase import Atoms
 
 from ..errors import InputError
+from ..fileio import atomic_write
 from ..units import ATOMIC_FIELD_TO_V_PER_ANGSTROM
 from .structures import HOH_DEGREES, R_OH, water_box
 
@@ -203,17 +202,4 @@ def write_extxyz_atomic(frames: Sequence[Atoms], path) -> pathlib.Path:
     """
     import ase.io
 
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual mode
-    try:
-        ase.io.write(tmp, list(frames), format="extxyz")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
+    return atomic_write(path, lambda tmp: ase.io.write(tmp, list(frames), format="extxyz"))

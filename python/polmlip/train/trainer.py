@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import pathlib
 import random
-import tempfile
 from typing import Any, Dict, List, Optional
 
 import numpy as np
@@ -15,6 +13,7 @@ from tqdm.auto import tqdm
 
 from .. import keys
 from ..data.graph import collate
+from ..fileio import atomic_write
 from ..model.polmlip import PolMLIP
 from .config import RunConfig
 from .ema import EMA
@@ -24,14 +23,7 @@ from .prepare import average_neighbors, fit_energy_shifts, force_rms, load_split
 
 
 def _atomic_save(obj: Any, path: pathlib.Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
 class Trainer:
