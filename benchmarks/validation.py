@@ -37,10 +37,10 @@ from polmlip.errors import InputError  # noqa: E402
 from polmlip.train.config import parse_config  # noqa: E402
 from polmlip.train.evaluate import collect  # noqa: E402
 from polmlip.train.trainer import Trainer  # noqa: E402
+from polmlip.units import ATOMIC_FIELD_TO_V_PER_ANGSTROM as AU_FIELD  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "validation.md"
-AU_FIELD = 51.42208619083232  # V/Å per atomic unit (polmlip.units)
 
 #: the models compared: name -> (head switches, BEC loss weight, training frames or None)
 FULL = dict(charges=True, dipoles=True, induced_charges=True, induced_dipoles=True)

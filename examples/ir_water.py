@@ -14,46 +14,11 @@ import argparse
 
 import ase.io
 import numpy as np
-from ase import Atoms, units
-from ase.build import molecule
-from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary, ZeroRotation
-from ase.md.verlet import VelocityVerlet
-from tqdm.auto import tqdm
 
 from polmlip.ase import PolMLIPCalculator
+from polmlip.data.datagen import water_cluster
 from polmlip.workflows import ir
-
-
-def water_cluster(n: int, spacing: float = 2.9) -> Atoms:
-    """``n`` water molecules on a small cubic grid ``spacing`` Å apart, randomly oriented."""
-    rng = np.random.default_rng(1)
-    side = int(np.ceil(n ** (1 / 3)))
-    atoms = Atoms()
-    for k in range(n):
-        w = molecule("H2O")
-        w.rotate(rng.uniform(0, 360), rng.normal(size=3), center="COM")
-        w.translate(spacing * np.array([k % side, (k // side) % side, k // side**2]))
-        atoms += w
-    atoms.center(vacuum=6.0)
-    return atoms
-
-
-def run_nve(atoms: Atoms, calc, steps: int, dt_fs: float, temperature_K: float) -> list:
-    """NVE MD; returns steps + 1 frames dt_fs apart (with momenta, dipole e·Å, time_fs)."""
-    atoms.calc = calc
-    MaxwellBoltzmannDistribution(atoms, temperature_K=temperature_K, rng=np.random.default_rng(0))
-    Stationary(atoms)
-    ZeroRotation(atoms)
-    dyn = VelocityVerlet(atoms, timestep=dt_fs * units.fs)
-    frames = []
-    for step in tqdm(range(steps + 1), desc="MD", unit="step"):
-        if step:
-            dyn.run(1)
-        frame = atoms.copy()  # keeps momenta; the dipole lets polmlip ir work without a model
-        frame.info["time_fs"] = step * dt_fs
-        frame.info["dipole"] = np.array(calc.get_property("dipole", atoms))
-        frames.append(frame)
-    return frames
+from polmlip.workflows.md import run_md_frames
 
 
 def main() -> None:
@@ -70,8 +35,9 @@ def main() -> None:
         args.molecules, args.steps = 2, 24
 
     calc = PolMLIPCalculator(args.model)
-    frames = run_nve(
-        water_cluster(args.molecules), calc, args.steps, args.timestep, args.temperature
+    start = water_cluster(args.molecules, np.random.default_rng(1), distort=0.5)
+    frames, _ = run_md_frames(
+        start, calc, args.steps, args.timestep, 1, args.temperature, keep_start=True
     )
     ase.io.write(f"{args.output}_traj.extxyz", frames, format="extxyz")
     dmdt, route = ir.trajectory_dipole_derivative(frames, args.timestep, calc, source="bec")

@@ -11,57 +11,26 @@ and total energy against time.
 
 from __future__ import annotations
 
-import argparse
-import pathlib
-
-import ase.io
-
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", required=True, help="exported polmlip model (polmlip export)")
-    p.add_argument("--structure", help="starting structure (extxyz, PDB...); periodic")
-    p.add_argument("--molecules", type=int, default=32, help="waters when no structure")
-    p.add_argument("--steps", type=int, default=400)
-    p.add_argument("--dt", type=float, default=0.5, help="time step in fs")
-    p.add_argument("--amplitude", type=float, default=0.1, help="field amplitude in V/Å")
-    p.add_argument("--period", type=float, default=20.0, help="AC period in fs")
-    p.add_argument("--platform", default="CPU", help="OpenMM platform (CPU, Reference, CUDA)")
-    p.add_argument("--output", default="openmm_field_md", help="output folder")
-    args = p.parse_args(argv)
-
-    from polmlip.data.structures import water_box
-    from polmlip.workflows.md import plot_field_runs
+    from polmlip.workflows.md import field_md_parser, run_static_and_ac
     from polmlip.workflows.openmm_md import run_openmm_field_md
 
-    if args.structure:
-        atoms = ase.io.read(args.structure)
-        if not atoms.pbc.all():
-            atoms.center(vacuum=8.0)
-            atoms.set_pbc(True)
-    else:
-        atoms = water_box(args.molecules, seed=0)
-    out = pathlib.Path(args.output)
-    runs = {
-        "static": dict(amplitude=(0.0, 0.0, args.amplitude), period_fs=0.0),
-        "ac": dict(amplitude=(args.amplitude, 0.0, 0.0), period_fs=args.period),
-    }
-    logs = {}
-    for name, field in runs.items():
-        print(f"{name} field: {field}")
-        logs[name] = run_openmm_field_md(
+    p = field_md_parser(__doc__.splitlines()[0], "openmm_field_md")
+    p.add_argument("--platform", default="CPU", help="OpenMM platform (CPU, Reference, CUDA)")
+    args = p.parse_args(argv)
+    run_static_and_ac(
+        args,
+        lambda atoms, workdir, **field: run_openmm_field_md(
             atoms,
             args.model,
-            out / name,
+            workdir,
             steps=args.steps,
             dt_fs=args.dt,
             platform=args.platform,
             **field,
-        )
-        drift = logs[name]["etotal"][-1] - logs[name]["etotal"][0]
-        print(f"  total-energy change {drift:.4g} eV over {args.steps} steps")
-    plot_field_runs(logs, out / "field_md.png")
-    print(f"wrote {out / 'field_md.png'}")
+        ),
+    )
     return 0
 
 
