@@ -34,3 +34,10 @@ THZ_TO_INV_CM: Final[float] = 1e10 / 299792458.0
 SQRT_EV_PER_A2_AMU_TO_THZ: Final[float] = (
     (1.602176634e-19 / (1e-20 * 1.66053906660e-27)) ** 0.5 / (2.0 * 3.141592653589793) / 1e12
 )
+
+#: Largest applied field (V/Å) a model accepts when its training data had no larger ones:
+#: 1 V/Å ≈ 0.019 au, ten times the fields of typical field-driven MD and well inside the
+#: range where a linear-response model of molecules and insulators is still meaningful.
+#: A model trained under fields accepts up to FIELD_LIMIT_OVER_TRAINING × the largest one.
+DEFAULT_FIELD_LIMIT: Final[float] = 1.0
+FIELD_LIMIT_OVER_TRAINING: Final[float] = 1.5

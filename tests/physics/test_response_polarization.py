@@ -1,49 +1,34 @@
-"""Induced response, polarization, Born effective charges and applied-field forces.
+"""Induced response, polarization and Born effective charges.
 
-A toy "charge-flux" model makes q and μ depend on positions so that the BECs
-have non-trivial flux terms: q_i = q0_i + Σ_j t_ij exp(−r_ij²/ℓ²) with t
-antisymmetric (Σ q fixed), μ_i = b Σ_j (r_j − r_i) exp(−r_ij²/ℓ²).
+A toy "charge-flux" model in the model's own bond form (t_e = w(r)(a_i − a_j), dipoles
+from neighbour vectors) gives Born charges non-trivial flux terms; they are checked
+against finite differences of P, the sum rule, and image independence in periodic cells.
 """
 
-import math
-
+import numpy as np
 import pytest
 import torch
 
 from polmlip.electrostatics import (
+    BondWeight,
     MultipoleElectrostatics,
+    bond_charges,
+    bond_dipoles,
+    bond_sum,
     born_charges,
-    field_forces,
+    induced_bond_charges,
     induced_charges,
     induced_dipoles,
     open_polarization,
-    periodic_polarization,
+    phase_polarization,
 )
 
-from helpers import random_sites
-
-ELL = 1.2
+from helpers import random_sites, triclinic_cell
 
 
-def _flux_model(pos, cell, pbc, q0, t, b=0.05):
-    d = pos[None, :, :] - pos[:, None, :]  # r_j − r_i
-    if pbc:
-        frac = d @ torch.linalg.inv(cell)
-        d = (frac - torch.round(frac.detach())) @ cell
-    w = torch.exp(-(d * d).sum(-1) / ELL**2) * (1 - torch.eye(pos.shape[0], dtype=pos.dtype))
-    q = q0 + (t * w).sum(1)
-    mu = b * (w[:, :, None] * d).sum(1)
-    return q, mu
-
-
-def _setup(n=10, seed=11, pbc=False):
-    box = torch.eye(3, dtype=torch.float64) * (3.0 if not pbc else 12.0)
-    pos, q0, _, _ = random_sites(n, box, seed=seed)
-    g = torch.Generator().manual_seed(seed)
-    t = 0.2 * torch.randn(n, n, generator=g, dtype=torch.float64)
-    t = t - t.T
-    cell = torch.tensor([[12.0, 0, 0], [1.0, 11.0, 0], [0.5, -0.8, 12.5]], dtype=torch.float64)
-    return pos, cell, q0, t
+def _setup(n=10, seed=11):
+    pos, q0, _, _ = random_sites(n, torch.eye(3, dtype=torch.float64) * 3.0, seed=seed)
+    return pos, None, q0, None
 
 
 def test_induced_charges_conserve_charge_and_derive_from_energy():
@@ -84,103 +69,120 @@ def test_response_to_real_potential_conserves_total_charge_exactly():
     assert abs(float((q + q_ind).sum() - q.sum())) < 1e-13
 
 
-def test_open_born_charges_match_finite_differences_and_sum_rule():
-    pos, cell, q0, t = _setup()
-    p = pos.clone().requires_grad_(True)
-    q, mu = _flux_model(p, cell, False, q0, t)
-    z = born_charges(p, cell, False, q, mu)
+def _bond_graph(pos, cell, pbc, cutoff=3.0):
+    """Directed edges within ``cutoff`` (both directions) and their graph vectors r_j − r_i + S·cell."""
+    from polmlip.data.graph import neighbor_list
 
-    def pol(x):
-        qq, mm = _flux_model(x, cell, False, q0, t)
-        return open_polarization(x, qq, mm)
+    i, j, s = neighbor_list(pos.detach().numpy(), cell.numpy(), pbc, cutoff)
+    edge_index = torch.tensor(np.stack([i, j]), dtype=torch.long)
+    shift = torch.tensor(s, dtype=torch.float64)
 
+    def vectors(x):
+        return x[edge_index[1]] - x[edge_index[0]] + shift @ cell
+
+    return edge_index, vectors
+
+
+def _bond_model(x, a, edge_index, vectors, b=0.05):
+    """Toy charge-flux model in the model's own form: bond charges t_e = w(r)(a_i − a_j)
+    and dipoles from neighbour vectors; returns q (N,) and P (3,)."""
+    v = vectors(x)
+    w = BondWeight(3.0, 4, 4.0).double()(torch.linalg.norm(v, dim=-1))
+    t = bond_charges(a, w, edge_index)
+    n = x.shape[0]
+    q = bond_sum(t, edge_index, n)
+    mu = bond_sum(b * w[:, None] * v, edge_index, n)
+    return q, bond_dipoles(t, v, edge_index, n).sum(0) + mu.sum(0)
+
+
+def _setup_bonds(pbc):
+    cell = triclinic_cell(7.0)
+    pos, _, _, _ = random_sites(14, cell if pbc else torch.eye(3, dtype=torch.float64) * 4.0, 3)
+    a = torch.linspace(-0.6, 0.7, pos.shape[0], dtype=torch.float64)
+    edge_index, vectors = _bond_graph(pos, cell, pbc)
+    return pos, cell, a, edge_index, vectors
+
+
+@pytest.mark.parametrize("pbc", [False, True])
+def test_bond_born_charges_match_finite_differences_and_sum_rule(pbc):
+    pos, cell, a, edge_index, vectors = _setup_bonds(pbc)
+    x = pos.clone().requires_grad_(True)
+    q, p = _bond_model(x, a, edge_index, vectors)
+    z = born_charges(p, x)
+    assert abs(float(q.sum())) < 1e-13  # local conservation is exact
+    # Σ_i Z*_i = Q I (Q = 0): a rigid translation does not change P, in any cell
+    assert float(z.sum(0).abs().max()) < 1e-12
     h = 1e-5
-    for i in [0, 4, 9]:
+    for i in [0, 5, 11]:
         for g in range(3):
             plus, minus = pos.clone(), pos.clone()
             plus[i, g] += h
             minus[i, g] -= h
-            fd = (pol(plus) - pol(minus)) / (2 * h)
+            fd = (_bond_model(plus, a, edge_index, vectors)[1] - _bond_model(minus, a, edge_index, vectors)[1]) / (2 * h)
             assert torch.allclose(z[i, :, g], fd, rtol=1e-7, atol=1e-9)
-    # neutral system: acoustic sum rule holds exactly without correction
-    q0n = q0 - q0.mean()
-    qn, mun = _flux_model(p, cell, False, q0n, t)
-    zn = born_charges(p, cell, False, qn, mun)
-    assert float(zn.sum(0).abs().max()) < 1e-12
-    # flux terms make Z* differ from q I
+    # the flux makes Z* differ from q I
     assert float((z - q[:, None, None].detach() * torch.eye(3)).abs().max()) > 1e-2
 
 
-def test_open_field_force_is_gradient_of_enthalpy():
-    pos, cell, q0, t = _setup()
-    field = torch.tensor([0.3, -0.1, 0.2], dtype=torch.float64)
-    p = pos.clone().requires_grad_(True)
-    q, mu = _flux_model(p, cell, False, q0, t)
-    f = field_forces(p, cell, False, q, mu, field)
-    z = born_charges(p, cell, False, q, mu)
-    assert torch.allclose(f, torch.einsum("nbg,b->ng", z, field), atol=1e-12)
-
-    def enthalpy(x):
-        qq, mm = _flux_model(x, cell, False, q0, t)
-        return -(field * open_polarization(x, qq, mm)).sum()
-
-    h = 1e-5
-    for i, g in [(1, 0), (5, 2), (8, 1)]:
-        plus, minus = pos.clone(), pos.clone()
-        plus[i, g] += h
-        minus[i, g] -= h
-        fd = -(enthalpy(plus) - enthalpy(minus)) / (2 * h)
-        assert float(f[i, g]) == pytest.approx(float(fd), rel=1e-7, abs=1e-10)
-    # neutral: total field force vanishes
-    q0n = q0 - q0.mean()
-    qn, mun = _flux_model(p, cell, False, q0n, t)
-    assert float(field_forces(p, cell, False, qn, mun, field).sum(0).abs().max()) < 1e-12
+def test_bond_polarization_equals_sum_q_r_in_open_boundaries():
+    pos, cell, a, edge_index, vectors = _setup_bonds(False)
+    q, p = _bond_model(pos, a, edge_index, vectors, b=0.0)
+    assert torch.allclose(p, open_polarization(pos, q, None), atol=1e-13)
 
 
-def test_periodic_born_charges_definition_and_limits():
-    pos, cell, q0, t = _setup(pbc=True)
-    q0 = q0 - q0.mean()
-    p = pos.clone().requires_grad_(True)
-    q, mu = _flux_model(p, cell, True, q0, t)
-    z = born_charges(p, cell, True, q, mu)
-    # (1) fixed charges: Z* = q I exactly, wherever the atoms sit
-    zf = born_charges(p, cell, True, q0.clone(), None)
-    assert torch.allclose(zf, q0[:, None, None] * torch.eye(3, dtype=torch.float64), atol=1e-13)
-    # (2) the definition Σ_α a_α Re[conj(e^{2πi s_iα}) ∂p̃_α/∂r_i] by finite differences of p̃
-    inv = torch.linalg.inv(cell)
-
-    def ptilde(x):
-        qq, _ = _flux_model(x, cell, True, q0, t)
-        ang = 2 * math.pi * (x @ inv)
-        return torch.complex(torch.cos(ang), torch.sin(ang)).mul(qq[:, None]).sum(0) / (
-            2j * math.pi
-        )
-
-    h = 1e-5
-    for i in [0, 3, 7]:
-        phase = torch.exp(2j * math.pi * (pos[i] @ inv))
-        for g in range(3):
-            plus, minus = pos.clone(), pos.clone()
-            plus[i, g] += h
-            minus[i, g] -= h
-            dpt = (ptilde(plus) - ptilde(minus)) / (2 * h)
-            expected = (torch.conj(phase) * dpt).real @ cell
-            _, mm_p = _flux_model(plus, cell, True, q0, t)
-            _, mm_m = _flux_model(minus, cell, True, q0, t)
-            expected = expected + (mm_p.sum(0) - mm_m.sum(0)) / (2 * h)
-            assert torch.allclose(z[i, :, g], expected, rtol=1e-6, atol=1e-9)
-    # (3) acoustic sum rule on request
-    z_asr = born_charges(p, cell, True, q, mu, acoustic_sum_rule=True)
-    assert float(z_asr.sum(0).abs().max()) < 1e-12
-    # (4) the field force is Z*ᵀE without forming Z*
-    field = torch.tensor([0.05, 0.2, -0.1], dtype=torch.float64)
-    f = field_forces(p, cell, True, q, mu, field)
-    assert torch.allclose(f, torch.einsum("nbg,b->ng", z, field), atol=1e-12)
-    f_asr = field_forces(p, cell, True, q, mu, field, acoustic_sum_rule=True)
-    assert float(f_asr.sum(0).abs().max()) < 1e-12
+def test_periodic_bond_polarization_does_not_depend_on_the_image():
+    """Moving one atom by a lattice vector (and its edges' shifts with it) leaves P unchanged."""
+    pos, cell, a, edge_index, vectors = _setup_bonds(True)
+    q, p = _bond_model(pos, a, edge_index, vectors)
+    moved = pos.clone()
+    moved[3] += cell[1] - cell[2]
+    e2, v2 = _bond_graph(moved, cell, True)
+    q2, p2 = _bond_model(moved, a, e2, v2)
+    assert torch.allclose(p, p2, atol=1e-12)
+    assert torch.allclose(q, q2, atol=1e-13)
+    # while Σ q r of the same charges jumps by q_3 times the lattice vector
+    jump = open_polarization(moved, q2, None) - open_polarization(pos, q, None)
+    assert torch.allclose(jump, q[3] * (cell[1] - cell[2]), atol=1e-12)
 
 
-def test_periodic_polarization_reduces_to_dipole_for_a_compact_cluster():
+def test_fixed_charges_have_born_charges_q_identity():
+    pos, cell, _, _, _ = _setup_bonds(True)
+    q0 = torch.linspace(-1, 1, pos.shape[0], dtype=torch.float64)
+    x = pos.clone().requires_grad_(True)
+    z = born_charges(open_polarization(x, q0, None), x)
+    assert torch.allclose(z, q0[:, None, None] * torch.eye(3, dtype=torch.float64), atol=1e-14)
+
+
+def test_induced_bond_charges_conserve_charge_and_derive_from_energy():
+    pos, cell, _, edge_index, vectors = _setup_bonds(True)
+    g = torch.Generator().manual_seed(4)
+    n = pos.shape[0]
+    phi = torch.randn(n, generator=g, dtype=torch.float64).requires_grad_(True)
+    field = torch.tensor([0.1, -0.3, 0.2], dtype=torch.float64, requires_grad=True)
+    kappa = torch.rand(n, generator=g, dtype=torch.float64)
+    v = vectors(pos)
+    w = torch.rand(v.shape[0], generator=g, dtype=torch.float64)
+    w = 0.5 * (w + w[_reverse_edges(edge_index)])  # a bond weight is symmetric
+    t, e = induced_bond_charges(phi, kappa, w, v, edge_index, field.expand(v.shape[0], 3))
+    q_ind = bond_sum(t, edge_index, n)
+    assert abs(float(q_ind.sum())) < 1e-13
+    assert torch.allclose(t, -t[_reverse_edges(edge_index)], atol=1e-14)  # antisymmetric
+    d_phi, d_field = torch.autograd.grad(e.sum(), [phi, field])
+    assert torch.allclose(d_phi, q_ind, atol=1e-13)  # ∂ΔE/∂φ_i = q_ind,i
+    p_ind = bond_dipoles(t, v, edge_index, n).sum(0)
+    assert torch.allclose(-d_field, p_ind, atol=1e-13)  # P_ind = −∂ΔE/∂E
+    assert float(e.sum()) <= 0.0
+
+
+def _reverse_edges(edge_index):
+    """Index of the reverse of every directed edge (i, j) → (j, i) (unique pairs only)."""
+    lookup = {}
+    for k, (i, j) in enumerate(edge_index.T.tolist()):
+        lookup.setdefault((i, j), k)
+    return torch.tensor([lookup[(j, i)] for i, j in edge_index.T.tolist()])
+
+
+def test_phase_polarization_reduces_to_dipole_for_a_compact_cluster():
     """A small neutral cluster near the origin of a big cell: phase P ≈ Σ q r + Σ μ."""
     pos, _, q0, _ = _setup()
     q0 = q0 - q0.mean()
@@ -189,7 +191,7 @@ def test_periodic_polarization_reduces_to_dipole_for_a_compact_cluster():
     errors = []
     for L in (200.0, 400.0):
         cell = torch.eye(3, dtype=torch.float64) * L
-        p_per = periodic_polarization(pos - 1.5, cell, q0, mu)
+        p_per = phase_polarization(pos - 1.5, cell, q0, mu)
         errors.append(float((p_per - p_open).norm() / p_open.norm()))
     # sin(2πs)/2π = s − (2π)² s³/6 + ...: the deviation is small and falls as 1/L²
     assert errors[0] < 1e-3

@@ -36,6 +36,13 @@ class EngineModel(torch.nn.Module):
             raise ValueError("polmlip: kspace accuracy must be in (0, 1)")
         self.model.electrostatics.accuracy = accuracy
 
+    @torch.jit.export
+    def set_field_limit(self, limit: float) -> None:
+        """Override the largest accepted applied field |E| in V/Å (see ModelConfig)."""
+        if not (limit > 0.0 and limit < float("inf")):
+            raise ValueError("polmlip: the field limit must be a positive, finite field in V/A")
+        self.model.field_limit.fill_(limit)
+
     def forward(
         self,
         species: torch.Tensor,

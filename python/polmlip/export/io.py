@@ -33,7 +33,8 @@ def metadata_for(model: PolMLIP) -> Dict[str, Any]:
         "elements": list(cfg["elements"]),
         "cutoff": float(cfg["cutoff"]),
         "num_layers": int(cfg["num_layers"]),
-        "ghost_cutoff": float(cfg["cutoff"]) * int(cfg["num_layers"]),
+        "ghost_cutoff": float(cfg["cutoff"]) * int(model.ghost_layers()),
+        "field_limit": float(model.field_limit),
         "units": {"length": "angstrom", "energy": "eV", "charge": "e", "field": "V/angstrom"},
         "dtype": dtype,
         "heads": {

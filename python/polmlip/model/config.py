@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 from ..errors import InputError
 
@@ -34,6 +34,10 @@ LADDER: Dict[str, Dict[str, bool]] = {
 }
 
 
+#: Ways of keeping the total charge (see ModelConfig.charge_conservation).
+CHARGE_CONSERVATION = ("bond", "uniform", "none")
+
+
 @dataclasses.dataclass
 class ModelConfig:
     """Architecture and physics settings of a polmlip model.
@@ -45,7 +49,17 @@ class ModelConfig:
         avg_neighbors: typical neighbour count (normalises messages).
         charges, dipoles, quadrupoles: latent permanent multipole heads.
         induced_charges, induced_dipoles: response heads; anisotropic_alpha: 3×3 α.
-        charge_conservation: shift charges so that Σq equals the frame's total charge.
+        charge_conservation: how Σq is kept at the frame's total charge Q (see
+            ``docs/conventions.md``): ``"bond"`` (default) builds charges from antisymmetric
+            bond-charge increments, so Born charges are local and defined in periodic cells;
+            ``"uniform"`` shifts every charge by (Σq − Q)/N (open boundaries only once a
+            field or Born charges are involved); ``"none"`` leaves the head's charges as they
+            are. ``True``/``False`` from older configs mean ``"uniform"``/``"none"``.
+        fixed_charges: per-element charges (e) instead of the charge head, e.g. a rigid-ion
+            model with a learned short range; geometry-independent, so Z*_i = q_i I.
+        field_limit: largest applied field |E| in V/Å the model accepts; ``None`` takes it
+            from the training data (1.5 × the largest field seen, at least
+            :data:`polmlip.units.DEFAULT_FIELD_LIMIT`).
         sigma: Gaussian pair width of the sites in Å.
         kspace_method: "pme" or "ewald" for periodic frames.
         kspace_accuracy: relative accuracy of the long-range sum.
@@ -66,7 +80,9 @@ class ModelConfig:
     induced_charges: bool = True
     induced_dipoles: bool = True
     anisotropic_alpha: bool = False
-    charge_conservation: bool = True
+    charge_conservation: str = "bond"
+    fixed_charges: Optional[Dict[str, float]] = None
+    field_limit: Optional[float] = None
     sigma: float = 1.0
     kspace_method: str = "pme"
     kspace_accuracy: float = 1e-5
@@ -92,6 +108,13 @@ class ModelConfig:
         cfg.validate()
         return cfg
 
+    def __post_init__(self) -> None:
+        # older configs and checkpoints stored a bool
+        if self.charge_conservation is True:
+            self.charge_conservation = "uniform"
+        elif self.charge_conservation is False:
+            self.charge_conservation = "none"
+
     def validate(self) -> None:
         from ase.data import atomic_numbers
 
@@ -106,6 +129,24 @@ class ModelConfig:
             raise InputError("dipole heads need lmax ≥ 1")
         if (self.quadrupoles or self.anisotropic_alpha) and self.lmax < 2:
             raise InputError("quadrupole and anisotropic-α heads need lmax = 2")
+        if self.charge_conservation not in CHARGE_CONSERVATION:
+            raise InputError(
+                f"charge_conservation must be one of {list(CHARGE_CONSERVATION)}, "
+                f"got {self.charge_conservation!r}"
+            )
+        if self.fixed_charges is not None:
+            if not isinstance(self.fixed_charges, dict) or set(self.fixed_charges) != set(
+                self.elements
+            ):
+                raise InputError(
+                    f"fixed_charges must give one charge (e) for each of {self.elements}"
+                )
+            if not all(isinstance(v, (int, float)) for v in self.fixed_charges.values()):
+                raise InputError("fixed_charges values must be numbers (e)")
+        if self.field_limit is not None and not (
+            isinstance(self.field_limit, (int, float)) and self.field_limit > 0
+        ):
+            raise InputError(f"field_limit must be a positive field in V/Å, got {self.field_limit}")
         if self.kspace_method not in ("pme", "ewald"):
             raise InputError(f"kspace_method must be 'pme' or 'ewald', got {self.kspace_method!r}")
 

@@ -5,32 +5,35 @@ Per frame b the electric enthalpy is
     U = Σ_i ε_i + E_perm + ΔE_q + ΔE_μ − E_ext·P_perm,
 
 with E_perm the Gaussian-site electrostatics of the permanent multipoles (q, μ, Θ),
-ΔE_q, ΔE_μ the non-self-consistent response energies and P_perm = Σ q r + Σ μ.
-Forces, stress and Born charges come from autograd of U in one pass. In periodic
-frames the field term is not a single-valued function of positions; there the
-field force is Z*ᵀE_ext from the phase-form polarization (see
-:mod:`polmlip.electrostatics.polarization`), and −E_ext·P_perm enters the
-reported energy without gradient.
+ΔE_q, ΔE_μ the non-self-consistent response energies and P_perm the polarization of
+the permanent multipoles. With bond-charge conservation (the default) P_perm is built
+from graph vectors (:mod:`polmlip.electrostatics.bonds`), a single-valued function of
+the configuration in open and periodic frames alike, so forces, stress and the
+applied-field force Z*ᵀE all come from autograd of U in one pass, Σ_i Z*_i = Q I, and
+NVE under a static field conserves U.
 """
 
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import torch
 from e3nn.util.jit import compile_mode
 
-from .. import keys
+from .. import keys, units
 from ..electrostatics import (
+    BondWeight,
     MultipoleElectrostatics,
+    bond_charges,
+    bond_dipoles,
+    bond_sum,
     born_charges,
-    field_forces,
     global_sum,
+    induced_bond_charges,
     induced_charges,
     induced_dipoles,
-    open_polarization,
-    periodic_polarization,
 )
 from ..nn.body import EquivariantBody
 from ..nn.heads import MultipoleHeads
+from ..nn.radial import PolynomialCutoff
 from .config import ModelConfig
 
 
@@ -55,7 +58,7 @@ class PolMLIP(torch.nn.Module):
         )
         self.heads = MultipoleHeads(
             self.body.irreps_out,
-            config.charges,
+            config.charges and config.fixed_charges is None,
             config.dipoles,
             config.quadrupoles,
             config.induced_charges,
@@ -68,16 +71,43 @@ class PolMLIP(torch.nn.Module):
             accuracy=config.kspace_accuracy,
             spline_order=config.spline_order,
         )
+        self.bond_weight = BondWeight(config.cutoff, config.num_basis, config.avg_neighbors)
+        self.response_envelope = PolynomialCutoff(config.cutoff)
         self.register_buffer("energy_shift", torch.zeros(n))
         self.register_buffer("energy_scale", torch.ones(()))
+        fixed = config.fixed_charges or {}
+        self.register_buffer(
+            "fixed_charge_table", torch.tensor([float(fixed.get(e, 0.0)) for e in config.elements])
+        )
+        # largest accepted |E_ext| in V/Å; set from the training data by the trainer
+        limit = config.field_limit if config.field_limit is not None else units.DEFAULT_FIELD_LIMIT
+        self.register_buffer("field_limit", torch.tensor(float(limit)))
         self.use_charges = config.charges
+        self.use_fixed_charges = config.charges and config.fixed_charges is not None
         self.use_dipoles = config.dipoles
         self.use_quadrupoles = config.quadrupoles
         self.use_induced_charges = config.induced_charges
         self.use_induced_dipoles = config.induced_dipoles
         self.long_range = config.long_range
         self.charge_conservation = config.charge_conservation
+        self.bond_conservation = config.charge_conservation == "bond"
         self.cutoff = float(config.cutoff)
+        self.num_layers = int(config.num_layers)
+
+    @torch.jit.export
+    def ghost_layers(self) -> int:
+        """Cutoffs of ghost atoms an engine must pass around its own atoms.
+
+        The network needs ``num_layers``; bond charges t_ij need the latent charge of the
+        ghost j itself (+1); induced bond charges need the potential at ghosts, whose
+        self term needs the ghosts' own bond charges (+2).
+        """
+        extra = 0
+        if self.bond_conservation and self.use_charges and not self.use_fixed_charges:
+            extra = 1
+        if self.bond_conservation and self.use_induced_charges:
+            extra = 2
+        return self.num_layers + extra
 
     def forward(
         self,
@@ -102,6 +132,7 @@ class PolMLIP(torch.nn.Module):
         batch = data[keys.BATCH]
         cell = data[keys.CELL]
         nframes = cell.shape[0]
+        self._check_field(data[keys.EXTERNAL_FIELD])
         need_grad = compute_forces or compute_stress or compute_bec
         strain = torch.zeros((nframes, 3, 3), dtype=pos.dtype, device=pos.device)
         if need_grad:
@@ -128,27 +159,17 @@ class PolMLIP(torch.nn.Module):
         energy = torch.zeros(nframes, dtype=pos.dtype, device=pos.device)
         energy = energy.index_add(0, batch[:n_local], atomic[:n_local])
         out: Dict[str, torch.Tensor] = {keys.ATOMIC_ENERGY: atomic[:n_local]}
-        reported_extra = torch.zeros_like(energy)
-        periodic_field_force = torch.zeros_like(pos)
         if self.long_range or self.use_induced_dipoles:
-            lr = self._long_range(
-                pos_s,
-                cell_s,
-                batch,
-                data,
-                heads,
-                n_local,
-                compute_forces,
-                compute_bec,
-                create_graph,
-            )
+            lr = self._long_range(pos, pos_s, cell_s, vectors, data, heads, n_local, compute_bec)
             energy = energy + lr["energy"]
-            reported_extra = lr["energy_nograd"]
-            periodic_field_force = lr["field_force"]
             for k, v in lr.items():
-                if k not in ("energy", "energy_nograd", "field_force"):
+                if k not in ("energy", "polarization_share"):
                     out[k] = v
-        out[keys.ENERGY] = energy + reported_extra.detach()
+            if compute_bec:
+                # a row per graph atom: engines add each ghost row to the atom it images
+                z = born_charges(lr["polarization_share"], pos, create_graph)
+                out[keys.BEC] = z if keys.NUM_LOCAL in data else z[:n_local]
+        out[keys.ENERGY] = energy
         if need_grad:
             inputs: List[torch.Tensor] = [pos]
             if compute_stress:
@@ -157,8 +178,7 @@ class PolMLIP(torch.nn.Module):
                 [energy.sum()], inputs, create_graph=create_graph, allow_unused=True
             )
             g0 = grads[0]
-            forces = -g0 if g0 is not None else torch.zeros_like(pos)
-            out[keys.FORCES] = forces + periodic_field_force
+            out[keys.FORCES] = -g0 if g0 is not None else torch.zeros_like(pos)
             if compute_stress:
                 g1 = grads[1]
                 virial = -g1 if g1 is not None else torch.zeros_like(strain)
@@ -167,113 +187,201 @@ class PolMLIP(torch.nn.Module):
                 out[keys.STRESS] = -virial / volume[:, None, None]
         return out
 
-    def _long_range(
+    def _check_field(self, field: torch.Tensor) -> None:
+        """Refuse non-finite applied fields and fields beyond the model's range."""
+        if not bool(torch.isfinite(field).all()):
+            raise ValueError("polmlip: the applied electric field is NaN or infinite")
+        limit = float(self.field_limit)
+        biggest = float(torch.linalg.norm(field.detach(), dim=-1).max()) if field.numel() else 0.0
+        if biggest > limit:
+            raise ValueError(
+                "polmlip: the applied field |E| = "
+                + str(biggest)
+                + " V/A exceeds this model's field limit of "
+                + str(limit)
+                + " V/A (1.5x the largest training field, or 1 V/A without field data); "
+                + "the model would leave its training range. Raise it with the engine's "
+                + "field_limit setting only if you have checked the response"
+            )
+
+    def _permanent_charges(
         self,
-        pos: torch.Tensor,
-        cell: torch.Tensor,
-        batch: torch.Tensor,
+        species: torch.Tensor,
+        vectors: torch.Tensor,
         data: Dict[str, torch.Tensor],
         heads: Dict[str, torch.Tensor],
         n_local: int,
-        compute_forces: bool,
+        dtype: torch.dtype,
+    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Charges q (M,) e of every graph atom, per-atom bond dipoles d (M, 3) e·Å, and the
+        charges (M,) e whose Σ q r (given coordinates) completes the polarization: the
+        background Q/N with bond charges, q itself otherwise."""
+        batch = data[keys.BATCH]
+        edge_index = data[keys.EDGE_INDEX]
+        m = species.shape[0]
+        nframes = data[keys.CELL].shape[0]
+        dipole = torch.zeros((m, 3), dtype=dtype, device=vectors.device)
+        if not self.use_charges:
+            zero = torch.zeros(m, dtype=dtype, device=vectors.device)
+            return zero, dipole, zero
+        if self.use_fixed_charges:
+            fixed = self.fixed_charge_table.to(dtype)[species]
+            return fixed, dipole, fixed
+        a = heads["q"]
+        if self.charge_conservation == "none":
+            return a, dipole, a
+        total = data[keys.TOTAL_CHARGE].to(dtype)
+        ones = torch.ones(n_local, dtype=dtype, device=a.device)
+        counts = torch.zeros(nframes, dtype=dtype, device=a.device).index_add(
+            0, batch[:n_local], ones
+        )
+        if self.bond_conservation:
+            counts = global_sum(counts)
+            t = bond_charges(a, self.bond_weight(torch.linalg.norm(vectors, dim=-1)), edge_index)
+            background = (total / counts)[batch]
+            q = bond_sum(t, edge_index, m) + background
+            return q, bond_dipoles(t, vectors, edge_index, m), background
+        sums = torch.zeros(nframes, dtype=dtype, device=a.device).index_add(
+            0, batch[:n_local], a[:n_local]
+        )
+        sums = global_sum(torch.stack([sums, counts]))
+        q = a - ((sums[0] - total) / sums[1])[batch]
+        return q, dipole, q
+
+    def _frame_sum(
+        self, values: torch.Tensor, frame: torch.Tensor, nframes: int, n_local: int
+    ) -> torch.Tensor:
+        """Σ over the local atoms of each frame: (M, 3) → (B, 3) (this process's share)."""
+        out = torch.zeros((nframes, 3), dtype=values.dtype, device=values.device)
+        return out.index_add(0, frame, values[:n_local])
+
+    def _long_range(
+        self,
+        pos: torch.Tensor,
+        pos_s: torch.Tensor,
+        cell: torch.Tensor,
+        vectors: torch.Tensor,
+        data: Dict[str, torch.Tensor],
+        heads: Dict[str, torch.Tensor],
+        n_local: int,
         compute_bec: bool,
-        create_graph: bool,
     ) -> Dict[str, torch.Tensor]:
-        """Long-range terms of the local atoms (the first ``n_local``; the rest are ghosts)."""
+        """Long-range and field terms of the local atoms (the first ``n_local``; the rest
+        are ghosts). ``pos`` is the leaf, ``pos_s`` the strained positions."""
         nframes = cell.shape[0]
-        n = pos.shape[0]
-        zeros_n = torch.zeros(n, dtype=pos.dtype, device=pos.device)
-        q_all = heads["q"] if self.use_charges else zeros_n
-        total_charge = data[keys.TOTAL_CHARGE].to(pos.dtype)
-        field_ext = data[keys.EXTERNAL_FIELD].to(pos.dtype)
+        m = pos.shape[0]
+        dtype = pos.dtype
+        batch = data[keys.BATCH]
+        edge_index = data[keys.EDGE_INDEX]
+        species = data[keys.SPECIES]
+        field_ext = data[keys.EXTERNAL_FIELD].to(dtype)
         pbc = data[keys.PBC]
-        energies: List[torch.Tensor] = []
-        extra: List[torch.Tensor] = []
-        charges: List[torch.Tensor] = []
-        q_ind_l: List[torch.Tensor] = []
-        mu_ind_l: List[torch.Tensor] = []
-        phi_l: List[torch.Tensor] = []
-        field_l: List[torch.Tensor] = []
-        pol_l: List[torch.Tensor] = []
-        bec_l: List[torch.Tensor] = []
-        field_force = torch.zeros_like(pos)
-        alpha_l: List[torch.Tensor] = []
+        q, d_bond, site_q = self._permanent_charges(species, vectors, data, heads, n_local, dtype)
+        mu: Optional[torch.Tensor] = heads["mu"] if self.use_dipoles else None
+        th: Optional[torch.Tensor] = heads["theta"] if self.use_quadrupoles else None
+        bond_response = self.bond_conservation and self.use_induced_charges
+        nonlocal_flux = (
+            self.use_charges and not self.use_fixed_charges and not self.bond_conservation
+        ) or (self.use_induced_charges and not self.bond_conservation)
+
+        energy = torch.zeros(nframes, dtype=dtype, device=pos.device)
+        phi = torch.zeros(m, dtype=dtype, device=pos.device)
+        efield = torch.zeros((m, 3), dtype=dtype, device=pos.device)
         for b in range(nframes):
             idx = torch.nonzero(batch[:n_local] == b).flatten()
-            p = pos[idx]
-            c = cell[b]
             periodic = bool(pbc[b])
-            q = q_all[idx]
-            if self.use_charges and self.charge_conservation:
-                counts = global_sum(torch.stack([q.sum(), torch.ones_like(q).sum()]))
-                q = q - (counts[0] - total_charge[b]) / counts[1]
-            mu: Optional[torch.Tensor] = heads["mu"][idx] if self.use_dipoles else None
-            th: Optional[torch.Tensor] = heads["theta"][idx] if self.use_quadrupoles else None
-            e_site, phi, efield, _ = self.electrostatics(
-                p, c, periodic, q, mu, th, self.use_quadrupoles
+            if periodic and nonlocal_flux and (compute_bec or bool((field_ext[b] != 0).any())):
+                raise ValueError(
+                    "polmlip: an applied field or Born charges in a periodic cell need local "
+                    "charge conservation (charge_conservation: bond); this model shifts its "
+                    "charges globally, which leaves Z* and the field force undefined there "
+                    "(docs/conventions.md)"
+                )
+            sites = idx
+            if bond_response and n_local < m and periodic:
+                # ghosts receive the potential (their owners' sources are on the mesh)
+                ghosts = torch.arange(n_local, m, device=pos.device)
+                sites = torch.cat([idx, ghosts])
+            q_src = q[sites]
+            if sites.shape[0] > idx.shape[0]:
+                q_src = torch.cat([q[idx], torch.zeros_like(q[n_local:])])
+            mu_b: Optional[torch.Tensor] = None
+            th_b: Optional[torch.Tensor] = None
+            if mu is not None:
+                mu_b = torch.zeros_like(pos_s[sites]).index_copy(
+                    0, torch.arange(idx.shape[0], device=pos.device), mu[idx]
+                )
+            if th is not None:
+                th_b = torch.zeros((sites.shape[0], 3, 3), dtype=dtype, device=pos.device)
+                th_b = th_b.index_copy(0, torch.arange(idx.shape[0], device=pos.device), th[idx])
+            e_site, phi_b, e_b, _ = self.electrostatics(
+                pos_s[sites], cell[b], periodic, q_src, mu_b, th_b, self.use_quadrupoles
             )
-            e_b = e_site.sum()
-            q_tot = q
-            mu_tot = mu if mu is not None else torch.zeros_like(p)
-            if self.use_induced_charges:
-                q_ind, e_q = induced_charges(phi, heads["kappa"][idx])
-                e_b = e_b + e_q.sum()
-                q_tot = q + q_ind
-                q_ind_l.append(q_ind)
-            if self.use_induced_dipoles:
-                alpha = heads["alpha"][idx]
-                mu_ind, e_mu = induced_dipoles(efield, field_ext[b], alpha)
-                e_b = e_b + e_mu.sum()
-                mu_tot = mu_tot + mu_ind
-                mu_ind_l.append(mu_ind)
-                if alpha.dim() == 1:
-                    alpha_l.append(alpha.sum() * torch.eye(3, dtype=p.dtype, device=p.device))
-                else:
-                    alpha_l.append(alpha.sum(0))
-            # applied field acting on the permanent multipoles
-            if periodic:
-                # this process's share of −E·P_perm (each rank adds its own sites once)
-                p_perm = periodic_polarization(p, c, q, mu, False)
-                extra.append(-(field_ext[b] * p_perm).sum())
-                if compute_forces and bool((field_ext[b] != 0).any()):
-                    # against all positions (ghosts included): q and μ flux through the network
-                    field_force = field_force + field_forces(
-                        p, c, True, q, mu, field_ext[b], False, create_graph, pos
-                    )
-                pol_l.append(periodic_polarization(p, c, q_tot, mu_tot))
-            else:
-                p_perm = open_polarization(p, q, mu, False)
-                e_b = e_b - (field_ext[b] * p_perm).sum()
-                extra.append(torch.zeros_like(e_b))
-                pol_l.append(open_polarization(p, q_tot, mu_tot))
-            if compute_bec:
-                # against all positions, so Z* has the charge/dipole flux of the network.
-                # Engine frames (one frame, maybe with ghosts) keep a row per graph atom: an
-                # engine adds each ghost row to the atom it images. Batches keep their rows.
-                z = born_charges(p, c, periodic, q_tot, mu_tot, False, create_graph, pos)
-                bec_l.append(z if keys.NUM_LOCAL in data else z[idx])
-            energies.append(e_b)
-            charges.append(q)
-            phi_l.append(phi)
-            field_l.append(efield)
+            if sites.shape[0] > idx.shape[0]:
+                phi_b = torch.cat(
+                    [
+                        phi_b[: idx.shape[0]],
+                        phi_b[idx.shape[0] :] + self.electrostatics.self_potential(q[n_local:]),
+                    ]
+                )
+            energy = energy.index_add(
+                0, torch.tensor([b], device=pos.device), e_site[: idx.shape[0]].sum()[None]
+            )
+            phi = phi.index_copy(0, sites, phi_b)
+            efield = efield.index_copy(0, idx, e_b[: idx.shape[0]])
+
+        local_frame = batch[:n_local]
         out: Dict[str, torch.Tensor] = {
-            "energy": torch.stack(energies),
-            "energy_nograd": torch.stack(extra),
-            "field_force": field_force,
-            keys.CHARGES: torch.cat(charges),
-            keys.POTENTIAL: torch.cat(phi_l),
-            keys.FIELD: torch.cat(field_l),
-            keys.POLARIZATION: torch.stack(pol_l),
+            keys.CHARGES: q[:n_local],
+            keys.POTENTIAL: phi[:n_local],
+            keys.FIELD: efield[:n_local],
         }
+        # polarization shares of this process: image-independent part (graph vectors, μ)
+        # and the site part of the given coordinates (Q/N Σ r, or Σ q r without bonds)
+        dip = d_bond if mu is None else d_bond + mu
+        p_perm = self._frame_sum(dip + site_q[:, None] * pos, local_frame, nframes, n_local)
+        energy = energy - (field_ext * p_perm).sum(-1)
+        p_tot = p_perm
+
+        if self.use_induced_charges:
+            kappa = heads["kappa"]
+            if bond_response:
+                r = torch.linalg.norm(vectors, dim=-1)
+                w = self.response_envelope(r) * self.bond_weight.norm
+                t_ind, e_edge = induced_bond_charges(
+                    phi, kappa, w, vectors, edge_index, field_ext[batch[edge_index[0]]]
+                )
+                q_ind = bond_sum(t_ind, edge_index, m)
+                d_ind = bond_dipoles(t_ind, vectors, edge_index, m)
+                e_atom = bond_sum(e_edge, edge_index, m)
+                p_tot = p_tot + self._frame_sum(d_ind, local_frame, nframes, n_local)
+            else:
+                q_ind, e_atom = induced_charges(phi[:n_local], kappa[:n_local])
+                p_tot = p_tot + self._frame_sum(
+                    q_ind[:, None] * pos[:n_local], local_frame, nframes, n_local
+                )
+            energy = energy.index_add(0, local_frame, e_atom[:n_local])
+            out[keys.INDUCED_CHARGES] = q_ind[:n_local]
+        if self.use_induced_dipoles:
+            alpha = heads["alpha"][:n_local]
+            mu_ind, e_mu = induced_dipoles(efield[:n_local], field_ext[local_frame], alpha)
+            energy = energy.index_add(0, local_frame, e_mu)
+            p_tot = p_tot + self._frame_sum(mu_ind, local_frame, nframes, n_local)
+            out[keys.INDUCED_DIPOLES] = mu_ind
+            if alpha.dim() == 1:
+                a3 = alpha[:, None, None] * torch.eye(3, dtype=dtype, device=pos.device)
+            else:
+                a3 = alpha
+            out[keys.POLARIZABILITY] = global_sum(
+                torch.zeros((nframes, 3, 3), dtype=dtype, device=pos.device).index_add(
+                    0, local_frame, a3
+                )
+            )
         if self.use_dipoles:
             out[keys.DIPOLES] = heads["mu"][:n_local]
         if self.use_quadrupoles:
             out[keys.QUADRUPOLES] = heads["theta"][:n_local]
-        if self.use_induced_charges:
-            out[keys.INDUCED_CHARGES] = torch.cat(q_ind_l)
-        if self.use_induced_dipoles:
-            out[keys.INDUCED_DIPOLES] = torch.cat(mu_ind_l)
-            out[keys.POLARIZABILITY] = torch.stack(alpha_l)
-        if compute_bec:
-            out[keys.BEC] = torch.cat(bec_l)
+        out["energy"] = energy
+        out["polarization_share"] = p_tot
+        out[keys.POLARIZATION] = global_sum(p_tot)
         return out

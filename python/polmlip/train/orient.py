@@ -37,7 +37,7 @@ def sign_is_determined(
 @torch.no_grad()
 def orient_multipoles(model, graphs: List[Dict[str, torch.Tensor]], elements: List[str]) -> bool:
     """Flip the model's multipole sign if needed; returns True if it flipped."""
-    if not model.use_charges:
+    if not model.use_charges or model.use_fixed_charges:
         return False
     chi = torch.tensor([PAULING.get(e, 2.0) for e in elements], dtype=torch.float64)
     score = 0.0

@@ -8,7 +8,7 @@ from typing import Dict, List, Tuple
 import numpy as np
 import torch
 
-from .. import keys
+from .. import keys, units
 from ..data.dataset import DataKeys, build_dataset, read_frames
 from ..errors import InputError
 from .config import RunConfig
@@ -62,3 +62,12 @@ def average_neighbors(graphs: List[Dict[str, torch.Tensor]]) -> float:
     edges = sum(int(g[keys.EDGE_INDEX].shape[1]) for g in graphs)
     atoms = sum(int(g[keys.SPECIES].shape[0]) for g in graphs)
     return max(1.0, edges / max(atoms, 1))
+
+
+def training_field_limit(graphs: List[Dict[str, torch.Tensor]]) -> float:
+    """The largest applied field (V/Å) a model trained on ``graphs`` accepts:
+    FIELD_LIMIT_OVER_TRAINING × the largest training field, at least DEFAULT_FIELD_LIMIT."""
+    biggest = 0.0
+    for g in graphs:
+        biggest = max(biggest, float(torch.linalg.norm(g[keys.EXTERNAL_FIELD], dim=-1).max()))
+    return max(units.DEFAULT_FIELD_LIMIT, units.FIELD_LIMIT_OVER_TRAINING * biggest)

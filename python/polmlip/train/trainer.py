@@ -19,7 +19,13 @@ from .config import RunConfig
 from .ema import EMA
 from .loss import residuals, weighted_loss
 from .orient import orient_multipoles, sign_is_determined
-from .prepare import average_neighbors, fit_energy_shifts, force_rms, load_splits
+from .prepare import (
+    average_neighbors,
+    fit_energy_shifts,
+    force_rms,
+    load_splits,
+    training_field_limit,
+)
 
 
 def _atomic_save(obj: Any, path: pathlib.Path) -> None:
@@ -43,6 +49,8 @@ class Trainer:
         shifts = fit_energy_shifts(self.train_set, len(run.model.elements))
         self.model.energy_shift.copy_(torch.tensor(shifts, dtype=self.dtype))
         self.model.energy_scale.fill_(force_rms(self.train_set))
+        if run.model.field_limit is None:
+            self.model.field_limit.fill_(training_field_limit(self.train_set))
         self.weights = {
             "energy": self.cfg.energy_weight,
             "forces": self.cfg.forces_weight,
