@@ -62,7 +62,7 @@ def test_ghost_evaluation_equals_periodic(full_model, field):
         True,
         False,
     )
-    ghost_cut = cfg["cutoff"] * cfg["num_layers"]
+    ghost_cut = cfg["cutoff"] * full_model.ghost_layers()
     pos, owner, edges = _with_ghosts(atoms, ghost_cut + 0.5, cfg["cutoff"])
     species = g[keys.SPECIES][torch.from_numpy(owner)]
     out = engine(

@@ -108,31 +108,26 @@ def test_energy_is_smooth_at_the_cutoff(full_model):
         out = full_model(_graph(atoms))
         energies.append(float(out[keys.ENERGY].detach()))
         forces.append(out[keys.FORCES].detach().numpy())
+    # a jump shows as a spike of the second difference; a smooth curve keeps it a small
+    # fraction of the first difference at 0.01 Å spacing
     de = np.abs(np.diff(energies))
-    df = np.array([np.abs(forces[k + 1] - forces[k]).max() for k in range(len(forces) - 1)])
-    assert de.max() < 5 * np.median(de) + 1e-6
-    assert df.max() < 5 * np.median(df) + 1e-6
-
-
-def _phase_parts_numpy(out, positions, cell):
-    """p̃_α = (1/2πi) Σ q e^{2πi s_α} (complex, 3) and Σ μ (3,) from a model's outputs."""
-    q = out[keys.CHARGES] + out[keys.INDUCED_CHARGES]
-    mu = out[keys.DIPOLES] + out[keys.INDUCED_DIPOLES]
-    s = positions @ torch.linalg.inv(cell)
-    ph = torch.exp(2j * np.pi * s.to(torch.complex128))
-    return (q[:, None] * ph).sum(0) / (2j * np.pi), mu.sum(0)
+    d2e = np.abs(np.diff(energies, 2))
+    f = np.array(forces)
+    df = np.abs(np.diff(f, axis=0)).max(axis=(1, 2))
+    d2f = np.abs(np.diff(f, 2, axis=0)).max(axis=(1, 2))
+    assert d2e.max() < 0.25 * de.max() + 1e-8
+    assert d2f.max() < 0.25 * df.max() + 1e-8
 
 
 @pytest.mark.parametrize("periodic", [False, True])
 def test_bec_is_the_derivative_of_the_model_polarization(full_model, periodic):
     """Z* by finite differences of the model's own outputs, including the charge and dipole
-    flux through the network (∂q/∂r, ∂μ/∂r). Open: Z*_i = ∂P/∂r_i. Periodic (phase form):
-    Z*_i = Σ_α a_α Re[conj(e^{2πi s_iα}) ∂p̃_α/∂r_i] + ∂(Σμ)/∂r_i."""
+    flux through the network (∂q/∂r, ∂μ/∂r): Z*_i = ∂P/∂r_i of the model's P, open and
+    periodic (bond polarization), and the sum rule Σ_i Z*_i = 0 of a neutral frame."""
     atoms = water_cluster(3, box=7.0 if periodic else None)
     g = _graph(atoms, (0.05, -0.03, 0.02))
     out = full_model(g, compute_bec=True)
     z = out[keys.BEC].detach()
-    cell = g[keys.CELL][0]
     h = 1e-5
     for i, a in [(0, 0), (2, 1), (4, 2), (7, 0)]:
         parts = []
@@ -140,18 +135,12 @@ def test_bec_is_the_derivative_of_the_model_polarization(full_model, periodic):
             gg = dict(g)
             gg[keys.POSITIONS] = g[keys.POSITIONS].clone()
             gg[keys.POSITIONS][i, a] += s * h
-            o = {k: v.detach() for k, v in full_model(gg, compute_forces=False).items()}
-            if periodic:
-                parts.append(_phase_parts_numpy(o, gg[keys.POSITIONS], cell))
-            else:
-                parts.append(o[keys.POLARIZATION][0])
-        if periodic:
-            dp = (parts[0][0] - parts[1][0]) / (2 * h)
-            phase = torch.exp(2j * np.pi * (g[keys.POSITIONS][i] @ torch.linalg.inv(cell)))
-            fd = (torch.conj(phase) * dp).real @ cell + (parts[0][1] - parts[1][1]) / (2 * h)
-        else:
-            fd = (parts[0] - parts[1]) / (2 * h)
+            o = full_model(gg, compute_forces=False)
+            parts.append(o[keys.POLARIZATION][0].detach())
+        fd = (parts[0] - parts[1]) / (2 * h)
         assert torch.allclose(z[i, :, a], fd, rtol=1e-6, atol=1e-8), (i, a, z[i, :, a], fd)
+    # PME: translation invariance to the mesh accuracy
+    assert float(z.sum(0).abs().max()) < 1e-4
 
 
 def test_periodic_field_force_is_bec_contracted_with_the_field():

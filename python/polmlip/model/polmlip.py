@@ -236,7 +236,7 @@ class PolMLIP(torch.nn.Module):
             0, batch[:n_local], ones
         )
         if self.bond_conservation:
-            counts = global_sum(counts)
+            counts = torch.clamp(global_sum(counts), min=1.0)  # a frame may have no local atom
             t = bond_charges(a, self.bond_weight(torch.linalg.norm(vectors, dim=-1)), edge_index)
             background = (total / counts)[batch]
             q = bond_sum(t, edge_index, m) + background

@@ -11,6 +11,23 @@ from ase.md.verlet import VelocityVerlet
 from tqdm.auto import tqdm
 
 
+def field_verlet_step(atoms, calc, dt: float, field_next: Optional[np.ndarray] = None) -> None:
+    """One velocity-Verlet step (``dt`` in ASE time units) under a time-dependent field.
+
+    The first half kick uses the forces at the old time (old field, cached), the second the
+    forces at the new positions *and* the new field ``field_next`` (V/Å), as the
+    time-dependent Verlet scheme requires; applying the new field before the step instead
+    makes the enthalpy balance dH/dt = −(dE/dt)·P fail at first order in dt.
+    """
+    masses = atoms.get_masses()[:, None]
+    p = atoms.get_momenta() + 0.5 * dt * atoms.get_forces()
+    atoms.set_positions(atoms.get_positions() + dt * p / masses)
+    atoms.set_momenta(p)
+    if field_next is not None:
+        calc.set_external_field(field_next)
+    atoms.set_momenta(atoms.get_momenta() + 0.5 * dt * atoms.get_forces())
+
+
 def run_md(
     atoms,
     calc,
@@ -21,25 +38,48 @@ def run_md(
     seed: int = 0,
     progress: bool = True,
 ) -> Dict[str, List]:
-    """NVE velocity-Verlet MD; ``field(t_fs)`` (V/Å) is applied before every step.
+    """NVE velocity-Verlet MD from Maxwell–Boltzmann velocities (no net momentum) under an
+    optional field ``field(t_fs)`` (V/Å) evaluated at every step's time.
 
-    Returns time series: time (fs), total energy (eV), polarization (e·Å), field (V/Å).
+    Returns time series from t = 0: time (fs), total energy (eV, the electric enthalpy),
+    polarization (e·Å), field (V/Å) and ``field_work`` (eV), the cumulative work
+    −∫ (dE/dt)·P dt of a time-dependent field (trapezoid rule), so that
+    energy − energy[0] − field_work is the integration error.
     """
+    from ase.md.velocitydistribution import Stationary
+
     atoms.calc = calc
     MaxwellBoltzmannDistribution(
         atoms, temperature_K=temperature_K, rng=np.random.default_rng(seed)
     )
-    dyn = VelocityVerlet(atoms, timestep=timestep_fs * units.fs)
-    log: Dict[str, List] = {"time": [], "energy": [], "polarization": [], "field": []}
-    for step in tqdm(range(steps), desc="MD", unit="step", disable=not progress):
-        t = step * timestep_fs
-        if field is not None:
-            calc.set_external_field(field(t))
-        dyn.run(1)
-        log["time"].append(t + timestep_fs)
+    Stationary(atoms)
+    if field is not None:
+        calc.set_external_field(field(0.0))
+    log: Dict[str, List] = {
+        "time": [], "energy": [], "polarization": [], "field": [], "field_work": []
+    }
+
+    def record(t: float) -> None:
+        pol = np.array(calc.get_property("polarization", atoms))
+        e = np.array(calc.external_field)
+        work = 0.0
+        if log["time"]:
+            work = log["field_work"][-1] - float(
+                np.dot(e - log["field"][-1], 0.5 * (pol + log["polarization"][-1]))
+            )
+        log["time"].append(t)
         log["energy"].append(atoms.get_potential_energy() + atoms.get_kinetic_energy())
-        log["polarization"].append(np.array(calc.get_property("polarization", atoms)))
-        log["field"].append(np.array(calc.external_field))
+        log["polarization"].append(pol)
+        log["field"].append(e)
+        log["field_work"].append(work)
+
+    record(0.0)
+    for step in tqdm(range(steps), desc="MD", unit="step", disable=not progress):
+        t = (step + 1) * timestep_fs
+        field_verlet_step(
+            atoms, calc, timestep_fs * units.fs, None if field is None else field(t)
+        )
+        record(t)
     return log
 
 
