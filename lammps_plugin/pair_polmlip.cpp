@@ -433,6 +433,23 @@ void PairPolmlip::compute(int eflag, int vflag)
       species.to(device), pos.to(device, dtype), edges.to(device), shifts.to(device),
       (int64_t) nlocal, cell.to(device, dtype), true, efield.to(device, dtype), 0.0,
       (bool) (vflag_global != 0), bec_flag};
+  if (!fold_images) {
+    // ghosts take per-atom values (bond charges, potential) from their owners: the model needs
+    // every graph atom's global index 0..N-1, a ghost sharing its owner's (its tag - 1)
+    tagint maxtag = 0;
+    for (int i = 0; i < nlocal; i++) maxtag = std::max(maxtag, atom->tag[i]);
+    tagint maxtag_all = 0;
+    MPI_Allreduce(&maxtag, &maxtag_all, 1, MPI_LMP_TAGINT, MPI_MAX, world);
+    if (maxtag_all != atom->natoms)
+      error->all(FLERR,
+                 "pair_style polmlip on several ranks needs atom IDs 1..N without gaps "
+                 "(max ID {} for {} atoms); use reset_atoms id",
+                 maxtag_all, atom->natoms);
+    torch::Tensor index = torch::empty({natoms}, torch::TensorOptions().dtype(torch::kInt64));
+    auto ia = index.accessor<int64_t, 1>();
+    for (int i = 0; i < natoms; i++) ia[i] = (int64_t) atom->tag[i] - 1;
+    inputs.emplace_back(index.to(device));
+  }
   torch::jit::IValue result;
   try {
     result = model.forward(inputs);
@@ -451,8 +468,25 @@ void PairPolmlip::compute(int eflag, int vflag)
   auto fa = forces.accessor<double, 2>();
   for (int i = 0; i < natoms; i++)
     for (int d = 0; d < 3; d++) f[i][d] += energy_conversion * fa[i][d];
+  // The model's P holds sum q_site r of the coordinates it was given; LAMMPS wraps atoms at
+  // re-neighboring, so add this rank's sum q_site (x_unwrapped - x), as fix efield does, to
+  // keep P (and the enthalpy -E.P) continuous across the boundary. The force is unchanged.
+  double unwrap[3] = {0.0, 0.0, 0.0};
+  if (out.contains("site_charges")) {
+    torch::Tensor qs = out.at("site_charges").toTensor().to(torch::kCPU, torch::kFloat64);
+    auto qa = qs.accessor<double, 1>();
+    double xu[3];
+    for (int i = 0; i < nlocal; i++) {
+      if (qa[i] == 0.0) continue;
+      domain->unmap(atom->x[i], atom->image[i], xu);
+      for (int d = 0; d < 3; d++) unwrap[d] += qa[i] * (xu[d] - atom->x[i][d]);
+    }
+    for (int d = 0; d < 3; d++) pvector[d] += unwrap[d];
+  }
   if (eflag_global) {
-    eng_vdwl += energy_conversion * out.at("energy").toTensor().item<double>();
+    double e = out.at("energy").toTensor().item<double>();
+    for (int d = 0; d < 3; d++) e -= efield[d].item<double>() * unwrap[d];
+    eng_vdwl += energy_conversion * e;
   }
   if (vflag_global) {
     torch::Tensor w = out.at("virial").toTensor().to(torch::kCPU, torch::kFloat64);

@@ -17,6 +17,9 @@ EXTERNAL_FIELD: Final[str] = "external_field"  # (B, 3) | V/Å
 TOTAL_CHARGE: Final[str] = "total_charge"  # (B,) | e
 NUM_ATOMS: Final[str] = "num_atoms"  # (B,) int64
 NUM_LOCAL: Final[str] = "num_local"  # (1,) int64 | engine frames: atoms [n_local:] are ghosts
+# (N,) int64 | engine frames with ghosts: global index 0..N_global−1 of every graph atom, a
+# ghost sharing its owner's; ghosts take per-atom values (bond charges, potential) from owners
+ATOM_INDEX: Final[str] = "atom_index"
 
 # ---- model outputs ----
 ENERGY: Final[str] = "energy"  # (B,) | eV (electric enthalpy under a field)
@@ -25,6 +28,9 @@ FORCES: Final[str] = "forces"  # (N, 3) | eV/Å
 STRESS: Final[str] = "stress"  # (B, 3, 3) | eV/Å³, stress = −virial / V
 VIRIAL: Final[str] = "virial"  # (B, 3, 3) | eV
 CHARGES: Final[str] = "charges"  # (N,) | e, permanent latent charges after conservation
+# (N,) | e, the geometry-independent part of q; P holds Σ q_site r of the coordinates the engine
+# passes, so an engine that wraps atoms adds Σ q_site (r_unwrapped − r) to P (and −E· that to U)
+SITE_CHARGES: Final[str] = "site_charges"
 DIPOLES: Final[str] = "dipoles"  # (N, 3) | e·Å, permanent latent dipoles
 QUADRUPOLES: Final[str] = "quadrupoles"  # (N, 3, 3) | e·Å², traceless
 INDUCED_CHARGES: Final[str] = "induced_charges"  # (N,) | e

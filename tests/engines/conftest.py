@@ -37,8 +37,11 @@ def trained_water_model(tmp_path_factory):
     training = {"output": str(out / "run"), "epochs": 15, "batch_size": 4, "lr": 0.01}
     training.update(ema_decay=0.9, seed=0, dtype="float64")
     cfg = parse_config(
-        {"model": model, "data": {"train": str(out / "train.xyz"), "val_fraction": 0.1},
-         "training": training}
+        {
+            "model": model,
+            "data": {"train": str(out / "train.xyz"), "val_fraction": 0.1},
+            "training": training,
+        }
     )
     trainer = Trainer(cfg, progress=False)
     trainer.train()

@@ -15,7 +15,7 @@ invariance at the level of its mesh accuracy, as in every PME code (docs/convent
 import numpy as np
 import pytest
 import torch
-from ase import Atoms, units as ase_units
+from ase import units as ase_units
 from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
 from ase.md.verlet import VelocityVerlet
 
@@ -25,7 +25,7 @@ from polmlip.model import ModelConfig, PolMLIP
 from polmlip.workflows.md import run_md
 
 from lammps_helpers import lammps_available, read_forces, read_thermo, run_lammps, write_inputs
-from model_helpers import water_cluster
+from model_helpers import rocksalt, triclinic_water, water_cluster
 
 pytestmark = pytest.mark.engine
 
@@ -43,25 +43,10 @@ def _model(path, elements, **kw):
     return str(path)
 
 
-def _rocksalt():
-    a = 5.64
-    base = np.array([[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
-    pos = np.concatenate([base, base + [0.5, 0, 0]]) * a
-    atoms = Atoms("Na4Cl4", positions=pos, cell=np.eye(3) * a, pbc=True)
-    atoms.rattle(0.1, seed=3)
-    return atoms
-
-
-def _triclinic_water():
-    atoms = water_cluster(6, seed=7, box=8.0)
-    atoms.set_cell([[8.0, 0, 0], [1.2, 8.2, 0], [-0.7, 0.9, 7.8]], scale_atoms=True)
-    return atoms
-
-
 CELLS = {
     "water": (lambda: water_cluster(8, seed=2, box=9.0), ["H", "O"]),
-    "rocksalt": (_rocksalt, ["Na", "Cl"]),
-    "triclinic_water": (_triclinic_water, ["H", "O"]),
+    "rocksalt": (rocksalt, ["Na", "Cl"]),
+    "triclinic_water": (triclinic_water, ["H", "O"]),
 }
 
 
@@ -82,7 +67,7 @@ def test_sum_rule_through_ase(tmp_path, cell, total_charge):
 
 
 def test_field_force_is_born_charges_times_field_in_a_periodic_cell(tmp_path):
-    atoms = _triclinic_water()
+    atoms = triclinic_water()
     atoms.wrap()
     model = _model(tmp_path / "m.pt", ["H", "O"], **ALL_HEADS)
     atoms.calc = PolMLIPCalculator(model)
@@ -140,7 +125,11 @@ def _write_efield_reference(workdir, atoms, charges, field):
     atoms = atoms.copy()
     atoms.set_initial_charges([charges[s] for s in atoms.get_chemical_symbols()])
     ase.io.write(
-        workdir / "data.lmp", atoms, format="lammps-data", specorder=["H", "O"], masses=True,
+        workdir / "data.lmp",
+        atoms,
+        format="lammps-data",
+        specorder=["H", "O"],
+        masses=True,
         atom_style="charge",
     )
     (workdir / "in.lmp").write_text(f"""units metal
@@ -228,8 +217,10 @@ def test_ase_nve_under_static_field_keeps_momentum_and_enthalpy(trained_water_mo
     zero = _ase_nve(model, atoms, (0, 0, 0), steps)
     field = _ase_nve(model, atoms, (0.0, 0.0, 0.1), steps)
     dv = np.abs(field[:, 1:] - field[0, 1:]).max()
-    print(f"ASE: |dv_cm| {dv:.2e} A/ps; drift {_drift(field[:, 0], dt_ps):.2e} (field) vs "
-          f"{_drift(zero[:, 0], dt_ps):.2e} eV/ps (zero field)")
+    print(
+        f"ASE: |dv_cm| {dv:.2e} A/ps; drift {_drift(field[:, 0], dt_ps):.2e} (field) vs "
+        f"{_drift(zero[:, 0], dt_ps):.2e} eV/ps (zero field)"
+    )
     assert dv <= 1e-6 * steps * dt_ps
     assert _drift(field[:, 0], dt_ps) <= 2.0 * _drift(zero[:, 0], dt_ps) + 1e-3
 
@@ -258,8 +249,10 @@ def test_ase_ac_field_energy_balance(trained_water_model):
     )
     work = log["field_work"][-1]
     change = log["energy"][-1] - log["energy"][0]
-    print(f"AC: enthalpy change {change:.6f} eV, field work {work:.6f} eV, "
-          f"mismatch {abs(change - work) / abs(work):.2%}")
+    print(
+        f"AC: enthalpy change {change:.6f} eV, field work {work:.6f} eV, "
+        f"mismatch {abs(change - work) / abs(work):.2%}"
+    )
     assert abs(work) > 0.01
     assert abs(change - work) <= 0.01 * abs(work)
 
@@ -299,3 +292,45 @@ def test_lammps_nve_under_static_field_two_ranks(tmp_path, trained_water_model):
     print(f"LAMMPS: |dv_cm| {dv:.2e} A/ps; drift {drift_f:.2e} vs {drift_0:.2e} eV/ps")
     assert dv <= 1e-6 * steps * dt_ps
     assert drift_f <= 2.0 * drift_0 + 1e-3
+
+
+# ---------------------------------------------------------------- the field guard rail
+
+
+def test_field_beyond_the_model_range_is_refused_in_ase(tmp_path):
+    from polmlip.errors import InputError
+
+    atoms = water_cluster(3, seed=1, box=8.0)
+    model = _model(tmp_path / "m.pt", ["H", "O"])
+    atoms.calc = PolMLIPCalculator(model, external_field=(0.0, 0.0, 5.0))
+    with pytest.raises(InputError, match="exceeds this model's field limit of 1.0"):
+        atoms.get_potential_energy()
+    atoms.calc = PolMLIPCalculator(model, external_field=(0.0, 0.0, 0.9))
+    assert np.isfinite(atoms.get_potential_energy())
+
+
+def test_training_sets_the_field_limit_from_the_data(trained_water_model):
+    from polmlip.export.io import load_exported
+
+    _, meta = load_exported(trained_water_model)
+    # trained on fields up to 0.004 au = 0.21 V/Å: 1.5× that is below the 1 V/Å floor
+    assert meta["field_limit"] == pytest.approx(1.0)
+
+
+def test_training_field_limit_scales_with_the_largest_training_field():
+    from polmlip.train.prepare import training_field_limit
+
+    graphs = [{"external_field": torch.tensor([[0.0, 0.0, 2.0]])}]
+    assert training_field_limit(graphs) == pytest.approx(3.0)
+    assert training_field_limit([{"external_field": torch.zeros(1, 3)}]) == pytest.approx(1.0)
+
+
+@needs_lammps
+def test_field_beyond_the_model_range_is_a_lammps_error(tmp_path):
+    atoms = water_cluster(3, seed=1, box=8.0)
+    atoms.wrap()
+    _model(tmp_path / "model.pt", ["H", "O"])
+    write_inputs(tmp_path, atoms, "model.pt", ["H", "O"], field=(0, 0, 5.0))
+    proc = run_lammps(tmp_path, 1)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "exceeds this model's field limit" in out, out[-1500:]

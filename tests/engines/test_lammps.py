@@ -7,7 +7,6 @@ entry point, no `plugin load`) at 1, 2 and 4 MPI ranks (4 oversubscribed on 2 co
 import numpy as np
 import pytest
 import torch
-from ase import Atoms
 
 from polmlip.ase import PolMLIPCalculator
 from polmlip.export import export_model
@@ -21,7 +20,7 @@ from lammps_helpers import (
     run_lammps,
     write_inputs,
 )
-from model_helpers import water_cluster
+from model_helpers import rocksalt, triclinic_water, water_cluster
 
 pytestmark = [
     pytest.mark.engine,
@@ -41,26 +40,11 @@ def _model(path, elements, **kw):
     return str(path)
 
 
-def _rocksalt():
-    a = 5.64
-    base = np.array([[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
-    pos = np.concatenate([base, base + [0.5, 0, 0]]) * a
-    atoms = Atoms("Na4Cl4", positions=pos, cell=np.eye(3) * a, pbc=True)
-    atoms.rattle(0.1, seed=3)
-    return atoms
-
-
-def _triclinic_water():
-    atoms = water_cluster(6, seed=7, box=8.0)
-    atoms.set_cell([[8.0, 0, 0], [1.2, 8.2, 0], [-0.7, 0.9, 7.8]], scale_atoms=True)
-    return atoms
-
-
 CASES = {
     "water": (lambda: water_cluster(8, seed=2, box=9.0), ["H", "O"], {}, (0, 0, 0)),
-    "ionic": (_rocksalt, ["Na", "Cl"], {}, (0, 0, 0)),
+    "ionic": (rocksalt, ["Na", "Cl"], {}, (0, 0, 0)),
     "triclinic_all_heads_field": (
-        _triclinic_water,
+        triclinic_water,
         ["H", "O"],
         dict(quadrupoles=True, induced_charges=True, induced_dipoles=True, anisotropic_alpha=True),
         (0.02, -0.01, 0.03),

@@ -78,15 +78,15 @@ def test_small_box_is_handled(tmp_path, model_file):
     assert proc.returncode == 0 or "ERROR" in proc.stdout, proc.stdout[-1500:]
 
 
-def test_nve_energy_conservation(tmp_path, model_file):
-    """Water box, 0.25 fs steps, field off: total-energy drift stays small (printed)."""
+def test_nve_energy_conservation(tmp_path, trained_water_model):
+    """Water box, 0.25 fs steps, field off, trained model: total-energy drift stays small."""
     atoms = water_cluster(8, seed=2, box=9.0)
     atoms.wrap()
     steps = 400
     write_inputs(
         tmp_path,
         atoms,
-        str(model_file),
+        trained_water_model,
         ["H", "O"],
         field=None,
         extra="velocity all create 300 7 dist gaussian\nfix nve all nve\n"

@@ -206,36 +206,45 @@ def test_torchforce_mismatch_is_refused(model_file, tmp_path):
         PolMLIPForce(tf, topology_from_atoms(atoms))
 
 
-def test_nve_energy_conservation(tmp_path):
-    """Periodic water box, VerletIntegrator 0.25 fs, field off: drift reported and bounded.
-
-    Same untrained charge model and box as the LAMMPS NVE test (the all-heads random model
-    of the other tests lets atoms collapse within 0.1 ps).
-    """
-    torch.manual_seed(0)
-    model = tmp_path / "model.pt"
-    cfg = ModelConfig(elements=["H", "O"], channels=6, cutoff=3.5, num_layers=2)
-    export_model(PolMLIP(cfg).double(), model)
-    atoms = _frames()["periodic_water"]
-    system, _ = system_from_atoms(atoms, str(model))
+def _openmm_nve(model, atoms, field):
+    """Total energy (eV) and centre-of-mass velocity (Å/ps) every 20 steps of 0.25 fs."""
+    system, _ = system_from_atoms(atoms, str(model), field=field)
     integ = openmm.VerletIntegrator(0.25e-3)
     ctx = openmm.Context(system, integ, openmm.Platform.getPlatformByName("CPU"))
     ctx.setPositions(atoms.positions / 10.0)
     ctx.setVelocitiesToTemperature(300 * u.kelvin, 7)
-    times, etot = [], []
+    masses = atoms.get_masses()[:, None]
+    times, etot, vcm = [], [], []
     for block in range(21):
         if block:
             integ.step(20)
-        s = ctx.getState(getEnergy=True)
+        s = ctx.getState(getEnergy=True, getVelocities=True)
         etot.append((s.getPotentialEnergy() + s.getKineticEnergy()).value_in_unit(KJ))
+        v = s.getVelocities(asNumpy=True).value_in_unit(u.angstrom / u.picosecond)
+        vcm.append((masses * v).sum(0) / masses.sum())
         times.append(block * 20 * 0.25e-3)
-    etot = np.array(etot) / EV_TO_KJ_PER_MOL
-    fit = np.polyfit(times, etot, 1)
-    slope = fit[0] / len(atoms)
-    fluctuation = float(np.std(etot - np.polyval(fit, times)))
-    print(f"OpenMM NVE drift {slope:.3e} eV/atom/ps, fluctuation {fluctuation:.2e} eV")
-    assert abs(slope) < 5e-3
-    assert fluctuation < 1e-3 * len(atoms)
+    return np.array(times), np.array(etot) / EV_TO_KJ_PER_MOL, np.array(vcm)
+
+
+def test_nve_energy_conservation_with_and_without_field(trained_water_model):
+    """Periodic water box, VerletIntegrator 0.25 fs, trained model: the enthalpy drift under a
+    static 0.1 V/Å field is within 2× of the zero-field drift, and the centre of mass keeps its
+    velocity (the field force obeys the acoustic sum rule)."""
+    atoms = _frames()["periodic_water"]
+    drifts = {}
+    for name, field in (("zero", (0.0, 0.0, 0.0)), ("field", (0.0, 0.0, 0.1))):
+        times, etot, vcm = _openmm_nve(trained_water_model, atoms, field)
+        fit = np.polyfit(times, etot, 1)
+        drifts[name] = abs(fit[0])
+        fluctuation = float(np.std(etot - np.polyval(fit, times)))
+        dv = float(np.abs(vcm - vcm[0]).max())
+        print(
+            f"OpenMM NVE {name}: drift {fit[0]:.3e} eV/ps, fluctuation {fluctuation:.2e} eV, "
+            f"|dv_cm| {dv:.1e} A/ps"
+        )
+        assert fluctuation < 1e-3 * len(atoms)
+        assert dv <= 1e-6 * times[-1]
+    assert drifts["field"] <= 2.0 * drifts["zero"] + 1e-3
 
 
 def test_ac_field_custom_integrator(model_file):
@@ -367,3 +376,17 @@ def test_field_md_example(model_file, tmp_path):
     ac = np.loadtxt(tmp_path / "ac" / "openmm_md.csv", delimiter=",")
     assert ac[-1, 3] == pytest.approx(0.1 * np.sin(2 * np.pi * 2.5 / 20.0))
     assert (tmp_path / "field_md.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize("value, message", [(5.0, "field limit"), (float("nan"), "NaN")])
+def test_bad_field_parameter_is_refused(model_file, value, message):
+    """A field beyond the model's range, or a non-finite one, is an OpenMM error, not a NaN."""
+    atoms = _frames()["periodic_water"]
+    system, _ = system_from_atoms(atoms, str(model_file))
+    ctx = openmm.Context(
+        system, openmm.VerletIntegrator(0.0005), openmm.Platform.getPlatformByName("Reference")
+    )
+    ctx.setPositions(atoms.positions / 10.0)
+    ctx.setParameter("polmlip_Ez", value)
+    with pytest.raises(openmm.OpenMMException, match=message):
+        ctx.getState(getEnergy=True)

@@ -25,6 +25,22 @@ def water_cluster(n=3, seed=0, box=None):
     return atoms
 
 
+def rocksalt(a=5.64, rattle=0.1, seed=3):
+    """A rattled 8-atom NaCl rock-salt cube (periodic)."""
+    base = np.array([[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
+    pos = np.concatenate([base, base + [0.5, 0, 0]]) * a
+    atoms = Atoms("Na4Cl4", positions=pos, cell=np.eye(3) * a, pbc=True)
+    atoms.rattle(rattle, seed=seed)
+    return atoms
+
+
+def triclinic_water():
+    """Six water molecules in a skewed periodic cell."""
+    atoms = water_cluster(6, seed=7, box=8.0)
+    atoms.set_cell([[8.0, 0, 0], [1.2, 8.2, 0], [-0.7, 0.9, 7.8]], scale_atoms=True)
+    return atoms
+
+
 def with_format_version(src, dst, version):
     """Copy an exported model file, rewriting its metadata's format_version."""
     import json

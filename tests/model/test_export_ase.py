@@ -23,9 +23,7 @@ def exported(full_model, tmp_path_factory):
 def test_metadata_contract(exported):
     _, meta = exported
     assert meta["elements"] == ["H", "O"]
-    # bond charges need the ghosts' own charges, induced bond charges their potential too
-    extra = 2 if meta["heads"]["induced_charges"] else 1
-    assert meta["ghost_cutoff"] == pytest.approx(meta["cutoff"] * (meta["num_layers"] + extra))
+    assert meta["ghost_cutoff"] == pytest.approx(meta["cutoff"] * meta["num_layers"])
     assert meta["field_limit"] == pytest.approx(1.0)
     assert meta["dtype"] == "float64" and meta["format_version"] == 1
     assert meta["heads"]["quadrupoles"] and meta["long_range"]["sigma"] == 1.0

@@ -77,6 +77,7 @@ def test_ghost_evaluation_equals_periodic(full_model, field):
         0.0,
         True,
         False,
+        torch.from_numpy(owner),
     )
     assert float(out[keys.ENERGY]) == pytest.approx(float(ref[keys.ENERGY]), rel=1e-10)
     folded = torch.zeros(len(atoms), 3, dtype=torch.float64)
@@ -86,10 +87,54 @@ def test_ghost_evaluation_equals_periodic(full_model, field):
     assert torch.allclose(out[keys.CHARGES], ref[keys.CHARGES], atol=1e-12)
 
 
-def test_rank_without_local_atoms(full_model):
-    """A domain with only ghost atoms (possible with many MPI ranks) contributes nothing."""
+def test_ghost_frames_without_atom_index_are_refused(full_model):
+    """Bond charges read their ghosts' values from the owners: without the index that is
+    impossible, and guessing from the ghosts' own (partial) features would be wrong."""
     atoms = water_cluster(2, seed=1, box=6.0)
-    engine = EngineModel(full_model)
+    g = atoms_to_graph(atoms, ["H", "O"], 3.5)
+    with pytest.raises(Exception, match="need the atom_index"):
+        EngineModel(full_model)(
+            g[keys.SPECIES],
+            g[keys.POSITIONS],
+            g[keys.EDGE_INDEX],
+            g[keys.EDGE_SHIFT],
+            3,
+            g[keys.CELL][0],
+            True,
+            torch.zeros(3, dtype=torch.float64),
+            0.0,
+            True,
+            False,
+        )
+
+
+@pytest.mark.parametrize("conservation", ["uniform", "bond"])
+def test_rank_without_local_atoms(conservation):
+    """A domain with only ghost atoms (possible with many MPI ranks) contributes nothing. In
+    one process the ghosts' owners do not exist, so a bond model refuses the frame clearly."""
+    from polmlip.model import ModelConfig, PolMLIP
+
+    torch.manual_seed(0)
+    cfg = ModelConfig(elements=["H", "O"], channels=6, cutoff=3.5, charge_conservation=conservation)
+    model = PolMLIP(cfg).double()
+    atoms = water_cluster(2, seed=1, box=6.0)
+    engine = EngineModel(model)
+    if conservation == "bond":
+        g = atoms_to_graph(atoms, ["H", "O"], 3.5)
+        args = [g[k] for k in (keys.SPECIES, keys.POSITIONS, keys.EDGE_INDEX, keys.EDGE_SHIFT)]
+        with pytest.raises(Exception, match="atom_index holds an index beyond"):
+            engine(
+                *args,
+                0,
+                g[keys.CELL][0],
+                True,
+                torch.zeros(3, dtype=torch.float64),
+                0.0,
+                True,
+                False,
+                torch.arange(len(atoms)),
+            )
+        return
     g = atoms_to_graph(atoms, ["H", "O"], 3.5)
     out = engine(
         g[keys.SPECIES],

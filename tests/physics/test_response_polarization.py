@@ -70,7 +70,8 @@ def test_response_to_real_potential_conserves_total_charge_exactly():
 
 
 def _bond_graph(pos, cell, pbc, cutoff=3.0):
-    """Directed edges within ``cutoff`` (both directions) and their graph vectors r_j − r_i + S·cell."""
+    """Directed edges within ``cutoff`` (both directions) and a function giving their graph
+    vectors r_j − r_i + S·cell."""
     from polmlip.data.graph import neighbor_list
 
     i, j, s = neighbor_list(pos.detach().numpy(), cell.numpy(), pbc, cutoff)
@@ -118,7 +119,10 @@ def test_bond_born_charges_match_finite_differences_and_sum_rule(pbc):
             plus, minus = pos.clone(), pos.clone()
             plus[i, g] += h
             minus[i, g] -= h
-            fd = (_bond_model(plus, a, edge_index, vectors)[1] - _bond_model(minus, a, edge_index, vectors)[1]) / (2 * h)
+            fd = (
+                _bond_model(plus, a, edge_index, vectors)[1]
+                - _bond_model(minus, a, edge_index, vectors)[1]
+            ) / (2 * h)
             assert torch.allclose(z[i, :, g], fd, rtol=1e-7, atol=1e-9)
     # the flux makes Z* differ from q I
     assert float((z - q[:, None, None].detach() * torch.eye(3)).abs().max()) > 1e-2

@@ -59,9 +59,7 @@ def bond_sum(values: torch.Tensor, edge_index: torch.Tensor, n: int) -> torch.Te
     return out.index_add(0, edge_index[0], values)
 
 
-def bond_charges(
-    a: torch.Tensor, weight: torch.Tensor, edge_index: torch.Tensor
-) -> torch.Tensor:
+def bond_charges(a: torch.Tensor, weight: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
     """Antisymmetric bond charges t_e = w_e (a_i − a_j) (E,) in e from latent a (N,)."""
     return weight * (a[edge_index[0]] - a[edge_index[1]])
 

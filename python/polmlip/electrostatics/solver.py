@@ -140,15 +140,6 @@ class MultipoleElectrostatics(torch.nn.Module):
             )
         return shape
 
-    @torch.jit.export
-    def self_potential(self, q: torch.Tensor) -> torch.Tensor:
-        """The potential (N,) V that a site of charge q (N,) e adds at its own centre in a
-        periodic sum (smeared mode). A receiver that carries no charge of its own in
-        :meth:`forward` (an engine's ghost atom, the image of a site that is spread by its
-        owner) gets its self-excluded potential by adding this with its real charge."""
-        dphi, _, _ = gaussian_self_terms(q, None, None, self.width)
-        return units.COULOMB * dphi
-
     def forward(
         self,
         positions: torch.Tensor,

@@ -5,14 +5,14 @@ local atoms and their neighbours (ghost atoms included when it decomposes the
 domain) and calls
 
     forward(species, positions, edge_index, edge_shift, n_local, cell, pbc,
-            external_field, total_charge, compute_virial, compute_bec)
+            external_field, total_charge, compute_virial, compute_bec[, atom_index])
 
 All lengths in Å, energies in eV, fields in V/Å. Forces are computed inside (one
 backward pass, including the applied-field force of periodic cells) for local
 and ghost atoms; the engine sums ghost forces back onto their owners.
 """
 
-from typing import Dict
+from typing import Dict, Optional
 
 import torch
 from e3nn.util.jit import compile_mode
@@ -56,6 +56,7 @@ class EngineModel(torch.nn.Module):
         total_charge: float = 0.0,
         compute_virial: bool = True,
         compute_bec: bool = False,
+        atom_index: Optional[torch.Tensor] = None,
     ) -> Dict[str, torch.Tensor]:
         """Energy (scalar), forces (N, 3), virial (3, 3) and per-atom outputs of one frame.
 
@@ -65,6 +66,8 @@ class EngineModel(torch.nn.Module):
             edge_shift: (E, 3) integer lattice shifts (zeros when ghosts are explicit images).
             n_local: number of local atoms. cell: (3, 3) Å, rows are lattice vectors.
             pbc: periodic frame. external_field: (3,) V/Å. total_charge: e.
+            atom_index: (N,) int64 global index of every atom, ghosts sharing their owner's
+                (engines with ghost atoms; contiguous 0..N_global−1 over all ranks).
         """
         n = positions.shape[0]
         if n_local < 0 or n_local > n:
@@ -83,6 +86,8 @@ class EngineModel(torch.nn.Module):
             ),
             keys.NUM_LOCAL: torch.tensor([n_local], device=positions.device),
         }
+        if atom_index is not None:
+            data[keys.ATOM_INDEX] = atom_index
         out = self.model(data, True, compute_virial and pbc, compute_bec, False)
         result: Dict[str, torch.Tensor] = {}
         for k, v in out.items():

@@ -11,9 +11,9 @@ V/Å (openmm-torch's global parameters), returning the energy (0-d) in kJ/mol.
 
 The neighbour list is built inside (``polmlip::neighbor_pairs``). Forces come from
 ``energy.backward()`` as openmm-torch does it: the returned energy is the model energy
-plus ``−(F·r − (F·r).detach())``, which is zero in value and whose gradient is −F. This
-keeps the applied-field force of periodic cells (Z*ᵀE, which is not the gradient of an
-energy) exact, and costs no second derivative. The consumer process must have the polmlip
+plus ``−(F·r − (F·r).detach())``, which is zero in value and whose gradient is −F: the
+forces are the model's own (one backward inside), and openmm-torch's backward costs no
+second derivative. The consumer process must have the polmlip
 operators registered: ``import polmlip`` in Python, or load ``libpolmlip_ops.so``.
 """
 

@@ -72,6 +72,8 @@ class PolMLIP(torch.nn.Module):
             spline_order=config.spline_order,
         )
         self.bond_weight = BondWeight(config.cutoff, config.num_basis, config.avg_neighbors)
+        # per-element charge baseline of bond mode (e), geometry-independent
+        self.element_charge = torch.nn.Parameter(torch.zeros(n))
         self.response_envelope = PolynomialCutoff(config.cutoff)
         self.register_buffer("energy_shift", torch.zeros(n))
         self.register_buffer("energy_scale", torch.ones(()))
@@ -96,18 +98,13 @@ class PolMLIP(torch.nn.Module):
 
     @torch.jit.export
     def ghost_layers(self) -> int:
-        """Cutoffs of ghost atoms an engine must pass around its own atoms.
+        """Cutoffs of ghost atoms an engine must pass around its own atoms: ``num_layers``.
 
-        The network needs ``num_layers``; bond charges t_ij need the latent charge of the
-        ghost j itself (+1); induced bond charges need the potential at ghosts, whose
-        self term needs the ghosts' own bond charges (+2).
+        The bond terms also need per-atom values of ghosts within one cutoff (latent charge,
+        κ, potential); they come from the ghosts' owners through :meth:`_from_owners`, so
+        they add no ghost shell.
         """
-        extra = 0
-        if self.bond_conservation and self.use_charges and not self.use_fixed_charges:
-            extra = 1
-        if self.bond_conservation and self.use_induced_charges:
-            extra = 2
-        return self.num_layers + extra
+        return self.num_layers
 
     def forward(
         self,
@@ -228,6 +225,8 @@ class PolMLIP(torch.nn.Module):
             fixed = self.fixed_charge_table.to(dtype)[species]
             return fixed, dipole, fixed
         a = heads["q"]
+        if self.bond_conservation and keys.ATOM_INDEX in data:
+            a = self._from_owners(a, data, n_local)
         if self.charge_conservation == "none":
             return a, dipole, a
         total = data[keys.TOTAL_CHARGE].to(dtype)
@@ -236,17 +235,51 @@ class PolMLIP(torch.nn.Module):
             0, batch[:n_local], ones
         )
         if self.bond_conservation:
-            counts = torch.clamp(global_sum(counts), min=1.0)  # a frame may have no local atom
+            # per-element baseline, neutralised per frame by a constant (composition only),
+            # plus antisymmetric bond increments: Σq = Q, and all geometry dependence is local
+            c = self.element_charge.to(dtype)[species] * self.heads.multipole_sign.to(dtype)
+            sums = torch.zeros(nframes, dtype=dtype, device=a.device).index_add(
+                0, batch[:n_local], c[:n_local]
+            )
+            sums = global_sum(torch.stack([sums, counts]))
+            counts = torch.clamp(sums[1], min=1.0)  # a frame may have no local atom
+            site = c - ((sums[0] - total) / counts)[batch]
             t = bond_charges(a, self.bond_weight(torch.linalg.norm(vectors, dim=-1)), edge_index)
-            background = (total / counts)[batch]
-            q = bond_sum(t, edge_index, m) + background
-            return q, bond_dipoles(t, vectors, edge_index, m), background
+            q = bond_sum(t, edge_index, m) + site
+            return q, bond_dipoles(t, vectors, edge_index, m), site
         sums = torch.zeros(nframes, dtype=dtype, device=a.device).index_add(
             0, batch[:n_local], a[:n_local]
         )
         sums = global_sum(torch.stack([sums, counts]))
-        q = a - ((sums[0] - total) / sums[1])[batch]
+        q = a - ((sums[0] - total) / torch.clamp(sums[1], min=1.0))[batch]
         return q, dipole, q
+
+    def _from_owners(
+        self, values: torch.Tensor, data: Dict[str, torch.Tensor], n_local: int
+    ) -> torch.Tensor:
+        """Per-atom ``values`` (M,) of every graph atom as computed by each atom's owner.
+
+        Engine frames on several ranks give ``atom_index`` (M,), the global index of every
+        graph atom (a ghost shares its owner's). Each rank scatters its local values into a
+        global vector, :func:`global_sum` completes it, and every row reads its owner's
+        entry; the backward sends each ghost's gradient to its owner the same way. O(N) per
+        call, far below the replicated mesh; the halo exchange will replace it.
+        """
+        index = data[keys.ATOM_INDEX]
+        count = global_sum(
+            torch.full((1,), float(n_local), dtype=values.dtype, device=values.device)
+        )
+        size = int(count[0].item())
+        if index.numel() > 0 and int(index.max()) >= size:
+            raise ValueError(
+                "polmlip: atom_index holds an index beyond the "
+                + str(size)
+                + " atoms of all ranks; it must number the atoms 0..N-1 and give each ghost "
+                + "its owner's index"
+            )
+        table = torch.zeros(size, dtype=values.dtype, device=values.device)
+        table = global_sum(table.index_add(0, index[:n_local], values[:n_local]))
+        return table[index]
 
     def _frame_sum(
         self, values: torch.Tensor, frame: torch.Tensor, nframes: int, n_local: int
@@ -280,6 +313,16 @@ class PolMLIP(torch.nn.Module):
         mu: Optional[torch.Tensor] = heads["mu"] if self.use_dipoles else None
         th: Optional[torch.Tensor] = heads["theta"] if self.use_quadrupoles else None
         bond_response = self.bond_conservation and self.use_induced_charges
+        if (
+            self.bond_conservation
+            and (self.use_charges or self.use_induced_charges)
+            and n_local < m
+            and keys.ATOM_INDEX not in data
+        ):
+            raise ValueError(
+                "polmlip: bond charges with ghost atoms need the atom_index of every graph "
+                "atom (its owner's global index) so that ghosts take their owners' values"
+            )
         nonlocal_flux = (
             self.use_charges and not self.use_fixed_charges and not self.bond_conservation
         ) or (self.use_induced_charges and not self.bond_conservation)
@@ -297,42 +340,19 @@ class PolMLIP(torch.nn.Module):
                     "charges globally, which leaves Z* and the field force undefined there "
                     "(docs/conventions.md)"
                 )
-            sites = idx
-            if bond_response and n_local < m and periodic:
-                # ghosts receive the potential (their owners' sources are on the mesh)
-                ghosts = torch.arange(n_local, m, device=pos.device)
-                sites = torch.cat([idx, ghosts])
-            q_src = q[sites]
-            if sites.shape[0] > idx.shape[0]:
-                q_src = torch.cat([q[idx], torch.zeros_like(q[n_local:])])
-            mu_b: Optional[torch.Tensor] = None
-            th_b: Optional[torch.Tensor] = None
-            if mu is not None:
-                mu_b = torch.zeros_like(pos_s[sites]).index_copy(
-                    0, torch.arange(idx.shape[0], device=pos.device), mu[idx]
-                )
-            if th is not None:
-                th_b = torch.zeros((sites.shape[0], 3, 3), dtype=dtype, device=pos.device)
-                th_b = th_b.index_copy(0, torch.arange(idx.shape[0], device=pos.device), th[idx])
+            mu_b: Optional[torch.Tensor] = None if mu is None else mu[idx]
+            th_b: Optional[torch.Tensor] = None if th is None else th[idx]
             e_site, phi_b, e_b, _ = self.electrostatics(
-                pos_s[sites], cell[b], periodic, q_src, mu_b, th_b, self.use_quadrupoles
+                pos_s[idx], cell[b], periodic, q[idx], mu_b, th_b, self.use_quadrupoles
             )
-            if sites.shape[0] > idx.shape[0]:
-                phi_b = torch.cat(
-                    [
-                        phi_b[: idx.shape[0]],
-                        phi_b[idx.shape[0] :] + self.electrostatics.self_potential(q[n_local:]),
-                    ]
-                )
-            energy = energy.index_add(
-                0, torch.tensor([b], device=pos.device), e_site[: idx.shape[0]].sum()[None]
-            )
-            phi = phi.index_copy(0, sites, phi_b)
-            efield = efield.index_copy(0, idx, e_b[: idx.shape[0]])
+            energy = energy.index_add(0, torch.tensor([b], device=pos.device), e_site.sum()[None])
+            phi = phi.index_copy(0, idx, phi_b)
+            efield = efield.index_copy(0, idx, e_b)
 
         local_frame = batch[:n_local]
         out: Dict[str, torch.Tensor] = {
             keys.CHARGES: q[:n_local],
+            keys.SITE_CHARGES: site_q[:n_local],
             keys.POTENTIAL: phi[:n_local],
             keys.FIELD: efield[:n_local],
         }
@@ -346,6 +366,10 @@ class PolMLIP(torch.nn.Module):
         if self.use_induced_charges:
             kappa = heads["kappa"]
             if bond_response:
+                if keys.ATOM_INDEX in data:
+                    # ghosts take their owners' potential and κ (the ghosts' own are partial)
+                    phi = self._from_owners(phi, data, n_local)
+                    kappa = self._from_owners(kappa, data, n_local)
                 r = torch.linalg.norm(vectors, dim=-1)
                 w = self.response_envelope(r) * self.bond_weight.norm
                 t_ind, e_edge = induced_bond_charges(

@@ -56,7 +56,11 @@ def run_md(
     if field is not None:
         calc.set_external_field(field(0.0))
     log: Dict[str, List] = {
-        "time": [], "energy": [], "polarization": [], "field": [], "field_work": []
+        "time": [],
+        "energy": [],
+        "polarization": [],
+        "field": [],
+        "field_work": [],
     }
 
     def record(t: float) -> None:
@@ -76,9 +80,7 @@ def run_md(
     record(0.0)
     for step in tqdm(range(steps), desc="MD", unit="step", disable=not progress):
         t = (step + 1) * timestep_fs
-        field_verlet_step(
-            atoms, calc, timestep_fs * units.fs, None if field is None else field(t)
-        )
+        field_verlet_step(atoms, calc, timestep_fs * units.fs, None if field is None else field(t))
         record(t)
     return log
 
