@@ -41,7 +41,7 @@ using namespace LAMMPS_NS;
 
 PairPolmlip::PairPolmlip(LAMMPS *lmp) :
     Pair(lmp), device(torch::kCPU), dtype(torch::kFloat64), cutoff(0.0), ghost_cutoff(0.0),
-    energy_conversion(1.0), kspace_accuracy(0.0), nmax_peratom(0), peratom_flag(0), fold_images(false),
+    energy_conversion(1.0), kspace_accuracy(0.0), field_limit(0.0), nmax_peratom(0), peratom_flag(0), fold_images(false),
     bec_flag(false), charges(nullptr), induced_charges(nullptr), dipoles(nullptr),
     induced_dipoles(nullptr), bec(nullptr)
 {
@@ -124,6 +124,12 @@ void PairPolmlip::settings(int narg, char **arg)
       if (kspace_accuracy <= 0.0 || kspace_accuracy >= 1.0)
         error->all(FLERR, "pair_style polmlip kspace_accuracy must be in (0, 1)");
       iarg += 2;
+    } else if (strcmp(arg[iarg], "field_limit") == 0) {
+      if (iarg + 2 > narg) error->all(FLERR, "pair_style polmlip field_limit needs a value");
+      field_limit = utils::numeric(FLERR, arg[iarg + 1], false, lmp);
+      if (!(field_limit > 0.0) || !std::isfinite(field_limit))
+        error->all(FLERR, "pair_style polmlip field_limit must be a positive field in V/A");
+      iarg += 2;
     } else if (strcmp(arg[iarg], "bec") == 0) {
       if (iarg + 2 > narg) error->all(FLERR, "pair_style polmlip bec needs yes or no");
       bec_flag = utils::logical(FLERR, arg[iarg + 1], false, lmp) == 1;
@@ -171,6 +177,7 @@ void PairPolmlip::settings(int narg, char **arg)
     error->all(FLERR, "pair_style polmlip: {}", e.what());
   }
   if (kspace_accuracy > 0.0) model.get_method("set_kspace_accuracy")({kspace_accuracy});
+  if (field_limit > 0.0) model.get_method("set_field_limit")({field_limit});
   if (comm->me == 0)
     utils::logmesg(lmp, "pair_style polmlip: model {} with elements {}, cutoff {} A, ghost "
                    "cutoff {} A\n", model_file, utils::join_words(elements, " "), cutoff, ghost_cutoff);

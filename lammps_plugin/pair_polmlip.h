@@ -1,7 +1,7 @@
 /* -*- c++ -*- ----------------------------------------------------------
    pair_style polmlip: polarizable long-range machine-learned potentials.
 
-   pair_style polmlip MODEL [efield Ex Ey Ez] [device cpu|cuda] [kspace_accuracy X] [bec yes|no]
+   pair_style polmlip MODEL [efield Ex Ey Ez] [device cpu|cuda] [kspace_accuracy X] [field_limit X] [bec yes|no]
    pair_coeff * * El1 El2 ...
 ------------------------------------------------------------------------- */
 
@@ -50,6 +50,7 @@ class PairPolmlip : public Pair {
   double efield_value[3];
   int efield_var[3];
   double kspace_accuracy;
+  double field_limit;    // V/A, 0: the model's own
   // per-atom outputs for `fix pair` (local atoms): q, q_ind, mu (3), mu_ind (3)
   int nmax_peratom, peratom_flag;
   bool fold_images;    // one rank: images folded onto owners (lattice shifts), no ghosts

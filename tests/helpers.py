@@ -24,3 +24,19 @@ def triclinic_cell(length=9.0, dtype=torch.float64):
     return torch.tensor(
         [[length, 0.0, 0.0], [1.3, length * 0.95, 0.0], [0.7, -1.1, length * 1.05]], dtype=dtype
     )
+
+
+def energy_drift(times, energies):
+    """Linear drift of an energy series: (slope, standard error of the slope, RMS residual).
+
+    Short NVE runs are dominated by the integrator's oscillation; the standard error says how
+    much of a fitted slope that noise alone explains."""
+    import numpy as np
+
+    t = np.asarray(times, dtype=float)
+    e = np.asarray(energies, dtype=float)
+    fit = np.polyfit(t, e, 1)
+    resid = e - np.polyval(fit, t)
+    rms = float(np.sqrt(np.mean(resid**2)))
+    stderr = rms / (np.sqrt(len(t)) * float(np.std(t)))
+    return float(fit[0]), stderr, rms

@@ -99,18 +99,22 @@ LoadedModel load_model(const std::string &path, const torch::Device &device) {
 }
 
 std::string short_error(const std::string &msg) {
-  auto at = msg.find("polmlip: ");
-  if (at != std::string::npos) return msg.substr(at, msg.find('\n', at) - at);
-  std::string best = msg.substr(0, msg.find('\n'));
+  // TorchScript errors quote the failing source, whose message template also contains
+  // "polmlip: "; the raised message is the last "...Error: polmlip: ..." line.
+  std::string polmlip_line, error_line = msg.substr(0, msg.find('\n'));
   size_t start = 0;
   while (start < msg.size()) {
     size_t end = msg.find('\n', start);
     if (end == std::string::npos) end = msg.size();
     std::string line = msg.substr(start, end - start);
-    if (line.find("Error: ") != std::string::npos) best = line;
+    const size_t at = line.find("Error: polmlip: ");
+    if (at != std::string::npos) polmlip_line = line.substr(at + 7);
+    if (line.find("Error: ") != std::string::npos) error_line = line;
     start = end + 1;
   }
-  return best;
+  if (!polmlip_line.empty()) return polmlip_line;
+  if (msg.rfind("polmlip: ", 0) == 0) return msg.substr(0, msg.find('\n'));
+  return error_line;
 }
 
 }  // namespace polmlip

@@ -9,7 +9,7 @@ Example::
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 import torch
@@ -30,6 +30,8 @@ class PolMLIPCalculator(Calculator):
         external_field: applied uniform field (3,) in V/Å; may be changed later with
             :meth:`set_external_field`.
         total_charge: total charge of the system in e.
+        field_limit: override the model's largest accepted field |E| (V/Å); only after
+            checking the response beyond the training range.
 
     Properties: ``energy`` (eV, electric enthalpy under a field), ``forces`` (eV/Å),
     ``stress`` (eV/Å³, periodic only), ``charges`` (e, permanent + induced), ``dipoles``
@@ -55,10 +57,15 @@ class PolMLIPCalculator(Calculator):
         device: str = "cpu",
         external_field: Sequence[float] = (0.0, 0.0, 0.0),
         total_charge: float = 0.0,
+        field_limit: Optional[float] = None,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
         self.model, self.metadata = load_exported(model_path, device=device)
+        if field_limit is not None:
+            if not (np.isfinite(field_limit) and field_limit > 0):
+                raise InputError(f"field_limit must be a positive field in V/Å, got {field_limit}")
+            self.model.set_field_limit(float(field_limit))
         self.device = device
         self.dtype = getattr(torch, self.metadata["dtype"])
         self.elements = self.metadata["elements"]

@@ -37,6 +37,12 @@ from ..nn.radial import PolynomialCutoff
 from .config import ModelConfig
 
 
+def _short(value: float) -> str:
+    """A float for a message: 4 significant decimals, no trailing dot."""
+    text = str(round(value * 10000.0) / 10000.0)
+    return text[:-1] if text.endswith(".") else text
+
+
 @compile_mode("script")
 class PolMLIP(torch.nn.Module):
     """The polmlip potential on batched graphs (see :mod:`polmlip.keys` for the fields)."""
@@ -193,11 +199,11 @@ class PolMLIP(torch.nn.Module):
         if biggest > limit:
             raise ValueError(
                 "polmlip: the applied field |E| = "
-                + str(biggest)
+                + _short(biggest)
                 + " V/A exceeds this model's field limit of "
-                + str(limit)
-                + " V/A (1.5x the largest training field, or 1 V/A without field data); "
-                + "the model would leave its training range. Raise it with the engine's "
+                + _short(limit)
+                + " V/A (1.5x the largest training field, at least 1 V/A); the model would "
+                + "leave its training range. Raise it deliberately with the engine's "
                 + "field_limit setting only if you have checked the response"
             )
 
