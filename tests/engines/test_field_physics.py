@@ -353,3 +353,26 @@ def test_field_beyond_the_model_range_is_a_lammps_error(tmp_path):
     )
     proc = run_lammps(tmp_path, 1)
     assert proc.returncode == 0, proc.stdout[-1500:]
+
+
+@pytest.mark.parametrize("cell", ["rocksalt", "triclinic_water"])
+def test_born_charges_are_finite_differences_of_the_polarization(tmp_path, cell):
+    """Z*_i = ∂P/∂r_i by central differences of the model's P, through ASE, in periodic
+    rock salt and a triclinic water cell (open and periodic water: tests/model)."""
+    build, elements = CELLS[cell]
+    atoms = build()
+    atoms.wrap()
+    model = _model(tmp_path / "m.pt", elements, **ALL_HEADS)
+    atoms.calc = PolMLIPCalculator(model, external_field=FIELD)
+    z = atoms.calc.get_property("bec", atoms)
+    h = 1e-5
+    for i in (0, 3, 5):
+        for g in range(3):
+            pols = []
+            for sign in (1, -1):
+                moved = atoms.copy()
+                moved.positions[i, g] += sign * h
+                moved.calc = PolMLIPCalculator(model, external_field=FIELD)
+                pols.append(moved.calc.get_property("polarization", moved))
+            fd = (pols[0] - pols[1]) / (2 * h)
+            assert np.allclose(z[i, :, g], fd, rtol=1e-6, atol=1e-8), (i, g, z[i, :, g], fd)
