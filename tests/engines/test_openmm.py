@@ -114,6 +114,8 @@ def test_openmm_matches_ase(model_file, case, platform, field):
     e_ref, f_ref = _ase(atoms, model_file, field)
     print(f"{case} {platform} field={field}: dE/E {abs(e - e_ref) / abs(e_ref):.1e}")
     _assert_close(e, f, e_ref, f_ref)
+    # acoustic sum rule of the field force: no net force on a neutral system, in any cell
+    assert np.abs(f.sum(0)).max() <= 1e-9 * FORCE_SCALE
 
 
 @pytest.mark.parametrize("case", ["open_molecule", "periodic_water"])
