@@ -376,3 +376,19 @@ def test_born_charges_are_finite_differences_of_the_polarization(tmp_path, cell)
                 pols.append(moved.calc.get_property("polarization", moved))
             fd = (pols[0] - pols[1]) / (2 * h)
             assert np.allclose(z[i, :, g], fd, rtol=1e-6, atol=1e-8), (i, g, z[i, :, g], fd)
+
+
+def test_ase_set_changes_field_and_charge(tmp_path):
+    """calc.set(external_field=...) / set(total_charge=...) reset the cached results."""
+    atoms = water_cluster(3, seed=1, box=8.0)
+    atoms.calc = PolMLIPCalculator(_model(tmp_path / "m.pt", ["H", "O"]))
+    e0 = atoms.get_potential_energy()
+    atoms.calc.set(external_field=(0.0, 0.0, 0.1))
+    e1 = atoms.get_potential_energy()
+    fresh = atoms.copy()
+    fresh.calc = PolMLIPCalculator(str(tmp_path / "m.pt"), external_field=(0.0, 0.0, 0.1))
+    assert e1 == pytest.approx(fresh.get_potential_energy(), abs=1e-12)
+    assert abs(e1 - e0) > 1e-4
+    atoms.calc.set(total_charge=1.0)
+    assert abs(atoms.get_potential_energy() - e1) > 1e-6
+    assert atoms.calc.results["charges"].sum() == pytest.approx(1.0, abs=1e-12)

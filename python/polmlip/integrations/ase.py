@@ -73,6 +73,23 @@ class PolMLIPCalculator(Calculator):
         self.total_charge = float(total_charge)
         self.set_external_field(external_field)
 
+    def set(self, **kwargs):
+        """ASE's ``calc.set(...)``: ``external_field`` and ``total_charge`` change results, so
+        setting them invalidates the cached results like any other changed parameter."""
+        changed = {}
+        if "external_field" in kwargs:
+            self.set_external_field(kwargs.pop("external_field"))
+            changed["external_field"] = self.external_field
+        if "total_charge" in kwargs:
+            q = kwargs.pop("total_charge")
+            if not isinstance(q, (int, float)) or not np.isfinite(q):
+                raise InputError(f"total_charge must be a finite number (e), got {q!r}")
+            self.total_charge = float(q)
+            self.reset()
+            changed["total_charge"] = self.total_charge
+        changed.update(super().set(**kwargs))
+        return changed
+
     def set_external_field(self, field: Sequence[float]) -> None:
         """Set the applied field (3,) in V/Å; invalidates cached results."""
         f = np.asarray(field, dtype=np.float64)
