@@ -87,25 +87,20 @@ def test_ghost_evaluation_equals_periodic(full_model, field):
     assert torch.allclose(out[keys.CHARGES], ref[keys.CHARGES], atol=1e-12)
 
 
+def _call_plain_graph(engine, atoms, n_local, atom_index=None):
+    """The engine on the plain periodic graph of ``atoms``, zero field, virial on."""
+    g = atoms_to_graph(atoms, ["H", "O"], 3.5)
+    args = [g[k] for k in (keys.SPECIES, keys.POSITIONS, keys.EDGE_INDEX, keys.EDGE_SHIFT)]
+    field = torch.zeros(3, dtype=torch.float64)
+    return engine(*args, n_local, g[keys.CELL][0], True, field, 0.0, True, False, atom_index)
+
+
 def test_ghost_frames_without_atom_index_are_refused(full_model):
     """Bond charges read their ghosts' values from the owners: without the index that is
     impossible, and guessing from the ghosts' own (partial) features would be wrong."""
     atoms = water_cluster(2, seed=1, box=6.0)
-    g = atoms_to_graph(atoms, ["H", "O"], 3.5)
     with pytest.raises(Exception, match="need the atom_index"):
-        EngineModel(full_model)(
-            g[keys.SPECIES],
-            g[keys.POSITIONS],
-            g[keys.EDGE_INDEX],
-            g[keys.EDGE_SHIFT],
-            3,
-            g[keys.CELL][0],
-            True,
-            torch.zeros(3, dtype=torch.float64),
-            0.0,
-            True,
-            False,
-        )
+        _call_plain_graph(EngineModel(full_model), atoms, 3)
 
 
 @pytest.mark.parametrize("conservation", ["uniform", "bond"])
@@ -116,38 +111,12 @@ def test_rank_without_local_atoms(conservation):
 
     torch.manual_seed(0)
     cfg = ModelConfig(elements=["H", "O"], channels=6, cutoff=3.5, charge_conservation=conservation)
-    model = PolMLIP(cfg).double()
+    engine = EngineModel(PolMLIP(cfg).double())
     atoms = water_cluster(2, seed=1, box=6.0)
-    engine = EngineModel(model)
     if conservation == "bond":
-        g = atoms_to_graph(atoms, ["H", "O"], 3.5)
-        args = [g[k] for k in (keys.SPECIES, keys.POSITIONS, keys.EDGE_INDEX, keys.EDGE_SHIFT)]
         with pytest.raises(Exception, match="atom_index holds an index beyond"):
-            engine(
-                *args,
-                0,
-                g[keys.CELL][0],
-                True,
-                torch.zeros(3, dtype=torch.float64),
-                0.0,
-                True,
-                False,
-                torch.arange(len(atoms)),
-            )
+            _call_plain_graph(engine, atoms, 0, torch.arange(len(atoms)))
         return
-    g = atoms_to_graph(atoms, ["H", "O"], 3.5)
-    out = engine(
-        g[keys.SPECIES],
-        g[keys.POSITIONS],
-        g[keys.EDGE_INDEX],
-        g[keys.EDGE_SHIFT],
-        0,
-        g[keys.CELL][0],
-        True,
-        torch.zeros(3, dtype=torch.float64),
-        0.0,
-        True,
-        False,
-    )
+    out = _call_plain_graph(engine, atoms, 0)
     assert float(out[keys.ENERGY]) == 0.0
     assert torch.all(out[keys.FORCES] == 0) and torch.all(out[keys.VIRIAL] == 0)
