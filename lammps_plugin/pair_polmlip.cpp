@@ -6,6 +6,8 @@
    share, forces on local and ghost atoms (ghost forces go back through reverse
    communication, newton on) and the virial. Long-range sums go through the
    polmlip::allreduce operator, into which this pair style installs an MPI sum.
+   Settings, model loading and compute are here; the graph and other model inputs are in
+   pair_polmlip_graph.cpp, per-atom outputs in pair_polmlip_peratom.cpp.
 ------------------------------------------------------------------------- */
 
 #include "pair_polmlip.h"
@@ -19,7 +21,6 @@
 #include "force.h"
 #include "input.h"
 #include "memory.h"
-#include "neigh_list.h"
 #include "neighbor.h"
 #include "update.h"
 #include "utils.h"
@@ -27,7 +28,6 @@
 
 #include "../cpp/core/model_loader.h"
 #include "../cpp/ops/allreduce.h"
-#include "../cpp/ops/neighbor_op.h"
 
 #include <mpi.h>
 
@@ -253,163 +253,10 @@ void PairPolmlip::init_style()
 
 double PairPolmlip::init_one(int, int) { return cutoff; }
 
-/* ----------------------------------------------------------------------
-   per-atom outputs for `fix ID group pair N polmlip NAME 0 ...`:
-   charges, induced_charges (vectors, e); dipoles, induced_dipoles (3 columns, e*Angstrom)
-------------------------------------------------------------------------- */
-
-void *PairPolmlip::extract(const char *name, int &dim)
-{
-  dim = 0;
-  if (utils::strmatch(name, "_flag$")) return (void *) &peratom_flag;
-  return nullptr;
-}
-
-void *PairPolmlip::extract_peratom(const char *name, int &ncol)
-{
-  if (strcmp(name, "charges") == 0) { ncol = 0; return (void *) charges; }
-  if (strcmp(name, "induced_charges") == 0) { ncol = 0; return (void *) induced_charges; }
-  if (strcmp(name, "dipoles") == 0) { ncol = 3; return (void *) dipoles; }
-  if (strcmp(name, "induced_dipoles") == 0) { ncol = 3; return (void *) induced_dipoles; }
-  if (strcmp(name, "bec") == 0) {
-    if (!bec_flag) error->all(FLERR, "pair_style polmlip: per-atom bec needs `bec yes`");
-    ncol = 9;
-    return (void *) bec;
-  }
-  return nullptr;
-}
-
-int PairPolmlip::pack_reverse_comm(int n, int first, double *buf)
-{
-  int m = 0;
-  for (int i = first; i < first + n; i++)
-    for (int k = 0; k < 9; k++) buf[m++] = bec[i][k];
-  return m;
-}
-
-void PairPolmlip::unpack_reverse_comm(int n, int *list, double *buf)
-{
-  int m = 0;
-  for (int i = 0; i < n; i++)
-    for (int k = 0; k < 9; k++) bec[list[i]][k] += buf[m++];
-}
-
-void PairPolmlip::store_peratom(const c10::impl::GenericDict &out, int nlocal, int natoms)
-{
-  if (atom->nmax > nmax_peratom) {
-    nmax_peratom = atom->nmax;
-    if (bec_flag) memory->grow(bec, nmax_peratom, 9, "pair:polmlip:bec");
-    memory->grow(charges, nmax_peratom, "pair:polmlip:charges");
-    memory->grow(induced_charges, nmax_peratom, "pair:polmlip:induced_charges");
-    memory->grow(dipoles, nmax_peratom, 3, "pair:polmlip:dipoles");
-    memory->grow(induced_dipoles, nmax_peratom, 3, "pair:polmlip:induced_dipoles");
-  }
-  auto vec = [&](const char *key, double *dst) {
-    if (!out.contains(key)) {
-      for (int i = 0; i < nlocal; i++) dst[i] = 0.0;
-      return;
-    }
-    auto t = out.at(key).toTensor().to(torch::kCPU, torch::kFloat64).contiguous();
-    auto a = t.accessor<double, 1>();
-    for (int i = 0; i < nlocal; i++) dst[i] = a[i];
-  };
-  auto mat = [&](const char *key, double **dst) {
-    if (!out.contains(key)) {
-      for (int i = 0; i < nlocal; i++) dst[i][0] = dst[i][1] = dst[i][2] = 0.0;
-      return;
-    }
-    auto t = out.at(key).toTensor().to(torch::kCPU, torch::kFloat64).contiguous();
-    auto a = t.accessor<double, 2>();
-    for (int i = 0; i < nlocal; i++)
-      for (int d = 0; d < 3; d++) dst[i][d] = a[i][d];
-  };
-  vec("charges", charges);
-  vec("induced_charges", induced_charges);
-  mat("dipoles", dipoles);
-  mat("induced_dipoles", induced_dipoles);
-  if (bec_flag) {
-    // the model returns a row per graph atom (ghosts included): the derivative of P with
-    // respect to each ghost belongs to the atom it images, so ghost rows are summed onto
-    // their owners by reverse communication (one rank folds images and has no ghosts)
-    auto t = out.at("bec").toTensor().to(torch::kCPU, torch::kFloat64).reshape({-1, 9});
-    auto a = t.accessor<double, 2>();
-    const int rows = std::min<int>((int) t.size(0), natoms);
-    for (int i = 0; i < rows; i++)
-      for (int k = 0; k < 9; k++) bec[i][k] = a[i][k];
-    for (int i = rows; i < atom->nlocal + atom->nghost; i++)
-      for (int k = 0; k < 9; k++) bec[i][k] = 0.0;
-    if (!fold_images) comm->reverse_comm(this);
-  }
-}
-
 double PairPolmlip::field_component(int d) const
 {
   if (efield_var[d] >= 0) return input->variable->compute_equal(efield_var[d]);
   return efield_value[d];
-}
-
-/* ----------------------------------------------------------------------
-   the model's graph: positions, species, edges (receiver i, source j) and lattice shifts.
-   Ghost mode: local atoms then ghosts, shifts zero. Folded mode (one rank): owned atoms only,
-   every ghost neighbor replaced by its owner and the lattice vector between them.
-------------------------------------------------------------------------- */
-
-void PairPolmlip::build_graph(torch::Tensor &pos, torch::Tensor &species, torch::Tensor &edges,
-                              torch::Tensor &shifts, int &natoms)
-{
-  const int nlocal = atom->nlocal;
-  natoms = fold_images ? nlocal : nlocal + atom->nghost;
-  double **x = atom->x;
-  int *type = atom->type;
-  pos = torch::empty({natoms, 3}, torch::TensorOptions().dtype(torch::kFloat64));
-  species = torch::empty({natoms}, torch::TensorOptions().dtype(torch::kInt64));
-  auto pa = pos.accessor<double, 2>();
-  auto sa = species.accessor<int64_t, 1>();
-  for (int i = 0; i < natoms; i++) {
-    for (int d = 0; d < 3; d++) pa[i][d] = x[i][d];
-    sa[i] = type_to_species[type[i]];
-  }
-  polmlip::PairList pairs;    // receiver i, source j, lattice shift
-  const double cutsq_model = cutoff * cutoff;
-  const int inum = fold_images ? list->inum : list->inum + list->gnum;
-  const double *h_inv = domain->h_inv;    // upper triangular: xx yy zz yz xz xy
-  std::vector<int> owner_of_tag;
-  if (fold_images) {
-    tagint maxtag = 0;
-    for (int i = 0; i < nlocal; i++) maxtag = std::max(maxtag, atom->tag[i]);
-    owner_of_tag.assign(maxtag + 1, -1);
-    for (int i = 0; i < nlocal; i++) owner_of_tag[atom->tag[i]] = i;
-  }
-  for (int ii = 0; ii < inum; ii++) {
-    const int i = list->ilist[ii];
-    const int *jlist = list->firstneigh[i];
-    for (int jj = 0; jj < list->numneigh[i]; jj++) {
-      int j = jlist[jj] & NEIGHMASK;
-      const double dx = x[j][0] - x[i][0], dy = x[j][1] - x[i][1], dz = x[j][2] - x[i][2];
-      if (dx * dx + dy * dy + dz * dz >= cutsq_model) continue;
-      if (fold_images && j >= nlocal) {
-        const tagint tag = atom->tag[j];
-        const int owner = tag < (tagint) owner_of_tag.size() ? owner_of_tag[tag] : -1;
-        if (owner < 0)
-          error->one(FLERR, "pair_style polmlip: ghost atom {} has no owner", atom->tag[j]);
-        // lattice vector n with x[j] = x[owner] + n . cell (rows a, b, c)
-        const double ex = x[j][0] - x[owner][0], ey = x[j][1] - x[owner][1],
-                     ez = x[j][2] - x[owner][2];
-        const double l0 = h_inv[0] * ex + h_inv[5] * ey + h_inv[4] * ez;
-        const double l1 = h_inv[1] * ey + h_inv[3] * ez;
-        const double l2 = h_inv[2] * ez;
-        pairs.shift.insert(pairs.shift.end(), {(int64_t) std::lround(l0),
-                                               (int64_t) std::lround(l1),
-                                               (int64_t) std::lround(l2)});
-        j = owner;
-      } else {
-        pairs.shift.insert(pairs.shift.end(), {0, 0, 0});
-      }
-      pairs.first.push_back(i);
-      pairs.second.push_back(j);
-    }
-  }
-  std::tie(edges, shifts) = polmlip::pairs_to_tensors(pairs);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -440,23 +287,7 @@ void PairPolmlip::compute(int eflag, int vflag)
       species.to(device), pos.to(device, dtype), edges.to(device), shifts.to(device),
       (int64_t) nlocal, cell.to(device, dtype), true, efield.to(device, dtype), 0.0,
       (bool) (vflag_global != 0), bec_flag};
-  if (!fold_images) {
-    // ghosts take per-atom values (bond charges, potential) from their owners: the model needs
-    // every graph atom's global index 0..N-1, a ghost sharing its owner's (its tag - 1)
-    tagint maxtag = 0;
-    for (int i = 0; i < nlocal; i++) maxtag = std::max(maxtag, atom->tag[i]);
-    tagint maxtag_all = 0;
-    MPI_Allreduce(&maxtag, &maxtag_all, 1, MPI_LMP_TAGINT, MPI_MAX, world);
-    if (maxtag_all != atom->natoms)
-      error->all(FLERR,
-                 "pair_style polmlip on several ranks needs atom IDs 1..N without gaps "
-                 "(max ID {} for {} atoms); use reset_atoms id",
-                 maxtag_all, atom->natoms);
-    torch::Tensor index = torch::empty({natoms}, torch::TensorOptions().dtype(torch::kInt64));
-    auto ia = index.accessor<int64_t, 1>();
-    for (int i = 0; i < natoms; i++) ia[i] = (int64_t) atom->tag[i] - 1;
-    inputs.emplace_back(index.to(device));
-  }
+  if (!fold_images) inputs.emplace_back(atom_index(natoms).to(device));
   torch::jit::IValue result;
   try {
     result = model.forward(inputs);
@@ -475,21 +306,9 @@ void PairPolmlip::compute(int eflag, int vflag)
   auto fa = forces.accessor<double, 2>();
   for (int i = 0; i < natoms; i++)
     for (int d = 0; d < 3; d++) f[i][d] += energy_conversion * fa[i][d];
-  // The model's P holds sum q_site r of the coordinates it was given; LAMMPS wraps atoms at
-  // re-neighboring, so add this rank's sum q_site (x_unwrapped - x), as fix efield does, to
-  // keep P (and the enthalpy -E.P) continuous across the boundary. The force is unchanged.
-  double unwrap[3] = {0.0, 0.0, 0.0};
-  if (out.contains("site_charges")) {
-    torch::Tensor qs = out.at("site_charges").toTensor().to(torch::kCPU, torch::kFloat64);
-    auto qa = qs.accessor<double, 1>();
-    double xu[3];
-    for (int i = 0; i < nlocal; i++) {
-      if (qa[i] == 0.0) continue;
-      domain->unmap(atom->x[i], atom->image[i], xu);
-      for (int d = 0; d < 3; d++) unwrap[d] += qa[i] * (xu[d] - atom->x[i][d]);
-    }
-    for (int d = 0; d < 3; d++) pvector[d] += unwrap[d];
-  }
+  double unwrap[3];
+  unwrapped_site_dipole(out, nlocal, unwrap);
+  for (int d = 0; d < 3; d++) pvector[d] += unwrap[d];
   if (eflag_global) {
     double e = out.at("energy").toTensor().item<double>();
     for (int d = 0; d < 3; d++) e -= efield[d].item<double>() * unwrap[d];

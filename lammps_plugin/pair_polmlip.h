@@ -37,6 +37,8 @@ class PairPolmlip : public Pair {
   void store_peratom(const c10::impl::GenericDict &out, int nlocal, int natoms);
   void build_graph(torch::Tensor &pos, torch::Tensor &species, torch::Tensor &edges,
                    torch::Tensor &shifts, int &natoms);
+  torch::Tensor atom_index(int natoms);
+  void unwrapped_site_dipole(const c10::impl::GenericDict &out, int nlocal, double *unwrap);
 
   std::string model_file;
   torch::jit::Module model;

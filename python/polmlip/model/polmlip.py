@@ -217,12 +217,10 @@ class PolMLIP(torch.nn.Module):
         dtype: torch.dtype,
     ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Charges q (M,) e of every graph atom, per-atom bond dipoles d (M, 3) e·Å, and the
-        charges (M,) e whose Σ q r (given coordinates) completes the polarization: the
-        background Q/N with bond charges, q itself otherwise."""
-        batch = data[keys.BATCH]
+        site charges (M,) e whose Σ q r (given coordinates) completes the polarization: the
+        neutralised per-element baseline with bond charges, q itself otherwise."""
         edge_index = data[keys.EDGE_INDEX]
         m = species.shape[0]
-        nframes = data[keys.CELL].shape[0]
         dipole = torch.zeros((m, 3), dtype=dtype, device=vectors.device)
         if not self.use_charges:
             zero = torch.zeros(m, dtype=dtype, device=vectors.device)
@@ -231,51 +229,51 @@ class PolMLIP(torch.nn.Module):
             fixed = self.fixed_charge_table.to(dtype)[species]
             return fixed, dipole, fixed
         a = heads["q"]
-        if self.bond_conservation and keys.ATOM_INDEX in data:
-            a = self._from_owners(a, data, n_local)
         if self.charge_conservation == "none":
             return a, dipole, a
-        total = data[keys.TOTAL_CHARGE].to(dtype)
-        ones = torch.ones(n_local, dtype=dtype, device=a.device)
-        counts = torch.zeros(nframes, dtype=dtype, device=a.device).index_add(
-            0, batch[:n_local], ones
-        )
-        if self.bond_conservation:
-            # per-element baseline, neutralised per frame by a constant (composition only),
-            # plus antisymmetric bond increments: Σq = Q, and all geometry dependence is local
-            c = self.element_charge.to(dtype)[species] * self.heads.multipole_sign.to(dtype)
-            sums = torch.zeros(nframes, dtype=dtype, device=a.device).index_add(
-                0, batch[:n_local], c[:n_local]
-            )
-            sums = global_sum(torch.stack([sums, counts]))
-            counts = torch.clamp(sums[1], min=1.0)  # a frame may have no local atom
-            site = c - ((sums[0] - total) / counts)[batch]
-            t = bond_charges(a, self.bond_weight(torch.linalg.norm(vectors, dim=-1)), edge_index)
-            q = bond_sum(t, edge_index, m) + site
-            return q, bond_dipoles(t, vectors, edge_index, m), site
-        sums = torch.zeros(nframes, dtype=dtype, device=a.device).index_add(
-            0, batch[:n_local], a[:n_local]
-        )
+        if not self.bond_conservation:
+            q = self._neutralise(a, data, n_local)
+            return q, dipole, q
+        # per-element baseline, neutralised per frame by a constant (composition only), plus
+        # antisymmetric bond increments: Σq = Q, and all geometry dependence is local
+        c = self.element_charge.to(dtype)[species] * self.heads.multipole_sign.to(dtype)
+        site = self._neutralise(c, data, n_local)
+        if keys.ATOM_INDEX in data:
+            a = self._from_owners(a, data, n_local)
+        t = bond_charges(a, self.bond_weight(torch.linalg.norm(vectors, dim=-1)), edge_index)
+        q = bond_sum(t, edge_index, m) + site
+        return q, bond_dipoles(t, vectors, edge_index, m), site
+
+    def _neutralise(
+        self, values: torch.Tensor, data: Dict[str, torch.Tensor], n_local: int
+    ) -> torch.Tensor:
+        """``values`` (M,) e shifted per frame by (Σ_local − Q)/N over all ranks, so that each
+        frame's local atoms sum to its total charge Q (ghost rows get their frame's shift)."""
+        batch = data[keys.BATCH]
+        nframes = data[keys.CELL].shape[0]
+        frame = batch[:n_local]
+        zeros = torch.zeros(nframes, dtype=values.dtype, device=values.device)
+        sums = zeros.index_add(0, frame, values[:n_local])
+        counts = zeros.index_add(0, frame, torch.ones_like(values[:n_local]))
         sums = global_sum(torch.stack([sums, counts]))
-        q = a - ((sums[0] - total) / torch.clamp(sums[1], min=1.0))[batch]
-        return q, dipole, q
+        total = data[keys.TOTAL_CHARGE].to(values.dtype)
+        shift = (sums[0] - total) / torch.clamp(sums[1], min=1.0)  # a frame may have no atom
+        return values - shift[batch]
 
     def _from_owners(
         self, values: torch.Tensor, data: Dict[str, torch.Tensor], n_local: int
     ) -> torch.Tensor:
-        """Per-atom ``values`` (M,) of every graph atom as computed by each atom's owner.
+        """Per-atom ``values`` (M,) or (M, k) of every graph atom as its owner computed them.
 
         Engine frames on several ranks give ``atom_index`` (M,), the global index of every
-        graph atom (a ghost shares its owner's). Each rank scatters its local values into a
-        global vector, :func:`global_sum` completes it, and every row reads its owner's
-        entry; the backward sends each ghost's gradient to its owner the same way. O(N) per
-        call, far below the replicated mesh; the halo exchange will replace it.
+        graph atom (a ghost shares its owner's; the engine checks that the indices are
+        0..N-1). Each rank scatters its local values into a global vector,
+        :func:`global_sum` completes it, and every row reads its owner's entry; the backward
+        sends each ghost's gradient to its owner the same way. O(N) per call, far below the
+        replicated mesh; the halo exchange will replace it.
         """
         index = data[keys.ATOM_INDEX]
-        count = global_sum(
-            torch.full((1,), float(n_local), dtype=values.dtype, device=values.device)
-        )
-        size = int(count[0].item())
+        size = int(global_sum(torch.full((1,), float(n_local), dtype=values.dtype))[0].item())
         if index.numel() > 0 and int(index.max()) >= size:
             raise ValueError(
                 "polmlip: atom_index holds an index beyond the "
@@ -283,7 +281,8 @@ class PolMLIP(torch.nn.Module):
                 + " atoms of all ranks; it must number the atoms 0..N-1 and give each ghost "
                 + "its owner's index"
             )
-        table = torch.zeros(size, dtype=values.dtype, device=values.device)
+        shape: List[int] = [size] + list(values.shape[1:])
+        table = torch.zeros(shape, dtype=values.dtype, device=values.device)
         table = global_sum(table.index_add(0, index[:n_local], values[:n_local]))
         return table[index]
 
@@ -363,7 +362,7 @@ class PolMLIP(torch.nn.Module):
             keys.FIELD: efield[:n_local],
         }
         # polarization shares of this process: image-independent part (graph vectors, μ)
-        # and the site part of the given coordinates (Q/N Σ r, or Σ q r without bonds)
+        # and the site charges' Σ q_site r of the given coordinates
         dip = d_bond if mu is None else d_bond + mu
         p_perm = self._frame_sum(dip + site_q[:, None] * pos, local_frame, nframes, n_local)
         energy = energy - (field_ext * p_perm).sum(-1)
@@ -374,8 +373,8 @@ class PolMLIP(torch.nn.Module):
             if bond_response:
                 if keys.ATOM_INDEX in data:
                     # ghosts take their owners' potential and κ (the ghosts' own are partial)
-                    phi = self._from_owners(phi, data, n_local)
-                    kappa = self._from_owners(kappa, data, n_local)
+                    owned = self._from_owners(torch.stack([phi, kappa], 1), data, n_local)
+                    phi, kappa = owned[:, 0], owned[:, 1]
                 r = torch.linalg.norm(vectors, dim=-1)
                 w = self.response_envelope(r) * self.bond_weight.norm
                 t_ind, e_edge = induced_bond_charges(

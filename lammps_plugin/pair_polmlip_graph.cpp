@@ -1,0 +1,131 @@
+/* ----------------------------------------------------------------------
+   pair_style polmlip: the model's inputs from LAMMPS' atoms: graph, atom index, unwrapped site dipole
+------------------------------------------------------------------------- */
+
+#include "pair_polmlip.h"
+
+#include "atom.h"
+#include "comm.h"
+#include "domain.h"
+#include "error.h"
+#include "memory.h"
+#include "neigh_list.h"
+#include "utils.h"
+
+#include "../cpp/ops/neighbor_op.h"
+
+#include <mpi.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+using namespace LAMMPS_NS;
+
+/* ----------------------------------------------------------------------
+   the model's graph: positions, species, edges (receiver i, source j) and lattice shifts.
+   Ghost mode: local atoms then ghosts, shifts zero. Folded mode (one rank): owned atoms only,
+   every ghost neighbor replaced by its owner and the lattice vector between them.
+------------------------------------------------------------------------- */
+
+void PairPolmlip::build_graph(torch::Tensor &pos, torch::Tensor &species, torch::Tensor &edges,
+                              torch::Tensor &shifts, int &natoms)
+{
+  const int nlocal = atom->nlocal;
+  natoms = fold_images ? nlocal : nlocal + atom->nghost;
+  double **x = atom->x;
+  int *type = atom->type;
+  pos = torch::empty({natoms, 3}, torch::TensorOptions().dtype(torch::kFloat64));
+  species = torch::empty({natoms}, torch::TensorOptions().dtype(torch::kInt64));
+  auto pa = pos.accessor<double, 2>();
+  auto sa = species.accessor<int64_t, 1>();
+  for (int i = 0; i < natoms; i++) {
+    for (int d = 0; d < 3; d++) pa[i][d] = x[i][d];
+    sa[i] = type_to_species[type[i]];
+  }
+  polmlip::PairList pairs;    // receiver i, source j, lattice shift
+  const double cutsq_model = cutoff * cutoff;
+  const int inum = fold_images ? list->inum : list->inum + list->gnum;
+  const double *h_inv = domain->h_inv;    // upper triangular: xx yy zz yz xz xy
+  std::vector<int> owner_of_tag;
+  if (fold_images) {
+    tagint maxtag = 0;
+    for (int i = 0; i < nlocal; i++) maxtag = std::max(maxtag, atom->tag[i]);
+    owner_of_tag.assign(maxtag + 1, -1);
+    for (int i = 0; i < nlocal; i++) owner_of_tag[atom->tag[i]] = i;
+  }
+  for (int ii = 0; ii < inum; ii++) {
+    const int i = list->ilist[ii];
+    const int *jlist = list->firstneigh[i];
+    for (int jj = 0; jj < list->numneigh[i]; jj++) {
+      int j = jlist[jj] & NEIGHMASK;
+      const double dx = x[j][0] - x[i][0], dy = x[j][1] - x[i][1], dz = x[j][2] - x[i][2];
+      if (dx * dx + dy * dy + dz * dz >= cutsq_model) continue;
+      if (fold_images && j >= nlocal) {
+        const tagint tag = atom->tag[j];
+        const int owner = tag < (tagint) owner_of_tag.size() ? owner_of_tag[tag] : -1;
+        if (owner < 0)
+          error->one(FLERR, "pair_style polmlip: ghost atom {} has no owner", atom->tag[j]);
+        // lattice vector n with x[j] = x[owner] + n . cell (rows a, b, c)
+        const double ex = x[j][0] - x[owner][0], ey = x[j][1] - x[owner][1],
+                     ez = x[j][2] - x[owner][2];
+        const double l0 = h_inv[0] * ex + h_inv[5] * ey + h_inv[4] * ez;
+        const double l1 = h_inv[1] * ey + h_inv[3] * ez;
+        const double l2 = h_inv[2] * ez;
+        pairs.shift.insert(pairs.shift.end(), {(int64_t) std::lround(l0),
+                                               (int64_t) std::lround(l1),
+                                               (int64_t) std::lround(l2)});
+        j = owner;
+      } else {
+        pairs.shift.insert(pairs.shift.end(), {0, 0, 0});
+      }
+      pairs.first.push_back(i);
+      pairs.second.push_back(j);
+    }
+  }
+  std::tie(edges, shifts) = polmlip::pairs_to_tensors(pairs);
+}
+
+/* ----------------------------------------------------------------------
+   global index 0..N-1 of every graph atom (tag - 1; a ghost shares its owner's), through
+   which ghosts read per-atom values of their owners inside the model (several ranks)
+------------------------------------------------------------------------- */
+
+torch::Tensor PairPolmlip::atom_index(int natoms)
+{
+  tagint maxtag = 0;
+  for (int i = 0; i < atom->nlocal; i++) maxtag = std::max(maxtag, atom->tag[i]);
+  tagint maxtag_all = 0;
+  MPI_Allreduce(&maxtag, &maxtag_all, 1, MPI_LMP_TAGINT, MPI_MAX, world);
+  if (maxtag_all != atom->natoms)
+    error->all(FLERR,
+               "pair_style polmlip on several ranks needs atom IDs 1..N without gaps "
+               "(max ID {} for {} atoms); use reset_atoms id",
+               maxtag_all, atom->natoms);
+  torch::Tensor index = torch::empty({natoms}, torch::TensorOptions().dtype(torch::kInt64));
+  auto ia = index.accessor<int64_t, 1>();
+  for (int i = 0; i < natoms; i++) ia[i] = (int64_t) atom->tag[i] - 1;
+  return index;
+}
+
+/* ----------------------------------------------------------------------
+   The model's P holds sum q_site r of the coordinates it was given; LAMMPS wraps atoms at
+   re-neighboring, so this rank's sum q_site (x_unwrapped - x) from the image flags, as
+   fix efield does, keeps P (and the enthalpy -E.P) continuous across the boundary.
+   The force is unchanged.
+------------------------------------------------------------------------- */
+
+void PairPolmlip::unwrapped_site_dipole(const c10::impl::GenericDict &out, int nlocal,
+                                        double *unwrap)
+{
+  unwrap[0] = unwrap[1] = unwrap[2] = 0.0;
+  if (!out.contains("site_charges")) return;
+  torch::Tensor qs = out.at("site_charges").toTensor().to(torch::kCPU, torch::kFloat64);
+  auto qa = qs.accessor<double, 1>();
+  double xu[3];
+  for (int i = 0; i < nlocal; i++) {
+    if (qa[i] == 0.0) continue;
+    domain->unmap(atom->x[i], atom->image[i], xu);
+    for (int d = 0; d < 3; d++) unwrap[d] += qa[i] * (xu[d] - atom->x[i][d]);
+  }
+}
