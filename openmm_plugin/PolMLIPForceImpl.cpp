@@ -21,7 +21,6 @@ using OpenMM::Vec3;
 namespace {
 
 constexpr double kNmToAngstrom = 10.0;
-constexpr double kMinDistance = 0.1;  // Å: closer atoms are refused as overlapping
 
 std::string join(const std::vector<std::string>& words) {
     std::string out;
@@ -59,6 +58,7 @@ void PolMLIPForceImpl::initialize(OpenMM::ContextImpl& context) {
     module = loaded.module;
     dtype = loaded.info.dtype == "float32" ? torch::kFloat32 : torch::kFloat64;
     cutoff = loaded.info.cutoff;
+    min_distance = loaded.info.min_distance;
     torchforce = loaded.info.kind == "torchforce";
 
     const int nsys = context.getSystem().getNumParticles();
@@ -175,7 +175,7 @@ double PolMLIPForceImpl::computeEngine(const torch::Tensor& pos, const torch::Te
     } catch (const std::invalid_argument& e) {
         throw OpenMMException(std::string("PolMLIPForce: ") + e.what());
     }
-    if (pairs.min_distance < kMinDistance) {
+    if (pairs.min_distance < min_distance) {
         std::ostringstream s;
         s << "PolMLIPForce: particles " << particles[pairs.closest_i] << " and "
           << particles[pairs.closest_j] << " overlap (distance " << pairs.min_distance << " A)";

@@ -34,6 +34,7 @@ private:
     torch::Dtype dtype;
     bool torchforce;
     double cutoff;
+    double min_distance;  // Å, from the model metadata
     std::vector<int> particles;
     torch::Tensor species;
 };

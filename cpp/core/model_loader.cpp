@@ -80,6 +80,8 @@ LoadedModel load_model(const std::string &path, const torch::Device &device) {
     out.info.elements = get_strings(text, "elements");
     out.info.cutoff = get_number(text, "cutoff");
     out.info.ghost_cutoff = get_number(text, "ghost_cutoff");
+    std::string raw;
+    if (find_raw(text, "min_distance", raw)) out.info.min_distance = std::stod(raw);
     out.info.dtype = get_string(text, "dtype", "float64");
     out.info.kind = get_string(text, "kind", "engine");
     if (out.info.kind == "torchforce") {

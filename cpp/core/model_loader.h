@@ -16,6 +16,9 @@ struct ModelInfo {
   std::vector<std::string> elements;
   double cutoff = 0.0;        // Å
   double ghost_cutoff = 0.0;  // Å, num_layers * cutoff
+  // Å: closer atoms are refused as overlapping (metadata "min_distance"; files written
+  // before it was recorded used 0.1)
+  double min_distance = 0.1;
   int format_version = 0;
   std::string dtype;          // "float64" or "float32"
   std::string polmlip_version;

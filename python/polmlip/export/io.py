@@ -13,6 +13,7 @@ import torch
 from e3nn.util.jit import compile as e3nn_compile
 
 from .. import __version__
+from ..data.graph import MIN_DISTANCE
 from ..errors import InputError
 from ..model.polmlip import PolMLIP
 from .engine_model import EngineModel
@@ -35,6 +36,7 @@ def metadata_for(model: PolMLIP) -> Dict[str, Any]:
         "num_layers": int(cfg["num_layers"]),
         "ghost_cutoff": float(cfg["cutoff"]) * int(model.ghost_layers()),
         "field_limit": float(model.field_limit),
+        "min_distance": MIN_DISTANCE,
         "units": {"length": "angstrom", "energy": "eV", "charge": "e", "field": "V/angstrom"},
         "dtype": dtype,
         "heads": {
