@@ -41,7 +41,7 @@ using namespace LAMMPS_NS;
 
 PairPolmlip::PairPolmlip(LAMMPS *lmp) :
     Pair(lmp), device(torch::kCPU), dtype(torch::kFloat64), cutoff(0.0), ghost_cutoff(0.0),
-    energy_conversion(1.0), kspace_accuracy(0.0), field_limit(0.0), nmax_peratom(0), peratom_flag(0), fold_images(false),
+    min_distance(0.0), energy_conversion(1.0), kspace_accuracy(0.0), field_limit(0.0), nmax_peratom(0), peratom_flag(0), fold_images(false),
     bec_flag(false), charges(nullptr), induced_charges(nullptr), dipoles(nullptr),
     induced_dipoles(nullptr), bec(nullptr)
 {
@@ -172,6 +172,7 @@ void PairPolmlip::settings(int narg, char **arg)
     elements = loaded.info.elements;
     cutoff = loaded.info.cutoff;
     ghost_cutoff = loaded.info.ghost_cutoff;
+    min_distance = loaded.info.min_distance;
     dtype = loaded.info.dtype == "float32" ? torch::kFloat32 : torch::kFloat64;
   } catch (std::exception &e) {
     error->all(FLERR, "pair_style polmlip: {}", e.what());

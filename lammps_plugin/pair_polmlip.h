@@ -47,6 +47,7 @@ class PairPolmlip : public Pair {
   std::vector<std::string> elements;
   std::vector<int> type_to_species;  // LAMMPS type (1-based) -> model species index
   double cutoff, ghost_cutoff;
+  double min_distance;       // A: closer pairs are refused as overlapping (model metadata)
   double energy_conversion;  // model eV -> LAMMPS energy units
   std::string efield_text[3];
   double efield_value[3];

@@ -54,13 +54,23 @@ void PairPolmlip::build_graph(torch::Tensor &pos, torch::Tensor &species, torch:
     owner_of_tag.assign(maxtag + 1, -1);
     for (int i = 0; i < nlocal; i++) owner_of_tag[atom->tag[i]] = i;
   }
+  // the closest pair, refused below min_distance as ASE and OpenMM do (both units the plugin
+  // accepts, metal and real, have lengths in Angstrom, the model's unit)
+  double rsq_min = cutsq_model;
+  tagint close_i = 0, close_j = 0;
   for (int ii = 0; ii < inum; ii++) {
     const int i = list->ilist[ii];
     const int *jlist = list->firstneigh[i];
     for (int jj = 0; jj < list->numneigh[i]; jj++) {
       int j = jlist[jj] & NEIGHMASK;
       const double dx = x[j][0] - x[i][0], dy = x[j][1] - x[i][1], dz = x[j][2] - x[i][2];
-      if (dx * dx + dy * dy + dz * dz >= cutsq_model) continue;
+      const double rsq = dx * dx + dy * dy + dz * dz;
+      if (rsq >= cutsq_model) continue;
+      if (rsq < rsq_min) {
+        rsq_min = rsq;
+        close_i = atom->tag[i];
+        close_j = atom->tag[j];
+      }
       if (fold_images && j >= nlocal) {
         const tagint tag = atom->tag[j];
         const int owner = tag < (tagint) owner_of_tag.size() ? owner_of_tag[tag] : -1;
@@ -82,6 +92,23 @@ void PairPolmlip::build_graph(torch::Tensor &pos, torch::Tensor &species, torch:
       pairs.first.push_back(i);
       pairs.second.push_back(j);
     }
+  }
+  // The closest pair over all ranks (MINLOC; its rank sends the IDs), so every rank stops with
+  // error->all and the message reaches both the screen and the log whichever rank found it
+  // (error->one from rank 0 is lost from a piped stdout at MPI_Abort, and from rank > 0 it
+  // never reaches the log).
+  struct {
+    double rsq;
+    int rank;
+  } mine = {rsq_min, comm->me}, closest;
+  MPI_Allreduce(&mine, &closest, 1, MPI_DOUBLE_INT, MPI_MINLOC, world);
+  if (closest.rsq < min_distance * min_distance) {
+    tagint ids[2] = {std::min(close_i, close_j), std::max(close_i, close_j)};
+    MPI_Bcast(ids, 2, MPI_LMP_TAGINT, closest.rank, world);
+    error->all(FLERR,
+               "pair_style polmlip: atoms {} and {} overlap (distance {:.3g} Å < {:.3g} Å, the "
+               "model's minimum distance)",
+               ids[0], ids[1], std::sqrt(closest.rsq), min_distance);
   }
   std::tie(edges, shifts) = polmlip::pairs_to_tensors(pairs);
 }

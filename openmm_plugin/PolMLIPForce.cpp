@@ -4,13 +4,15 @@
 #include "PolMLIPForceImpl.h"
 #include "openmm/OpenMMException.h"
 
+#include <string>
+
 using namespace PolMLIPPlugin;
 
 PolMLIPForce::PolMLIPForce(const std::string& file, const std::vector<std::string>& elements,
                            const std::vector<int>& particles, double totalCharge) :
         file(file), device("cpu"), elements(elements), particles(particles),
         totalCharge(totalCharge), kspaceAccuracy(0.0), defaultField{0.0, 0.0, 0.0},
-        usesPeriodic(true) {
+        torchThreads(0), usesPeriodic(true) {
     if (!particles.empty() && particles.size() != elements.size())
         throw OpenMM::OpenMMException("PolMLIPForce: particles and elements differ in length");
 }
@@ -25,6 +27,14 @@ void PolMLIPForce::setDefaultField(double ex, double ey, double ez) {
     defaultField[0] = ex;
     defaultField[1] = ey;
     defaultField[2] = ez;
+}
+
+void PolMLIPForce::setTorchThreads(int threads) {
+    if (threads < 0)
+        throw OpenMM::OpenMMException("PolMLIPForce: torchThreads must be 0 (automatic) or a "
+                                      "positive number of threads, not " +
+                                      std::to_string(threads));
+    torchThreads = threads;
 }
 
 const char* PolMLIPForce::FieldParameter(int component) {

@@ -9,6 +9,8 @@
  *                                                                            *
  * Global parameters polmlip_Ex, polmlip_Ey, polmlip_Ez (V/Å) are the applied field;   *
  * change them with Context::setParameter or from a CustomIntegrator.                   *
+ *                                                                            *
+ * Threads: see setTorchThreads (libtorch's intra-op threads while the model runs).     *
  * -------------------------------------------------------------------------- */
 
 #include "openmm/Force.h"
@@ -39,6 +41,17 @@ public:
     /** Relative accuracy of the long-range sum; 0 keeps the model's own setting. */
     double getKspaceAccuracy() const { return kspaceAccuracy; }
     void setKspaceAccuracy(double accuracy) { kspaceAccuracy = accuracy; }
+    /**
+     * libtorch intra-op threads used while the model is evaluated (torch's setting is
+     * restored afterwards, so the rest of the process keeps its own). n > 0: exactly n.
+     * 0 (default): automatic, i.e. the environment variable POLMLIP_TORCH_THREADS if it is
+     * set to a positive integer, else one thread per AtomsPerTorchThread model particles
+     * (at least 1, at most torch's current thread count). Throws OpenMMException for n < 0.
+     */
+    int getTorchThreads() const { return torchThreads; }
+    void setTorchThreads(int threads);
+    /** Particles per torch thread of the automatic choice (setTorchThreads(0)). */
+    static constexpr int AtomsPerTorchThread = 256;
     /** Default values (V/Å) of the global parameters polmlip_Ex, polmlip_Ey, polmlip_Ez. */
     void getDefaultField(double& ex, double& ey, double& ez) const;
     void setDefaultField(double ex, double ey, double ez);
@@ -56,6 +69,7 @@ private:
     std::vector<int> particles;
     double totalCharge, kspaceAccuracy;
     double defaultField[3];
+    int torchThreads;
     bool usesPeriodic;
 };
 

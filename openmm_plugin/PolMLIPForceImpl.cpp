@@ -1,12 +1,17 @@
 /* PolMLIPForceImpl: OpenMM units in, model units (Å, eV, V/Å) inside, OpenMM units out. */
 #include "PolMLIPForceImpl.h"
 
+#include <ATen/Parallel.h>
 #include <torch/csrc/jit/runtime/graph_executor.h>
 #include <torch/cuda.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <climits>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <iostream>
 #include <sstream>
 
 #include "../cpp/core/model_loader.h"
@@ -28,11 +33,59 @@ std::string join(const std::vector<std::string>& words) {
     return out;
 }
 
+/** POLMLIP_TORCH_THREADS: unset or empty -> 0 (automatic); else an integer >= 0. */
+int threadsFromEnvironment() {
+    const char* text = std::getenv("POLMLIP_TORCH_THREADS");
+    if (text == nullptr || *text == '\0') return 0;
+    errno = 0;
+    char* end = nullptr;
+    const long value = std::strtol(text, &end, 10);
+    while (end != nullptr && (*end == ' ' || *end == '\t' || *end == '\n')) end++;
+    if (errno != 0 || end == text || *end != '\0' || value < 0 || value > INT_MAX)
+        throw OpenMMException(std::string("PolMLIPForce: POLMLIP_TORCH_THREADS must be 0 "
+                                          "(automatic) or a positive number of threads, not '") +
+                              text + "'");
+    return (int) value;
+}
+
+/**
+ * Sets libtorch's intra-op thread count for the lifetime of the object and restores the
+ * previous one afterwards: at::set_num_threads is process-wide (OpenMP: the calling
+ * thread's team size, MKL's, and the default for new threads), so the rest of the process
+ * (Python torch, other forces) keeps its own setting.
+ */
+class TorchThreadScope {
+public:
+    TorchThreadScope(int threads, int previous) : previous(previous), changed(threads != previous) {
+        if (changed) at::set_num_threads(threads);
+    }
+    ~TorchThreadScope() {
+        if (changed) at::set_num_threads(previous);
+    }
+    TorchThreadScope(const TorchThreadScope&) = delete;
+    TorchThreadScope& operator=(const TorchThreadScope&) = delete;
+
+private:
+    int previous;
+    bool changed;
+};
+
 }  // namespace
 
 PolMLIPForceImpl::PolMLIPForceImpl(const PolMLIPForce& owner) :
         CustomCPPForceImpl(owner), owner(owner), device(torch::kCPU), dtype(torch::kFloat64),
-        torchforce(false), cutoff(0.0) {
+        torchforce(false), cutoff(0.0), requestedThreads(0), warnedThreads(false) {
+}
+
+int PolMLIPForceImpl::torchThreads(int current) const {
+    if (requestedThreads > 0) return requestedThreads;
+    // automatic: small systems get one thread. An OpenMP team waits at every barrier for
+    // all its threads, and the model's many small ops make a barrier each; when any core is
+    // busy with other work (another job, OpenMM's own threads in a mixed system), a
+    // descheduled thread stalls each of them (3.5 s/step instead of 0.10 s/step for 81
+    // atoms, issue 13). Only large systems have enough work per op to gain from more.
+    const int byAtoms = (int) particles.size() / PolMLIPForce::AtomsPerTorchThread;
+    return std::max(1, std::min(current, byAtoms));
 }
 
 void PolMLIPForceImpl::initialize(OpenMM::ContextImpl& context) {
@@ -60,6 +113,8 @@ void PolMLIPForceImpl::initialize(OpenMM::ContextImpl& context) {
     cutoff = loaded.info.cutoff;
     min_distance = loaded.info.min_distance;
     torchforce = loaded.info.kind == "torchforce";
+    requestedThreads = owner.getTorchThreads();
+    if (requestedThreads == 0) requestedThreads = threadsFromEnvironment();
 
     const int nsys = context.getSystem().getNumParticles();
     const auto& elements = owner.getElements();
@@ -141,6 +196,15 @@ double PolMLIPForceImpl::computeForce(OpenMM::ContextImpl& context,
     torch::Tensor f;
     double energy = 0.0;  // eV
     try {
+        const int current = at::get_num_threads();
+        const int threads = torchThreads(current);
+        TorchThreadScope scope(threads, current);
+        if (threads != current && !warnedThreads && at::get_num_threads() != threads) {
+            // e.g. a libtorch with the native thread pool, which cannot be resized once used
+            warnedThreads = true;
+            std::cerr << "PolMLIPForce warning: libtorch runs with " << at::get_num_threads()
+                      << " intra-op threads, not the " << threads << " requested" << std::endl;
+        }
         if (torchforce) {
             energy = computeTorchForce(pos, cell, periodic, field, f);
         } else {

@@ -21,6 +21,8 @@ public:
                         std::vector<OpenMM::Vec3>& forces) override;
     std::map<std::string, double> getDefaultParameters() override;
     const PolMLIPForce& getOwner() const override { return owner; }
+    /** Torch intra-op threads for one evaluation, given torch's current count. */
+    int torchThreads(int current) const;
 
 private:
     double computeEngine(const torch::Tensor& pos, const torch::Tensor& cell, bool periodic,
@@ -37,6 +39,8 @@ private:
     double min_distance;  // Å, from the model metadata
     std::vector<int> particles;
     torch::Tensor species;
+    int requestedThreads;  // setTorchThreads, else POLMLIP_TORCH_THREADS; 0: automatic
+    bool warnedThreads;    // libtorch refused a thread count once (warned on stderr)
 };
 
 }  // namespace PolMLIPPlugin

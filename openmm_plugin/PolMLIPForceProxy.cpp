@@ -8,6 +8,8 @@
 using namespace PolMLIPPlugin;
 using OpenMM::SerializationNode;
 
+// Version 1 throughout: later properties (torchThreads) are optional, read with their
+// defaults, so files written before them still load.
 static const int kVersion = 1;
 
 PolMLIPForceProxy::PolMLIPForceProxy() : OpenMM::SerializationProxy("PolMLIPForce") {
@@ -20,6 +22,7 @@ void PolMLIPForceProxy::serialize(const void* object, SerializationNode& node) c
     node.setStringProperty("device", force.getDevice());
     node.setDoubleProperty("totalCharge", force.getTotalCharge());
     node.setDoubleProperty("kspaceAccuracy", force.getKspaceAccuracy());
+    node.setIntProperty("torchThreads", force.getTorchThreads());
     node.setBoolProperty("usesPeriodic", force.usesPeriodicBoundaryConditions());
     node.setIntProperty("forceGroup", force.getForceGroup());
     node.setStringProperty("name", force.getName());
@@ -52,6 +55,7 @@ void* PolMLIPForceProxy::deserialize(const SerializationNode& node) const {
     try {
         force->setDevice(node.getStringProperty("device", "cpu"));
         force->setKspaceAccuracy(node.getDoubleProperty("kspaceAccuracy", 0.0));
+        force->setTorchThreads(node.getIntProperty("torchThreads", 0));
         force->setUsesPeriodicBoundaryConditions(node.getBoolProperty("usesPeriodic", true));
         force->setForceGroup(node.getIntProperty("forceGroup", 0));
         force->setName(node.getStringProperty("name", "PolMLIPForce"));

@@ -41,3 +41,10 @@ SQRT_EV_PER_A2_AMU_TO_THZ: Final[float] = (
 #: A model trained under fields accepts up to FIELD_LIMIT_OVER_TRAINING × the largest one.
 DEFAULT_FIELD_LIMIT: Final[float] = 1.0
 FIELD_LIMIT_OVER_TRAINING: Final[float] = 1.5
+
+#: Shortest interatomic distance (Å) any model accepts: closer atoms are refused as
+#: overlapping in every engine. A trained model refuses distances below
+#: MIN_DISTANCE_OF_TRAINING × the shortest distance of its training data (if that is larger),
+#: where its energies are extrapolations with no physical meaning.
+MIN_DISTANCE: Final[float] = 0.1
+MIN_DISTANCE_OF_TRAINING: Final[float] = 0.5

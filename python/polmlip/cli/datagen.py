@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from .args import positive_int
+
 DESCRIPTION = """Make reference data with GFN2-xTB (tblite): distorted structures labelled with
 energy (eV), forces (eV/Å), dipole (e·Å, clusters), Mulliken charges and, with --bec,
 Born effective charges by central differences of the dipole (6N single points per frame).
@@ -24,7 +26,9 @@ examples:
 
 def _run(args: argparse.Namespace) -> int:
     from ..data.datagen import generate, write_extxyz_atomic
+    from ..fileio import check_output
 
+    check_output(args.output, "data")
     frames = generate(
         args.system,
         args.frames,
@@ -53,7 +57,9 @@ def add_parser(sub) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("system", choices=sorted(SYSTEMS), help="what to make (see below)")
-    p.add_argument("-n", "--frames", type=int, default=100, help="frames (default %(default)s)")
+    p.add_argument(
+        "-n", "--frames", type=positive_int, default=100, help="frames (default %(default)s)"
+    )
     p.add_argument("-o", "--output", required=True, help="extxyz file to write")
     p.add_argument(
         "--molecules",

@@ -95,11 +95,14 @@ def add_parser(sub) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     """Handler of ``polmlip ir``; raises :class:`polmlip.errors.InputError` on bad input."""
     from ..errors import InputError
+    from ..fileio import check_output
     from ..units import SPEED_OF_LIGHT_CM_PER_FS
     from ..workflows import ir
 
     if args.stride < 1:
         raise InputError(f"--stride must be a positive integer, got {args.stride}")
+    for suffix in (".dat", ".png"):
+        check_output(args.output + suffix, "results", inputs=[args.trajectory, args.model])
     frames = ir.read_trajectory(args.trajectory, args.fmt, args.elements, args.lammps_units)
     frames = frames[:: args.stride]
     dt = args.timestep * args.stride

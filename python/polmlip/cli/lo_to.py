@@ -9,6 +9,8 @@ import argparse
 import json
 import pathlib
 
+from .args import positive_int
+
 DESCRIPTION = """\
 Phonon frequencies at Gamma with the non-analytic correction (NAC): force constants by
 finite displacements in a supercell (phonopy), Born effective charges Z* from the model
@@ -46,7 +48,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--supercell",
-        type=int,
+        type=positive_int,
         nargs=3,
         default=[2, 2, 2],
         metavar=("NA", "NB", "NC"),
@@ -78,7 +80,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
         help="field step in V/Å for eps_inf by finite differences (default: %(default)s)",
     )
     p.add_argument(
-        "--npoints", type=int, default=51, help="q-points per band segment (default: 51)"
+        "--npoints", type=positive_int, default=51, help="q-points per band segment (default: 51)"
     )
     p.add_argument("--device", default="cpu", help="model device: cpu or cuda")
     p.add_argument(
@@ -108,9 +110,11 @@ def _read_structure(path: str):
 def run(args: argparse.Namespace) -> int:
     """Handler of ``polmlip lo-to``; raises :class:`polmlip.errors.InputError` on bad input."""
     from ..errors import InputError
+    from ..fileio import check_output, write_text
 
     if not pathlib.Path(args.model).is_file():
         raise InputError(f"model file {args.model!r} does not exist")
+    out = check_output(args.output, "results", inputs=[args.model, args.structure], folder=True)
     atoms = _read_structure(args.structure)
     if args.npoints < 2:
         raise InputError(f"--npoints must be ≥ 2, got {args.npoints}")
@@ -132,7 +136,6 @@ def run(args: argparse.Namespace) -> int:
         nac=not args.no_nac,
         field=args.field,
     )
-    out = pathlib.Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     png = band_structure_png(res.phonon, out / "phonon_bands.png", args.npoints)
     data = res.as_dict()
@@ -145,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
             "field_step_V_per_angstrom": args.field,
         }
     )
-    (out / "lo_to.json").write_text(json.dumps(data, indent=1))
+    write_text(out / "lo_to.json", json.dumps(data, indent=1))
     print(res.table())
     print("eps_inf =\n" + _matrix(res.epsilon))
     for sym, z in zip(data["primitive_symbols"], res.born):

@@ -11,8 +11,10 @@ import pathlib
 import sys
 from typing import List, Optional
 
-from ..errors import PolmlipError
+from ..errors import InputError, PolmlipError
+from ..fileio import check_output, file_role, read_checkpoint, write_text
 from . import datagen, ir, lo_to
+from .args import finite_floats, positive_int
 
 EPILOG = """examples:
   polmlip datagen water-clusters -n 200 -o train.xyz  # GFN2-xTB reference data
@@ -37,6 +39,7 @@ def _train(args: argparse.Namespace) -> int:
         run.training.output = args.output
     if args.epochs is not None:
         run.training.epochs = args.epochs
+    run.validate()
     trainer = Trainer(run, progress=not args.quiet)
     if not args.restart and trainer.resume_if_possible():
         print(f"resuming from epoch {trainer.epoch} in {trainer.out}", flush=True)
@@ -49,9 +52,7 @@ def _train(args: argparse.Namespace) -> int:
     rows = metrics_table(pairs)
     parity_plots(pairs, out)
     export_model(model, out / "model.pt")
-    (out / "metrics.json").write_text(
-        json.dumps({"summary": summary, "validation": rows}, indent=1)
-    )
+    write_text(out / "metrics.json", json.dumps({"summary": summary, "validation": rows}, indent=1))
     print("validation (best EMA weights):\n" + format_table(rows))
     print(f"wrote {out / 'model.pt'}, {out / 'learning_curve.png'}, parity_*.png, metrics.json")
     return 0
@@ -65,19 +66,30 @@ def _evaluate(args: argparse.Namespace) -> int:
     from ..export.io import load_exported
     from ..train.evaluate import collect, format_table, metrics_table, parity_plots
 
+    outdir = check_output(args.output, "results", inputs=[args.model, args.data], folder=True)
+    keys_cfg = DataKeys.from_dict(_json_mapping(args.keys, "--keys")) if args.keys else DataKeys()
     module, meta = load_exported(args.model)
     dtype = getattr(torch, meta["dtype"])
-    keys_cfg = DataKeys.from_dict(json.loads(args.keys)) if args.keys else DataKeys()
     frames = read_frames(args.data)
     graphs = build_dataset(frames, meta["elements"], meta["cutoff"], keys_cfg, ("energy",), dtype)
     pairs = collect(ExportedAsModel(module), graphs)
     rows = metrics_table(pairs)
     print(format_table(rows))
-    outdir = pathlib.Path(args.output)
     paths = parity_plots(pairs, outdir)
-    (outdir / "metrics.json").write_text(json.dumps(rows, indent=1))
+    write_text(outdir / "metrics.json", json.dumps(rows, indent=1))
     print("wrote " + ", ".join(str(p) for p in paths))
     return 0
+
+
+def _json_mapping(text: str, option: str) -> dict:
+    """A JSON object given on the command line; InputError if it is not one."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{option} is not valid JSON ({exc.msg} at character {exc.pos})") from None
+    if not isinstance(value, dict):
+        raise InputError(f'{option} must be a JSON object like \'{{"forces": "force"}}\'')
+    return value
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -86,14 +98,23 @@ def _export(args: argparse.Namespace) -> int:
     path = pathlib.Path(args.checkpoint)
     if not path.is_file():
         raise PolmlipError(f"{str(path)!r} does not exist")
+    check_output(args.output, "model", inputs=[path, args.structure])
     if args.torchforce and not args.structure:
         raise PolmlipError("--torchforce needs --structure FILE (the particle order)")
     if args.structure and not args.torchforce:
         raise PolmlipError("--structure is only used with --torchforce")
-    engine_file = path if _is_exported_model(path) else None
+    role = file_role(path)
+    if role not in ("checkpoint", "model"):
+        raise PolmlipError(
+            f"{str(path)!r} is neither a training checkpoint nor an exported polmlip model"
+        )
+    engine_file = path if role == "model" else None
     if not args.torchforce:
         if engine_file is not None:
-            raise PolmlipError(f"{str(path)!r} is already an exported model")
+            raise PolmlipError(
+                f"{str(path)!r} is already an exported model; export a checkpoint, or add "
+                "--torchforce --structure FILE to write the TorchForce convention"
+            )
         meta = _export_checkpoint(path, args.output)
         print(
             f"wrote {args.output}: elements {meta['elements']}, cutoff {meta['cutoff']} Å, "
@@ -121,16 +142,6 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _is_exported_model(path: pathlib.Path) -> bool:
-    """TorchScript archives (exported models) hold code/; torch.save checkpoints do not."""
-    import zipfile
-
-    if not zipfile.is_zipfile(path):
-        return False
-    with zipfile.ZipFile(path) as z:
-        return any("/code/" in n or n.startswith("code/") for n in z.namelist())
-
-
 def _export_checkpoint(path: pathlib.Path, output) -> dict:
     import torch
 
@@ -138,13 +149,10 @@ def _export_checkpoint(path: pathlib.Path, output) -> dict:
     from ..model.config import ModelConfig
     from ..model.polmlip import PolMLIP
 
-    try:
-        state = torch.load(path, weights_only=False, map_location="cpu")
-        cfg = ModelConfig.from_dict(state["config"]["model"])
-        weights = state["best_state"] or state["ema"]
-        dtype = getattr(torch, state["config"]["training"]["dtype"])
-    except Exception as exc:  # torch.load raises pickle, zip, key and type errors
-        raise PolmlipError(f"{str(path)!r} is not a polmlip checkpoint ({exc})") from None
+    state = read_checkpoint(path)
+    cfg = ModelConfig.from_dict(state["config"]["model"])
+    weights = state["best_state"] or state["ema"]
+    dtype = getattr(torch, state["config"]["training"]["dtype"])
     model = PolMLIP(cfg).to(dtype)
     model.load_state_dict(weights)
     return export_model(model, output)
@@ -170,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument("config", help="YAML file with model, data and training sections")
     t.add_argument("--output", help="override training.output")
-    t.add_argument("--epochs", type=int, help="override training.epochs")
+    t.add_argument("--epochs", type=positive_int, help="override training.epochs")
     t.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=_train)
@@ -213,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     x.set_defaults(func=_export)
     ir.add_parser(sub)
     lo_to.add_parser(sub)
-    return p
+    return finite_floats(p)
 
 
 def main(argv: Optional[List[str]] = None) -> int:

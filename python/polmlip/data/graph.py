@@ -11,11 +11,11 @@ from typing import Dict, List, Sequence
 import numpy as np
 import torch
 import vesin
+from scipy.spatial import cKDTree
 
 from .. import keys
 from ..errors import InputError
-
-MIN_DISTANCE = 0.1  # Å; closer atoms are refused as overlapping
+from ..units import MIN_DISTANCE
 
 
 def species_index(symbols: Sequence[str], elements: Sequence[str]) -> np.ndarray:
@@ -31,11 +31,21 @@ def species_index(symbols: Sequence[str], elements: Sequence[str]) -> np.ndarray
 
 
 def neighbor_list(positions: np.ndarray, cell: np.ndarray, pbc: bool, cutoff: float):
-    """Full neighbour list: (i, j, integer shifts S) with r_ij = r_j − r_i + S·cell."""
-    calc = vesin.NeighborList(cutoff=cutoff, full_list=True)
-    box = cell if pbc else np.zeros((3, 3))
-    i, j, s = calc.compute(points=positions, box=box, periodic=pbc, quantities="ijS")
-    return i.astype(np.int64), j.astype(np.int64), s.astype(np.int64)
+    """Full neighbour list: (i, j, integer shifts S) with r_ij = r_j − r_i + S·cell.
+
+    Periodic frames use vesin. Open frames use a k-d tree, which holds any extent (vesin's
+    cell list stops the process on a SIGFPE when one atom is ~1e6 Å away).
+    """
+    if pbc:
+        calc = vesin.NeighborList(cutoff=cutoff, full_list=True)
+        i, j, s = calc.compute(points=positions, box=cell, periodic=True, quantities="ijS")
+        return i.astype(np.int64), j.astype(np.int64), s.astype(np.int64)
+    pairs = cKDTree(positions).query_pairs(cutoff, output_type="ndarray").astype(np.int64)
+    pairs = pairs[np.lexsort((pairs[:, 1], pairs[:, 0]))]
+    i = np.concatenate([pairs[:, 0], pairs[:, 1]])
+    j = np.concatenate([pairs[:, 1], pairs[:, 0]])
+    order = np.lexsort((j, i))
+    return i[order], j[order], np.zeros((len(i), 3), dtype=np.int64)
 
 
 def atoms_to_graph(
@@ -45,13 +55,16 @@ def atoms_to_graph(
     external_field: Sequence[float] = (0.0, 0.0, 0.0),
     total_charge: float = 0.0,
     dtype: torch.dtype = torch.float64,
+    min_distance: float = MIN_DISTANCE,
 ) -> Dict[str, torch.Tensor]:
     """One frame as a graph dict (see :mod:`polmlip.keys`), batch of size 1.
 
-    Raises InputError for unknown elements, NaN/inf positions, mixed periodicity,
-    degenerate cells and overlapping atoms.
+    Raises InputError for an empty system, unknown elements, NaN/inf positions, mixed
+    periodicity, degenerate cells, overlapping atoms and a non-finite field or charge.
     """
     pos = np.asarray(atoms.get_positions(), dtype=np.float64)
+    if len(pos) == 0:
+        raise InputError("the system has no atoms")
     if not np.isfinite(pos).all():
         bad = int(np.nonzero(~np.isfinite(pos).all(axis=1))[0][0])
         raise InputError(f"positions contain NaN or inf (first bad atom index {bad})")
@@ -72,10 +85,18 @@ def atoms_to_graph(
     if len(i):
         d = pos[j] - pos[i] + s @ cell
         dmin = float(np.sqrt((d * d).sum(1)).min())
-        if dmin < MIN_DISTANCE:
+        if dmin < min_distance:
             k = int(np.argmin((d * d).sum(1)))
-            raise InputError(f"atoms {int(i[k])} and {int(j[k])} overlap (distance {dmin:.3g} Å)")
+            raise InputError(
+                f"atoms {int(i[k])} and {int(j[k])} overlap (distance {dmin:.3g} Å, below the "
+                f"model's minimum distance {min_distance:.3g} Å)"
+            )
     field = np.asarray(external_field, dtype=np.float64).reshape(3)
+    if not np.isfinite(field).all() or not np.isfinite(total_charge):
+        raise InputError(
+            f"the applied field {field.tolist()} V/Å and total charge {total_charge} e must be "
+            "finite"
+        )
     return {
         keys.SPECIES: torch.from_numpy(species),
         keys.POSITIONS: torch.tensor(pos, dtype=dtype),

@@ -5,16 +5,16 @@ from __future__ import annotations
 import json
 import os
 import pathlib
-import tempfile
 import zipfile
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import torch
 from e3nn.util.jit import compile as e3nn_compile
 
 from .. import __version__
-from ..data.graph import MIN_DISTANCE
+from ..devices import resolve_device
 from ..errors import InputError
+from ..fileio import atomic_write, file_role, wrong_role_message
 from ..model.polmlip import PolMLIP
 from .engine_model import EngineModel
 
@@ -35,8 +35,8 @@ def metadata_for(model: PolMLIP) -> Dict[str, Any]:
         "cutoff": float(cfg["cutoff"]),
         "num_layers": int(cfg["num_layers"]),
         "ghost_cutoff": float(cfg["cutoff"]) * int(model.ghost_layers()),
-        "field_limit": float(model.field_limit),
-        "min_distance": MIN_DISTANCE,
+        "field_limit": float(f"{float(model.field_limit):.6g}"),
+        "min_distance": float(f"{float(model.min_distance):.6g}"),
         "units": {"length": "angstrom", "energy": "eV", "charge": "e", "field": "V/angstrom"},
         "dtype": dtype,
         "heads": {
@@ -86,28 +86,33 @@ def export_model(model: PolMLIP, path: str | os.PathLike) -> Dict[str, Any]:
 
 def save_scripted(scripted: Any, meta: Dict[str, Any], path: str | os.PathLike) -> None:
     """Write a scripted module with its metadata atomically (a temporary file, then rename)."""
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.jit.save(scripted, tmp, _extra_files={METADATA_FILE: json.dumps(meta, indent=1)})
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    extra = {METADATA_FILE: json.dumps(meta, indent=1)}
+    atomic_write(path, lambda tmp: torch.jit.save(scripted, tmp, _extra_files=extra))
 
 
-def load_exported(path: str | os.PathLike, device: str = "cpu") -> Tuple[Any, Dict[str, Any]]:
-    """Load an exported file; refuse missing, foreign, corrupted or newer-format files."""
+def load_exported(
+    path: str | os.PathLike, device: str = "cpu", kind: Optional[str] = "engine"
+) -> Tuple[Any, Dict[str, Any]]:
+    """Load an exported file; refuse missing, foreign, corrupted or newer-format files, a
+    training checkpoint, a file of another ``kind`` and an unavailable ``device``.
+
+    Args:
+        path: file written by ``polmlip export``. device: "cpu", "cuda" or "cuda:N".
+        kind: ``"engine"`` (the main export), ``"torchforce"`` (``export --torchforce``) or
+            None (either).
+    """
     path = pathlib.Path(path)
     if not path.is_file():
         raise InputError(f"model file {str(path)!r} does not exist")
     if not zipfile.is_zipfile(path):
         raise InputError(f"{str(path)!r} is not a polmlip model file (not a TorchScript archive)")
+    wrong = wrong_role_message(path, file_role(path), "model")
+    if wrong:
+        raise InputError(wrong)
+    torch_device = resolve_device(device, "device")
     extra = {METADATA_FILE: ""}
     try:
-        module = torch.jit.load(str(path), map_location=device, _extra_files=extra)
+        module = torch.jit.load(str(path), map_location=torch_device, _extra_files=extra)
     except Exception as exc:  # torch raises several types for damaged archives
         raise InputError(
             f"{str(path)!r} is corrupted or unreadable: {str(exc).splitlines()[0]}"
@@ -127,5 +132,15 @@ def load_exported(path: str | os.PathLike, device: str = "cpu") -> Tuple[Any, Di
         raise InputError(
             f"{str(path)!r} was written in model format {version}, newer than this polmlip "
             f"({__version__}) reads (format {FORMAT_VERSION}); upgrade polmlip"
+        )
+    found = meta.get("kind", "engine")
+    if kind is not None and found != kind:
+        what = {
+            "engine": "an engine model (polmlip export)",
+            "torchforce": "a TorchForce-"
+            "convention file (polmlip export --torchforce), tied to one particle order",
+        }
+        raise InputError(
+            f"{str(path)!r} is {what.get(found, repr(found))}; this needs {what.get(kind, kind)}"
         )
     return module, meta

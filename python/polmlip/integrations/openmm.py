@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ctypes
 import math
+import operator
 import os
 import pathlib
 import xml.etree.ElementTree as ET
@@ -27,6 +28,9 @@ LIBRARY_NAME = "libpolmlip_openmm.so"
 #: Names of the global parameters holding the applied field (V/Å).
 FIELD_PARAMETERS = ("polmlip_Ex", "polmlip_Ey", "polmlip_Ez")
 DEVICES = ("cpu", "cuda")
+#: Particles per libtorch thread of the plugin's automatic thread count
+#: (``PolMLIPForce::AtomsPerTorchThread`` in ``openmm_plugin/PolMLIPForce.h``).
+ATOMS_PER_TORCH_THREAD = 256
 _loaded = {}
 
 
@@ -74,6 +78,22 @@ def _field_value(value) -> float:
     return value
 
 
+def _torch_threads(value) -> int:
+    """``torch_threads`` as the plugin stores it: 0 (automatic) or a positive count."""
+    if value is None:
+        return 0
+    try:
+        threads = operator.index(value) if not isinstance(value, bool) else -1
+    except TypeError:
+        threads = -1
+    if threads < 0:
+        raise InputError(
+            "torch_threads must be None or 0 (automatic) or a positive number of threads, "
+            f"not {value!r}"
+        )
+    return threads
+
+
 def PolMLIPForce(
     model: str | os.PathLike,
     topology=None,
@@ -85,6 +105,7 @@ def PolMLIPForce(
     periodic: Optional[bool] = None,
     device: str = "cpu",
     kspace_accuracy: Optional[float] = None,
+    torch_threads: Optional[int] = None,
     name: str = "PolMLIPForce",
 ):
     """Create the polmlip force for an OpenMM System.
@@ -101,20 +122,24 @@ def PolMLIPForce(
             a periodic box (True without a topology).
         device: ``"cpu"`` or ``"cuda"``/``"cuda:N"`` for the libtorch model.
         kspace_accuracy: relative accuracy of the long-range sum (default: the model's).
+        torch_threads: libtorch intra-op threads while the model runs (restored afterwards).
+            ``None`` or 0: automatic, i.e. ``POLMLIP_TORCH_THREADS`` if set, else one thread
+            per :data:`ATOMS_PER_TORCH_THREAD` particles of the force, between 1 and torch's
+            current count (see docs/openmm.md, "Threads").
 
     Returns:
         an ``openmm.Force``.
 
     Raises:
         InputError: missing or corrupted model, elements the model does not know, an
-            unbuilt plugin, bad field units.
+            unbuilt plugin, bad field units, a negative ``torch_threads``.
     """
     import openmm
 
     from ..export.io import load_exported
 
     path = pathlib.Path(model).resolve()
-    _, meta = load_exported(path)
+    _, meta = load_exported(path, kind=None)
     if topology is None and elements is None:
         raise InputError("PolMLIPForce needs a topology or a list of elements")
     atom_list = list(atoms) if atoms is not None else None
@@ -153,6 +178,7 @@ def PolMLIPForce(
     fx, fy, fz = (_field_value(v) for v in field)
     if kspace_accuracy is not None and not 0.0 < float(kspace_accuracy) < 1.0:
         raise InputError("kspace_accuracy must be in (0, 1)")
+    threads = _torch_threads(torch_threads)
     load_plugin()
 
     node = ET.Element(
@@ -163,6 +189,7 @@ def PolMLIPForce(
         device=device,
         totalCharge=repr(float(total_charge)),
         kspaceAccuracy=repr(float(kspace_accuracy or 0.0)),
+        torchThreads=str(threads),
         usesPeriodic="1" if periodic else "0",
         forceGroup="0",
         name=name,

@@ -9,7 +9,8 @@ openmm-ml installed
 
 returns a System with a :func:`polmlip.openmm.PolMLIPForce`. ``createMixedSystem`` works too
 (the force acts on the chosen atoms only). Extra ``createSystem`` arguments: ``field``
-(V/Å), ``totalCharge`` (e), ``device``, ``kspaceAccuracy``.
+(V/Å), ``totalCharge`` (e), ``device``, ``kspaceAccuracy``, ``torchThreads`` (libtorch
+threads while the model runs; default automatic, see docs/openmm.md).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class PolMLIPPotentialImpl(MLPotentialImpl):
         totalCharge: float = 0.0,
         device: str = "cpu",
         kspaceAccuracy=None,
+        torchThreads=None,
         **args,
     ) -> None:
         force = PolMLIPForce(
@@ -54,6 +56,7 @@ class PolMLIPPotentialImpl(MLPotentialImpl):
             field=field,
             device=device,
             kspace_accuracy=kspaceAccuracy,
+            torch_threads=torchThreads,
         )
         force.setForceGroup(forceGroup)
         system.addForce(force)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Dict, List, Optional
 
+from ..config_checks import at_least, between, check_fields, one_of, positive
 from ..errors import InputError
 
 #: The ablation ladder of the seed paper, as head switches.
@@ -37,6 +38,24 @@ LADDER: Dict[str, Dict[str, bool]] = {
 #: Ways of keeping the total charge (see ModelConfig.charge_conservation).
 CHARGE_CONSERVATION = ("bond", "uniform", "none")
 
+#: Range rules of the model settings (types come from the annotations).
+_RULES = {
+    "cutoff": positive(),
+    "channels": at_least(1),
+    "lmax": one_of(0, 1, 2),
+    "num_layers": at_least(1),
+    "num_basis": at_least(1),
+    "radial_hidden": at_least(1),
+    "avg_neighbors": positive(),
+    "charge_conservation": one_of(*CHARGE_CONSERVATION),
+    "field_limit": positive(),
+    "min_distance": positive(),
+    "sigma": positive(),
+    "kspace_method": one_of("pme", "ewald"),
+    "kspace_accuracy": between(0.0, 1.0),
+    "spline_order": between(4, 8, closed="low high"),
+}
+
 
 @dataclasses.dataclass
 class ModelConfig:
@@ -60,6 +79,10 @@ class ModelConfig:
         field_limit: largest applied field |E| in V/Å the model accepts; ``None`` takes it
             from the training data (1.5 × the largest field seen, at least
             :data:`polmlip.units.DEFAULT_FIELD_LIMIT`).
+        min_distance: shortest interatomic distance in Å the model accepts (closer atoms are
+            refused by every engine); ``None`` takes it from the training data
+            (:data:`polmlip.units.MIN_DISTANCE_OF_TRAINING` × the shortest training distance,
+            at least :data:`polmlip.units.MIN_DISTANCE`).
         sigma: Gaussian pair width of the sites in Å.
         kspace_method: "pme" or "ewald" for periodic frames.
         kspace_accuracy: relative accuracy of the long-range sum.
@@ -83,6 +106,7 @@ class ModelConfig:
     charge_conservation: str = "bond"
     fixed_charges: Optional[Dict[str, float]] = None
     field_limit: Optional[float] = None
+    min_distance: Optional[float] = None
     sigma: float = 1.0
     kspace_method: str = "pme"
     kspace_accuracy: float = 1e-5
@@ -91,10 +115,12 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, data: Dict[str, Any]) -> ModelConfig:
         """Build from a mapping; an unknown key raises with the list of valid keys."""
+        if not isinstance(data, dict):
+            raise InputError(f"model settings must be a mapping, got {data!r}")
         data = dict(data)
         ladder = data.pop("ladder", None)
         if ladder is not None:
-            if ladder not in LADDER:
+            if not isinstance(ladder, str) or ladder not in LADDER:
                 raise InputError(f"unknown ladder rung {ladder!r}; choose one of {list(LADDER)}")
             for k, v in LADDER[ladder].items():
                 data.setdefault(k, v)
@@ -118,37 +144,18 @@ class ModelConfig:
     def validate(self) -> None:
         from ase.data import atomic_numbers
 
+        check_fields(self, "model", _RULES)
         bad = [e for e in self.elements if e not in atomic_numbers]
         if bad or not self.elements:
             raise InputError(f"unknown chemical element(s) {bad} in 'elements'")
-        if not self.cutoff > 0:
-            raise InputError(f"cutoff must be > 0 Å, got {self.cutoff}")
-        if self.lmax not in (0, 1, 2):
-            raise InputError(f"lmax must be 0, 1 or 2, got {self.lmax}")
+        if len(set(self.elements)) != len(self.elements):
+            raise InputError(f"model.elements lists an element twice: {self.elements}")
         if self.dipoles and self.lmax < 1:
             raise InputError("dipole heads need lmax ≥ 1")
         if (self.quadrupoles or self.anisotropic_alpha) and self.lmax < 2:
             raise InputError("quadrupole and anisotropic-α heads need lmax = 2")
-        if self.charge_conservation not in CHARGE_CONSERVATION:
-            raise InputError(
-                f"charge_conservation must be one of {list(CHARGE_CONSERVATION)}, "
-                f"got {self.charge_conservation!r}"
-            )
-        if self.fixed_charges is not None:
-            if not isinstance(self.fixed_charges, dict) or set(self.fixed_charges) != set(
-                self.elements
-            ):
-                raise InputError(
-                    f"fixed_charges must give one charge (e) for each of {self.elements}"
-                )
-            if not all(isinstance(v, (int, float)) for v in self.fixed_charges.values()):
-                raise InputError("fixed_charges values must be numbers (e)")
-        if self.field_limit is not None and not (
-            isinstance(self.field_limit, (int, float)) and self.field_limit > 0
-        ):
-            raise InputError(f"field_limit must be a positive field in V/Å, got {self.field_limit}")
-        if self.kspace_method not in ("pme", "ewald"):
-            raise InputError(f"kspace_method must be 'pme' or 'ewald', got {self.kspace_method!r}")
+        if self.fixed_charges is not None and set(self.fixed_charges) != set(self.elements):
+            raise InputError(f"fixed_charges must give one charge (e) for each of {self.elements}")
 
     def to_dict(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)

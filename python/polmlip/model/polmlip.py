@@ -43,6 +43,13 @@ def _short(value: float) -> str:
     return text[:-1] if text.endswith(".") else text
 
 
+def _keep_newer_buffers(module, state_dict, prefix, *args) -> None:
+    """Checkpoints written before the field limit and the minimum distance were recorded
+    keep the model's defaults for them (a load_state_dict pre-hook)."""
+    for name in ("field_limit", "min_distance"):
+        state_dict.setdefault(prefix + name, getattr(module, name).detach().clone())
+
+
 @compile_mode("script")
 class PolMLIP(torch.nn.Module):
     """The polmlip potential on batched graphs (see :mod:`polmlip.keys` for the fields)."""
@@ -90,6 +97,10 @@ class PolMLIP(torch.nn.Module):
         # largest accepted |E_ext| in V/Å; set from the training data by the trainer
         limit = config.field_limit if config.field_limit is not None else units.DEFAULT_FIELD_LIMIT
         self.register_buffer("field_limit", torch.tensor(float(limit)))
+        # shortest accepted interatomic distance in Å (engines refuse closer atoms)
+        shortest = config.min_distance if config.min_distance is not None else units.MIN_DISTANCE
+        self.register_buffer("min_distance", torch.tensor(float(shortest)))
+        self.register_load_state_dict_pre_hook(_keep_newer_buffers)
         self.use_charges = config.charges
         self.use_fixed_charges = config.charges and config.fixed_charges is not None
         self.use_dipoles = config.dipoles

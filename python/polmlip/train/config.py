@@ -8,8 +8,34 @@ from typing import Any, Dict, Optional
 
 import yaml
 
+from ..config_checks import at_least, between, check_fields, one_of, positive
+from ..devices import DEVICE_HELP, is_device_name
 from ..errors import InputError
 from ..model.config import ModelConfig
+
+_DATA_RULES = {"val_fraction": between(0.0, 1.0)}
+
+_TRAINING_RULES = {
+    "epochs": at_least(1),
+    "batch_size": at_least(1),
+    "lr": positive(),
+    "weight_decay": at_least(0),
+    "lr_factor": between(0.0, 1.0),
+    "lr_patience": at_least(0),
+    "ema_decay": between(0.0, 1.0, closed="low"),
+    "early_stopping_patience": at_least(1),
+    "energy_weight": at_least(0),
+    "forces_weight": at_least(0),
+    "stress_weight": at_least(0),
+    "dipole_weight": at_least(0),
+    "polarization_weight": at_least(0),
+    "bec_weight": at_least(0),
+    "seed": at_least(0),
+    "dtype": one_of("float32", "float64"),
+    "device": (is_device_name, DEVICE_HELP),
+    "checkpoint_every": at_least(1),
+    "max_frames": at_least(1),
+}
 
 
 @dataclasses.dataclass
@@ -26,6 +52,9 @@ class DataConfig:
     validation: Optional[str] = None
     val_fraction: float = 0.1
     keys: Dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def validate(self) -> None:
+        check_fields(self, "data", _DATA_RULES)
 
 
 @dataclasses.dataclass
@@ -53,6 +82,9 @@ class TrainingConfig:
     checkpoint_every: int = 1
     max_frames: Optional[int] = None
 
+    def validate(self) -> None:
+        check_fields(self, "training", _TRAINING_RULES)
+
 
 @dataclasses.dataclass
 class RunConfig:
@@ -60,6 +92,12 @@ class RunConfig:
     data: DataConfig
     training: TrainingConfig
     base_dir: pathlib.Path = pathlib.Path(".")
+
+    def validate(self) -> None:
+        """Check every section again (after command-line overrides)."""
+        self.model.validate()
+        self.data.validate()
+        self.training.validate()
 
     def to_dict(self) -> Dict[str, Any]:
         return {
@@ -79,9 +117,11 @@ def _section(cls, data: Any, name: str):
             f"unknown key(s) {unknown} in config section {name!r}; valid keys: {sorted(names)}"
         )
     try:
-        return cls(**data)
+        obj = cls(**data)
     except TypeError as exc:
         raise InputError(f"config section {name!r}: {exc}") from None
+    obj.validate()
+    return obj
 
 
 def load_config(path: str | pathlib.Path) -> RunConfig:
@@ -93,6 +133,8 @@ def load_config(path: str | pathlib.Path) -> RunConfig:
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
         raise InputError(f"config file {str(path)!r} is not valid YAML: {exc}") from None
+    if raw is not None and not isinstance(raw, dict):
+        raise InputError(f"config file {str(path)!r} must be a YAML mapping with sections")
     return parse_config(raw or {}, base_dir=path.parent)
 
 
@@ -105,7 +147,5 @@ def parse_config(raw: Dict[str, Any], base_dir: pathlib.Path = pathlib.Path(".")
             raise InputError(f"config needs a {required!r} section")
     model = ModelConfig.from_dict(raw["model"])
     data = _section(DataConfig, raw["data"], "data")
-    training = _section(TrainingConfig, raw.get("training", {}), "training")
-    if training.dtype not in ("float32", "float64"):
-        raise InputError(f"training.dtype must be float32 or float64, got {training.dtype!r}")
+    training = _section(TrainingConfig, raw.get("training") or {}, "training")
     return RunConfig(model, data, training, pathlib.Path(base_dir))

@@ -26,4 +26,8 @@ class EMA:
         return {k: v.clone() for k, v in self.shadow.items()}
 
     def load_state_dict(self, state: Dict[str, torch.Tensor]) -> None:
-        self.shadow = {k: v.clone() for k, v in state.items()}
+        """Load saved averages onto the device and dtype of the current ones."""
+        self.shadow = {
+            k: v.to(self.shadow[k], copy=True) if k in self.shadow else v.clone()
+            for k, v in state.items()
+        }

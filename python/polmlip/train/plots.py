@@ -7,6 +7,8 @@ from typing import Dict, List
 
 import numpy as np
 
+from ..fileio import save_figure
+
 
 def _pyplot():
     import matplotlib
@@ -28,7 +30,7 @@ def learning_curve(history: List[Dict[str, float]], path: pathlib.Path) -> None:
     ax.set_ylabel("weighted loss")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path)
     plt.close(fig)
 
 
@@ -47,5 +49,5 @@ def parity(ref: np.ndarray, pred: np.ndarray, label: str, unit: str, path: pathl
     ax.set_ylabel(f"polmlip {label} [{unit}]")
     ax.set_title(f"MAE {mae:.3g}  RMSE {rmse:.3g} {unit}", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path)
     plt.close(fig)

@@ -71,3 +71,19 @@ def training_field_limit(graphs: List[Dict[str, torch.Tensor]]) -> float:
     for g in graphs:
         biggest = max(biggest, float(torch.linalg.norm(g[keys.EXTERNAL_FIELD], dim=-1).max()))
     return max(units.DEFAULT_FIELD_LIMIT, units.FIELD_LIMIT_OVER_TRAINING * biggest)
+
+
+def training_min_distance(graphs: List[Dict[str, torch.Tensor]]) -> float:
+    """The shortest interatomic distance (Å) a model trained on ``graphs`` accepts:
+    MIN_DISTANCE_OF_TRAINING × the shortest pair distance in the data, at least MIN_DISTANCE."""
+    shortest = float("inf")
+    for g in graphs:
+        i, j = g[keys.EDGE_INDEX]
+        if i.numel() == 0:
+            continue
+        pos = g[keys.POSITIONS].double()
+        vec = pos[j] - pos[i] + g[keys.EDGE_SHIFT].double() @ g[keys.CELL][0].double()
+        shortest = min(shortest, float(torch.linalg.norm(vec, dim=-1).min()))
+    if shortest == float("inf"):
+        return units.MIN_DISTANCE
+    return max(units.MIN_DISTANCE, units.MIN_DISTANCE_OF_TRAINING * shortest)

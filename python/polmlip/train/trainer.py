@@ -13,7 +13,10 @@ from tqdm.auto import tqdm
 
 from .. import keys
 from ..data.graph import collate
-from ..fileio import atomic_write
+from ..devices import resolve_device
+from ..errors import InputError
+from ..fileio import atomic_write, read_checkpoint, write_text
+from ..model.config import ModelConfig
 from ..model.polmlip import PolMLIP
 from .config import RunConfig
 from .ema import EMA
@@ -25,6 +28,7 @@ from .prepare import (
     force_rms,
     load_splits,
     training_field_limit,
+    training_min_distance,
 )
 
 
@@ -36,21 +40,21 @@ class Trainer:
     """Trains a :class:`PolMLIP` from a :class:`RunConfig`; see ``polmlip train --help``."""
 
     def __init__(self, run: RunConfig, progress: bool = True) -> None:
+        run.validate()
         self.run = run
         self.cfg = run.training
         self.out = pathlib.Path(self.cfg.output)
-        self.out.mkdir(parents=True, exist_ok=True)
+        if self.out.exists() and not self.out.is_dir():
+            raise InputError(
+                f"training.output {str(self.out)!r} is a file; it must be a folder "
+                "(it receives checkpoint.pt, model.pt and the plots)"
+            )
+        self.device = resolve_device(self.cfg.device, "training.device")
         self.progress = progress
         self.dtype = getattr(torch, self.cfg.dtype)
         torch.manual_seed(self.cfg.seed)
         self.train_set, self.val_set = load_splits(run)
         run.model.avg_neighbors = average_neighbors(self.train_set)
-        self.model = PolMLIP(run.model).to(self.dtype)
-        shifts = fit_energy_shifts(self.train_set, len(run.model.elements))
-        self.model.energy_shift.copy_(torch.tensor(shifts, dtype=self.dtype))
-        self.model.energy_scale.fill_(force_rms(self.train_set))
-        if run.model.field_limit is None:
-            self.model.field_limit.fill_(training_field_limit(self.train_set))
         self.weights = {
             "energy": self.cfg.energy_weight,
             "forces": self.cfg.forces_weight,
@@ -59,6 +63,25 @@ class Trainer:
             "polarization": self.cfg.polarization_weight,
             "bec": self.cfg.bec_weight,
         }
+        self._build()
+        self.epoch = 0
+        self.history: List[Dict[str, float]] = []
+        self.best_val = float("inf")
+        self.best_state: Optional[Dict[str, torch.Tensor]] = None
+        self.stale = 0
+
+    def _build(self) -> None:
+        """Model (initialised from the data), optimiser, schedule and EMA for ``run.model``."""
+        run = self.run
+        model = PolMLIP(run.model).to(self.dtype)
+        shifts = fit_energy_shifts(self.train_set, len(run.model.elements))
+        model.energy_shift.copy_(torch.tensor(shifts, dtype=self.dtype))
+        model.energy_scale.fill_(force_rms(self.train_set))
+        if run.model.field_limit is None:
+            model.field_limit.fill_(training_field_limit(self.train_set))
+        if run.model.min_distance is None:
+            model.min_distance.fill_(training_min_distance(self.train_set))
+        self.model = model.to(self.device)
         self.optimizer = torch.optim.AdamW(
             self.model.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay
         )
@@ -66,11 +89,6 @@ class Trainer:
             self.optimizer, factor=self.cfg.lr_factor, patience=self.cfg.lr_patience
         )
         self.ema = EMA(self.model, self.cfg.ema_decay)
-        self.epoch = 0
-        self.history: List[Dict[str, float]] = []
-        self.best_val = float("inf")
-        self.best_state: Optional[Dict[str, torch.Tensor]] = None
-        self.stale = 0
 
     # ---- what to compute ----
     def _wants(self, batch: Dict[str, torch.Tensor]) -> Dict[str, bool]:
@@ -118,10 +136,35 @@ class Trainer:
         random.setstate(state["rng"]["python"])
 
     def resume_if_possible(self) -> bool:
+        """Continue from ``output/checkpoint.pt`` if there is one.
+
+        Refuses, with what to do, a checkpoint that is unreadable or truncated, or that was
+        trained with other model settings or another dtype. A changed data set is allowed
+        (fine-tuning); the model keeps the neighbour normalisation it was trained with.
+        """
         path = self.out / "checkpoint.pt"
         if not path.is_file():
             return False
-        self.load_state(torch.load(path, weights_only=False))
+        state = read_checkpoint(path)
+        saved = ModelConfig.from_dict(state["config"]["model"]).to_dict()
+        now = self.run.model.to_dict()
+        changed = [k for k in now if k != "avg_neighbors" and saved.get(k) != now[k]]
+        saved_dtype = state["config"]["training"]["dtype"]
+        if saved_dtype != self.cfg.dtype:
+            changed.append("dtype")
+        if changed:
+            detail = ", ".join(
+                f"{k}: {saved.get(k, saved_dtype)!r} -> {now.get(k, self.cfg.dtype)!r}"
+                for k in changed
+            )
+            raise InputError(
+                f"{str(path)!r} was trained with other settings ({detail}); train into a new "
+                "folder (--output DIR), or start over here with --restart, which replaces it"
+            )
+        if saved["avg_neighbors"] != now["avg_neighbors"]:
+            self.run.model.avg_neighbors = saved["avg_neighbors"]
+            self._build()
+        self.load_state(state)
         return True
 
     # ---- loop ----
@@ -132,7 +175,8 @@ class Trainer:
             order = torch.randperm(len(data), generator=g).tolist()
         bs = self.cfg.batch_size
         for s in range(0, len(order), bs):
-            yield collate([data[i] for i in order[s : s + bs]])
+            batch = collate([data[i] for i in order[s : s + bs]])
+            yield {k: v.to(self.device) for k, v in batch.items()}
 
     def validate(self) -> float:
         saved = {k: v.clone() for k, v in self.model.state_dict().items()}
@@ -187,16 +231,17 @@ class Trainer:
         return {"epochs": self.epoch, "best_val_loss": self.best_val}
 
     def best_model(self) -> PolMLIP:
-        """The model with the best EMA weights seen on validation.
+        """The model with the best EMA weights seen on validation, on the CPU.
 
         When the data cannot fix the sign of the latent multipoles, it is oriented by
         the electronegativity convention of :mod:`polmlip.train.orient`.
         """
         if self.best_state is not None:
             self.model.load_state_dict(self.best_state)
+        self.model = self.model.cpu()
         if not sign_is_determined(self.train_set, self.weights):
             orient_multipoles(self.model, self.train_set, self.run.model.elements)
         return self.model
 
     def write_history(self) -> None:
-        (self.out / "history.json").write_text(json.dumps(self.history, indent=1))
+        write_text(self.out / "history.json", json.dumps(self.history, indent=1))

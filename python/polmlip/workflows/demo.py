@@ -21,6 +21,8 @@ import time
 
 import numpy as np
 
+from ..fileio import atomic_write, write_text
+
 STEPS = [
     "reference data (GFN2-xTB)",
     "training",
@@ -152,7 +154,7 @@ def run(
             "ir_trajectory": ir["trajectory"],
         },
     }
-    (outdir / "summary.json").write_text(json.dumps(summary, indent=1))
+    write_text(outdir / "summary.json", json.dumps(summary, indent=1))
     _print_summary(summary, rows, time.perf_counter() - t0)
     return summary
 
@@ -171,7 +173,7 @@ def _ir_step(atoms, outdir: pathlib.Path, steps: int) -> dict:
     traj, dipoles = run_md_frames(atoms.copy(), calc, steps, dt, every, seed=1)
     path = outdir / "ir" / "trajectory.xyz"
     path.parent.mkdir(parents=True, exist_ok=True)
-    ase.io.write(path, traj, format="extxyz")
+    atomic_write(path, lambda tmp: ase.io.write(tmp, traj, format="extxyz"))
     wn, inten = ir_spectrum(
         dipole_derivative_fd(dipoles, dt * every),
         dt * every,

@@ -13,6 +13,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import InputError
+from ..fileio import atomic_write, save_figure
 
 #: Accepted spellings of ASE's LAMMPS text dump format.
 LAMMPS_FORMATS = ("lammps-dump-text", "lammps-dump", "lammps", "lammpstrj")
@@ -119,7 +120,11 @@ def write_spectrum(
     head += [f"{k}: {v}" for k, v in (meta or {}).items()]
     head += [f"band {k}: {v:.1f} cm^-1" for k, v in bands.items()]
     head += ["columns: wavenumber [cm^-1]  IR intensity [arb. units, max 1]"]
-    np.savetxt(dat, np.column_stack([wn, y]), fmt="%.6g", header="\n".join(head), encoding="utf-8")
+    table = np.column_stack([wn, y])
+    atomic_write(
+        dat,
+        lambda tmp: np.savetxt(tmp, table, fmt="%.6g", header="\n".join(head), encoding="utf-8"),
+    )
 
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.plot(wn, y, lw=1.2, color="C0")
@@ -132,7 +137,7 @@ def write_spectrum(
     ax.set_xlabel("wavenumber [cm⁻¹]")
     ax.set_ylabel("IR intensity [arb. units]")
     fig.tight_layout()
-    fig.savefig(png, dpi=120)
+    save_figure(fig, png)
     plt.close(fig)
     return dat, png
 

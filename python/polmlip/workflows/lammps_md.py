@@ -9,6 +9,8 @@ import sys
 import ase.io
 import numpy as np
 
+from ..fileio import atomic_write, write_text
+
 
 def run_lammps_field_md(
     atoms,
@@ -38,8 +40,11 @@ def run_lammps_field_md(
     if not atoms.pbc.all():
         atoms.center(vacuum=8.0)
         atoms.set_pbc(True)
-    ase.io.write(
-        workdir / "data.lmp", atoms, format="lammps-data", specorder=list(elements), masses=True
+    atomic_write(
+        workdir / "data.lmp",
+        lambda tmp: ase.io.write(
+            tmp, atoms, format="lammps-data", specorder=list(elements), masses=True
+        ),
     )
     amp = np.broadcast_to(np.asarray(amplitude, dtype=float), (3,)) * (
         np.eye(3)[0] if np.ndim(amplitude) == 0 else 1.0
@@ -48,7 +53,9 @@ def run_lammps_field_md(
         var = [f"{float(a)!r}*sin(2*PI*step*dt*1000/{float(period_fs)!r})" for a in amp]
     else:
         var = [repr(float(a)) for a in amp]
-    (workdir / "in.field").write_text(f"""# polmlip: NVE under an applied field
+    write_text(
+        workdir / "in.field",
+        f"""# polmlip: NVE under an applied field
 units metal
 atom_style atomic
 boundary p p p
@@ -65,7 +72,8 @@ thermo 10
 thermo_style custom step time etotal pe ke v_ex v_ey v_ez
 thermo_modify format float %.10g
 run {steps}
-""")
+""",
+    )
     cmd = [str(lmp), "-in", "in.field", "-log", "log.lammps"]
     if ranks > 1:
         cmd = [str(mpiexec), "-n", str(ranks)] + cmd

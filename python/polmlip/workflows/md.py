@@ -10,6 +10,8 @@ from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
 from ase.md.verlet import VelocityVerlet
 from tqdm.auto import tqdm
 
+from ..fileio import save_figure
+
 
 def field_verlet_step(atoms, calc, dt: float, field_next: Optional[np.ndarray] = None) -> None:
     """One velocity-Verlet step (``dt`` in ASE time units) under a time-dependent field.
@@ -153,7 +155,7 @@ def plot_field_runs(logs: Dict[str, Dict], path) -> None:
     ax[2].set_xlabel("time [fs]")
     ax[0].legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path)
     plt.close(fig)
 
 

@@ -12,6 +12,7 @@ from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..fileio import atomic_write
 from ..units import EV_TO_KJ_PER_MOL, NM_TO_ANGSTROM
 
 
@@ -135,14 +136,13 @@ def run_openmm_field_md(
         rows.append([step * dt_fs, pe + ke, pe, *field])
     bar.close()
     data = np.array(rows)
-    np.savetxt(
+    header = "time_fs,etotal_eV,pe_eV,Ex_V_per_A,Ey_V_per_A,Ez_V_per_A"
+    atomic_write(
         workdir / "openmm_md.csv",
-        data,
-        delimiter=",",
-        header="time_fs,etotal_eV,pe_eV,Ex_V_per_A,Ey_V_per_A,Ez_V_per_A",
+        lambda tmp: np.savetxt(tmp, data, delimiter=",", header=header),
     )
     final = atoms.copy()
     pos = ctx.getState(getPositions=True).getPositions(asNumpy=True).value_in_unit(u.nanometer)
     final.positions = np.asarray(pos) * NM_TO_ANGSTROM
-    ase.io.write(workdir / "openmm_final.xyz", final)
+    atomic_write(workdir / "openmm_final.xyz", lambda tmp: ase.io.write(tmp, final, format="xyz"))
     return {"time": data[:, 0], "etotal": data[:, 1], "pe": data[:, 2], "field": data[:, 3:6]}

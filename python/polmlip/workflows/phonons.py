@@ -26,6 +26,7 @@ from typing import Any, Dict, List, Optional, Sequence
 import numpy as np
 
 from ..errors import InputError
+from ..fileio import save_figure
 from ..units import COULOMB, SQRT_EV_PER_A2_AMU_TO_THZ, THZ_TO_INV_CM
 
 #: Default q → 0 directions (Cartesian).
@@ -371,7 +372,7 @@ def band_structure_png(phonon, path_png, npoints: int = 51) -> pathlib.Path:
     fig.tight_layout()
     path_png = pathlib.Path(path_png)
     path_png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path_png, dpi=120)
+    save_figure(fig, path_png)
     plt.close(fig)
     return path_png
 
