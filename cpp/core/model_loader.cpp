@@ -1,6 +1,8 @@
 // Loading an exported polmlip model and its metadata (see docs/export.md).
 #include "model_loader.h"
 
+#include <caffe2/serialize/inline_container.h>
+
 #include <fstream>
 #include <regex>
 #include <sstream>
@@ -43,6 +45,19 @@ std::vector<std::string> get_strings(const std::string &text, const std::string 
   return out;
 }
 
+// A torch.save archive (a training checkpoint) holds data.pkl but no TorchScript code/.
+bool is_training_checkpoint(const std::string &path) {
+  try {
+    caffe2::serialize::PyTorchStreamReader reader(path);
+    if (!reader.hasRecord("data.pkl")) return false;
+    for (const auto &name : reader.getAllRecords())
+      if (name.rfind("code/", 0) == 0) return false;
+    return true;
+  } catch (const std::exception &) {
+    return false;
+  }
+}
+
 }  // namespace
 
 LoadedModel load_model(const std::string &path, const torch::Device &device) {
@@ -58,6 +73,9 @@ LoadedModel load_model(const std::string &path, const torch::Device &device) {
   try {
     out.module = torch::jit::load(path, device, extra);
   } catch (const c10::Error &e) {
+    if (is_training_checkpoint(path))
+      throw std::runtime_error("'" + path + "' is a polmlip training checkpoint, not an exported "
+                               "model; export it first: polmlip export " + path + " -o model.pt");
     std::string msg = e.what_without_backtrace();
     throw std::runtime_error("'" + path + "' is corrupted or unreadable: " +
                              msg.substr(0, msg.find('\n')));
