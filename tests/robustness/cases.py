@@ -925,6 +925,15 @@ CASES = [
         needs="lammps",
     ),
     Case(
+        "lammps-newer-format",
+        "lammps",
+        "a model file of a newer format",
+        "newer than this plugin reads",
+        {"atoms": lambda: water(4, seed=1, box=9.0), "model": "new.pt"},
+        lambda w: _newer_model(w),
+        needs="lammps",
+    ),
+    Case(
         "lammps-junk-model",
         "lammps",
         "a data file instead of a model",
@@ -986,6 +995,12 @@ CASES = [
         needs="lammps",
     ),
 ]
+
+
+def _newer_model(work: pathlib.Path) -> None:
+    from model_helpers import with_format_version  # tests/model is on the path (workspace)
+
+    with_format_version(work / "run/model.pt", work / "new.pt", 99)
 
 
 def _same_output(work: pathlib.Path) -> None:
