@@ -55,9 +55,12 @@ def _type_name(hint: Any) -> str:
         return f"a list of {_type_name(typing.get_args(hint)[0])}s"
     if origin is dict:
         return f"a mapping to {_type_name(typing.get_args(hint)[1])}s"
-    return {int: "an integer", float: "a finite number", bool: "true or false", str: "a string"}.get(
-        hint, str(hint)
-    )
+    return {
+        int: "an integer",
+        float: "a finite number",
+        bool: "true or false",
+        str: "a string",
+    }.get(hint, str(hint))
 
 
 class _Mismatch(Exception):

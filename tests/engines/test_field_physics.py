@@ -19,6 +19,7 @@ from ase import units as ase_units
 from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
 from ase.md.verlet import VelocityVerlet
 
+import polmlip.errors as polmlip_errors
 from polmlip.ase import PolMLIPCalculator
 from polmlip.export import export_model
 from polmlip.model import ModelConfig, PolMLIP
@@ -392,3 +393,9 @@ def test_ase_set_changes_field_and_charge(tmp_path):
     atoms.calc.set(total_charge=1.0)
     assert abs(atoms.get_potential_energy() - e1) > 1e-6
     assert atoms.calc.results["charges"].sum() == pytest.approx(1.0, abs=1e-12)
+    # the field limit is a setting too: lowering it below the applied field refuses the next call
+    atoms.calc.set(field_limit=0.05)
+    with pytest.raises(polmlip_errors.InputError, match="field limit of 0.05"):
+        atoms.get_potential_energy()
+    atoms.calc.set(field_limit=1.0)
+    assert np.isfinite(atoms.get_potential_energy())

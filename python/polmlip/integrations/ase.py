@@ -73,13 +73,7 @@ class PolMLIPCalculator(Calculator):
         super().__init__(**kwargs)
         self.model, self.metadata = load_exported(model_path, device=device)
         if field_limit is not None:
-            if not (
-                isinstance(field_limit, (int, float))
-                and np.isfinite(field_limit)
-                and field_limit > 0
-            ):
-                raise InputError(f"field_limit must be a positive field in V/Å, got {field_limit}")
-            self.model.set_field_limit(float(field_limit))
+            self._set_field_limit(field_limit)
         self.device = device
         self.dtype = getattr(torch, self.metadata["dtype"])
         self.elements = self.metadata["elements"]
@@ -89,18 +83,30 @@ class PolMLIPCalculator(Calculator):
         self.set_external_field(external_field)
 
     def set(self, **kwargs):
-        """ASE's ``calc.set(...)``: ``external_field`` and ``total_charge`` change results, so
-        setting them invalidates the cached results like any other changed parameter."""
+        """ASE's ``calc.set(...)``: ``external_field``, ``total_charge`` and ``field_limit``
+        change results, so setting them invalidates the cached results like any other
+        changed parameter."""
         changed = {}
         if "external_field" in kwargs:
             self.set_external_field(kwargs.pop("external_field"))
             changed["external_field"] = self.external_field
+        if "field_limit" in kwargs:
+            self._set_field_limit(kwargs.pop("field_limit"))
+            self.reset()
+            changed["field_limit"] = self.field_limit
         if "total_charge" in kwargs:
             self.total_charge = _finite_charge(kwargs.pop("total_charge"))
             self.reset()
             changed["total_charge"] = self.total_charge
         changed.update(super().set(**kwargs))
         return changed
+
+    def _set_field_limit(self, limit) -> None:
+        ok = isinstance(limit, (int, float)) and not isinstance(limit, bool)
+        if not (ok and np.isfinite(limit) and limit > 0):
+            raise InputError(f"field_limit must be a positive field in V/Å, got {limit!r}")
+        self.field_limit = float(limit)
+        self.model.set_field_limit(self.field_limit)
 
     def set_external_field(self, field: Sequence[float]) -> None:
         """Set the applied field (3,) in V/Å; invalidates cached results."""
