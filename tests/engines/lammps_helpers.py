@@ -8,6 +8,7 @@ import sys
 
 import ase.io
 import numpy as np
+import pytest
 
 from polmlip.integrations.lammps import LIB_DIR
 from polmlip.workflows.lammps_md import read_thermo as read_thermo_log
@@ -23,6 +24,16 @@ def _tool(name):
 
 def lammps_available():
     return _tool("lmp") is not None and (LIB_DIR / "polmlipplugin.so").is_file()
+
+
+#: Marks of a LAMMPS test module: ``pytestmark = LAMMPS_MARKS``.
+LAMMPS_MARKS = [
+    pytest.mark.engine,
+    pytest.mark.skipif(
+        not lammps_available(),
+        reason="LAMMPS plugin not built or lmp missing (run scripts/bootstrap.sh)",
+    ),
+]
 
 
 def write_inputs(

@@ -13,7 +13,7 @@ from polmlip.export import export_model
 from polmlip.model import ModelConfig, PolMLIP
 
 from lammps_helpers import (
-    lammps_available,
+    LAMMPS_MARKS,
     pressure_from_stress,
     read_forces,
     read_thermo,
@@ -22,13 +22,7 @@ from lammps_helpers import (
 )
 from model_helpers import rocksalt, triclinic_water, water_cluster
 
-pytestmark = [
-    pytest.mark.engine,
-    pytest.mark.skipif(
-        not lammps_available(),
-        reason="LAMMPS plugin not built or lmp missing (run scripts/bootstrap.sh)",
-    ),
-]
+pytestmark = LAMMPS_MARKS
 
 
 def _model(path, elements, **kw):

@@ -13,16 +13,10 @@ import torch
 from polmlip.export.io import export_model
 from polmlip.model import ModelConfig, PolMLIP
 
-from lammps_helpers import lammps_available, read_thermo, run_lammps, write_inputs
+from lammps_helpers import LAMMPS_MARKS, read_thermo, run_lammps, write_inputs
 from model_helpers import water_cluster
 
-pytestmark = [
-    pytest.mark.engine,
-    pytest.mark.skipif(
-        not lammps_available(),
-        reason="LAMMPS plugin not built or lmp missing (run scripts/bootstrap.sh)",
-    ),
-]
+pytestmark = LAMMPS_MARKS
 
 
 @pytest.fixture(scope="module")

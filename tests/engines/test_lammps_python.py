@@ -18,16 +18,10 @@ from polmlip.ase import PolMLIPCalculator
 from polmlip.export.io import export_model
 from polmlip.model import ModelConfig, PolMLIP
 
-from lammps_helpers import _tool, lammps_available
+from lammps_helpers import LAMMPS_MARKS, _tool
 from model_helpers import water_cluster
 
-pytestmark = [
-    pytest.mark.engine,
-    pytest.mark.skipif(
-        not lammps_available(),
-        reason="LAMMPS plugin not built or lmp missing (run scripts/bootstrap.sh)",
-    ),
-]
+pytestmark = LAMMPS_MARKS
 
 DOC = pathlib.Path(__file__).resolve().parents[2] / "docs" / "lammps.md"
 

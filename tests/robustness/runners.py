@@ -71,36 +71,30 @@ def run_cli(case, work: pathlib.Path) -> str:
     return lines[-1]
 
 
-def run_python(case, work: pathlib.Path) -> str:
+def _run_raising(case, work: pathlib.Path, errors: tuple) -> str:
+    """Run ``case.action(work)``; it must raise one of ``errors`` and change no file."""
     if case.setup:
         case.setup(work)
     before = snapshot(work)
     with contextlib.chdir(work):
         try:
             result = case.action(work)
-        except InputError as exc:
+        except errors as exc:
             message = str(exc)
         else:
             raise Accepted(f"accepted, returned {result!r}")
     _unchanged(work, before)
     return message
+
+
+def run_python(case, work: pathlib.Path) -> str:
+    return _run_raising(case, work, (InputError,))
 
 
 def run_openmm(case, work: pathlib.Path) -> str:
     import openmm
 
-    if case.setup:
-        case.setup(work)
-    before = snapshot(work)
-    with contextlib.chdir(work):
-        try:
-            result = case.action(work)
-        except (openmm.OpenMMException, InputError) as exc:
-            message = str(exc)
-        else:
-            raise Accepted(f"accepted, returned {result!r}")
-    _unchanged(work, before)
-    return message
+    return _run_raising(case, work, (openmm.OpenMMException, InputError))
 
 
 def run_lammps(case, work: pathlib.Path, ranks: int) -> str:
