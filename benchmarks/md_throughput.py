@@ -196,7 +196,8 @@ def main(argv=None) -> int:
         f"{torch.__version__}, {elapsed / 60:.1f} min). Model: {MODEL}; long range = "
         "charges + induced dipoles (ladder `q` + `induced_dipoles`), off = ladder `SR`. "
         "LAMMPS runs with OMP_NUM_THREADS = cores / ranks (libtorch's intra-op threads); "
-        "OpenMM runs in the Python process with torch's default threads.",
+        "OpenMM runs in the Python process; PolMLIPForce chooses its libtorch threads "
+        "(docs/openmm.md, Threads; runs before 2026-12-01 used torch's default).",
         "",
         "### Throughput, long range on/off, LAMMPS and OpenMM",
         "",

@@ -51,7 +51,7 @@ public:
     int getTorchThreads() const { return torchThreads; }
     void setTorchThreads(int threads);
     /** Particles per torch thread of the automatic choice (setTorchThreads(0)). */
-    static constexpr int AtomsPerTorchThread = 256;
+    static constexpr int AtomsPerTorchThread = 2048;
     /** Default values (V/Å) of the global parameters polmlip_Ex, polmlip_Ey, polmlip_Ez. */
     void getDefaultField(double& ex, double& ey, double& ez) const;
     void setDefaultField(double ex, double ey, double ez);

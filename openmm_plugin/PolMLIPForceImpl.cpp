@@ -79,11 +79,16 @@ PolMLIPForceImpl::PolMLIPForceImpl(const PolMLIPForce& owner) :
 
 int PolMLIPForceImpl::torchThreads(int current) const {
     if (requestedThreads > 0) return requestedThreads;
-    // automatic: small systems get one thread. An OpenMP team waits at every barrier for
-    // all its threads, and the model's many small ops make a barrier each; when any core is
-    // busy with other work (another job, OpenMM's own threads in a mixed system), a
-    // descheduled thread stalls each of them (3.5 s/step instead of 0.10 s/step for 81
-    // atoms, issue 13). Only large systems have enough work per op to gain from more.
+    // automatic: one thread per AtomsPerTorchThread particles, between 1 and torch's count.
+    // An OpenMP team waits at every barrier for all its threads, and each of the model's
+    // many small ops is a parallel region; when a core is busy with other work (another
+    // job, another simulation), a descheduled thread stalls every one of them: 81 atoms
+    // took 3.5 s/step instead of 0.10 s/step (issue 13). OpenMM's own CPU threads wait while
+    // this force runs; limiting them does not help. Measured on 2 cores
+    // (benchmarks/openmm_threads.py, docs/benchmarks.md): a second thread gains 1.1x at 81
+    // atoms and 1.4-1.7x at 648-3072 on an idle machine, but with one other busy process it
+    // is 2.5-3.7x slower at 81 atoms and 1.6-1.8x at 3072, so systems below
+    // 2 * AtomsPerTorchThread particles run on one thread.
     const int byAtoms = (int) particles.size() / PolMLIPForce::AtomsPerTorchThread;
     return std::max(1, std::min(current, byAtoms));
 }

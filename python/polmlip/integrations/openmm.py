@@ -21,16 +21,16 @@ import pathlib
 import xml.etree.ElementTree as ET
 from typing import Iterable, Optional, Sequence
 
+from ..devices import DEVICE_HELP, is_device_name
 from ..errors import InputError
 
 LIB_DIR = pathlib.Path(__file__).resolve().parents[1] / "lib"
 LIBRARY_NAME = "libpolmlip_openmm.so"
 #: Names of the global parameters holding the applied field (V/Å).
 FIELD_PARAMETERS = ("polmlip_Ex", "polmlip_Ey", "polmlip_Ez")
-DEVICES = ("cpu", "cuda")
 #: Particles per libtorch thread of the plugin's automatic thread count
 #: (``PolMLIPForce::AtomsPerTorchThread`` in ``openmm_plugin/PolMLIPForce.h``).
-ATOMS_PER_TORCH_THREAD = 256
+ATOMS_PER_TORCH_THREAD = 2048
 _loaded = {}
 
 
@@ -173,8 +173,12 @@ def PolMLIPForce(
             f"the TorchForce file was exported {'with' if meta['periodic'] else 'without'} a "
             "periodic box, which this system does not match"
         )
-    if device.split(":")[0] not in DEVICES:
-        raise InputError(f"device must be 'cpu' or 'cuda[:N]', not {device!r}")
+    if not is_device_name(device):
+        raise InputError(f"device must be {DEVICE_HELP}, got {device!r}")
+    if isinstance(total_charge, bool) or not isinstance(total_charge, (int, float)):
+        raise InputError(f"total_charge must be a finite number (e), got {total_charge!r}")
+    if not math.isfinite(total_charge):
+        raise InputError(f"total_charge must be a finite number (e), got {total_charge!r}")
     fx, fy, fz = (_field_value(v) for v in field)
     if kspace_accuracy is not None and not 0.0 < float(kspace_accuracy) < 1.0:
         raise InputError("kspace_accuracy must be in (0, 1)")
