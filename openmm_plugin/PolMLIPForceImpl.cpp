@@ -247,7 +247,8 @@ double PolMLIPForceImpl::computeEngine(const torch::Tensor& pos, const torch::Te
     if (pairs.min_distance < min_distance) {
         std::ostringstream s;
         s << "PolMLIPForce: particles " << particles[pairs.closest_i] << " and "
-          << particles[pairs.closest_j] << " overlap (distance " << pairs.min_distance << " A)";
+          << particles[pairs.closest_j] << " overlap (distance " << pairs.min_distance
+          << " A, below the model's minimum distance " << min_distance << " A)";
         throw OpenMMException(s.str());
     }
     auto [edges, shifts] = polmlip::pairs_to_tensors(pairs);
