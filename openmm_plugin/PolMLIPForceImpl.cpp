@@ -126,13 +126,18 @@ void PolMLIPForceImpl::initialize(OpenMM::ContextImpl& context) {
     particles = owner.getParticles();
     if (particles.empty())
         for (size_t i = 0; i < elements.size(); i++) particles.push_back((int) i);
-    for (int p : particles)
+    std::vector<char> seen(nsys > 0 ? nsys : 0, 0);
+    for (int p : particles) {
         if (p < 0 || p >= nsys) {
             std::ostringstream s;
             s << "PolMLIPForce: particle index " << p << " is outside the system (" << nsys
               << " particles)";
             throw OpenMMException(s.str());
         }
+        if (seen[p]++)
+            throw OpenMMException("PolMLIPForce: particle " + std::to_string(p) +
+                                  " is listed more than once");
+    }
     if (owner.usesPeriodicBoundaryConditions() &&
         !context.getSystem().usesPeriodicBoundaryConditions())
         throw OpenMMException("PolMLIPForce is periodic but the System has no periodic box");

@@ -45,6 +45,22 @@ def plugin_path() -> str:
     return str(path)
 
 
+def _particle_indices(atoms: Iterable[int], n_particles: Optional[int]) -> list:
+    """``atoms`` as a list of distinct particle indices in range; InputError otherwise."""
+    try:
+        out = [operator.index(i) for i in atoms]
+    except TypeError:
+        raise InputError(f"atoms must be particle indices (integers), got {atoms!r}") from None
+    bad = [i for i in out if i < 0 or (n_particles is not None and i >= n_particles)]
+    if bad:
+        size = f" of the {n_particles} topology atoms" if n_particles is not None else ""
+        raise InputError(f"atoms {bad[:5]} are not particle indices{size} (0-based)")
+    if len(set(out)) != len(out):
+        twice = sorted({i for i in out if out.count(i) > 1})
+        raise InputError(f"atoms lists particle(s) {twice[:5]} more than once")
+    return out
+
+
 def load_plugin() -> None:
     """Load the plugin library once (registers ``PolMLIPForce`` with ``XmlSerializer``)."""
     if "lib" in _loaded:
@@ -142,7 +158,8 @@ def PolMLIPForce(
     _, meta = load_exported(path, kind=None)
     if topology is None and elements is None:
         raise InputError("PolMLIPForce needs a topology or a list of elements")
-    atom_list = list(atoms) if atoms is not None else None
+    n_topology = topology.getNumAtoms() if topology is not None else None
+    atom_list = _particle_indices(atoms, n_topology) if atoms is not None else None
     if elements is None:
         all_atoms = list(topology.atoms())
         chosen = [all_atoms[i] for i in atom_list] if atom_list is not None else all_atoms
