@@ -9,6 +9,7 @@ the TorchForce-convention file through the same plugin; openmm-ml; bad input.
 import numpy as np
 import pytest
 import torch
+from openmm_helpers import OPENMM_MARKS  # noqa: E402
 
 from polmlip.ase import PolMLIPCalculator
 from polmlip.errors import InputError
@@ -29,20 +30,7 @@ openmm = pytest.importorskip("openmm", reason="OpenMM is not installed (pip inst
 u = pytest.importorskip("openmm.unit")
 
 
-def _plugin_built():
-    try:
-        from polmlip.openmm import load_plugin
-
-        load_plugin()
-        return True
-    except InputError:
-        return False
-
-
-pytestmark = [
-    pytest.mark.engine,
-    pytest.mark.skipif(not _plugin_built(), reason="OpenMM plugin not built (bootstrap.sh)"),
-]
+pytestmark = OPENMM_MARKS
 
 KJ = u.kilojoule_per_mole
 F_UNIT = KJ / u.nanometer

@@ -8,6 +8,7 @@ import re
 import numpy as np
 import pytest
 import torch
+from openmm_helpers import OPENMM_MARKS  # noqa: E402
 
 from polmlip.data.structures import water_box
 from polmlip.errors import InputError
@@ -18,20 +19,7 @@ from polmlip.workflows.openmm_md import system_from_atoms
 openmm = pytest.importorskip("openmm", reason="OpenMM is not installed (pip install openmm)")
 
 
-def _plugin_built():
-    try:
-        from polmlip.openmm import load_plugin
-
-        load_plugin()
-        return True
-    except InputError:
-        return False
-
-
-pytestmark = [
-    pytest.mark.engine,
-    pytest.mark.skipif(not _plugin_built(), reason="OpenMM plugin not built (bootstrap.sh)"),
-]
+pytestmark = OPENMM_MARKS
 
 
 @pytest.fixture(scope="module")

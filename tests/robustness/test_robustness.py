@@ -18,10 +18,12 @@ def _missing(needs: str):
         return "CUDA is available here"
     if needs == "openmm":
         try:
-            from polmlip.openmm import load_plugin
+            import openmm  # noqa: F401
+        except ImportError:
+            return "OpenMM is not installed"
+        from openmm_helpers import openmm_plugin_built
 
-            load_plugin()
-        except Exception:
+        if not openmm_plugin_built():
             return "OpenMM plugin not built"
     if needs == "lammps":
         import sys
