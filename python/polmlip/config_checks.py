@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 import typing
 from typing import Any, Callable, Dict, Tuple
 
@@ -20,6 +21,20 @@ from .errors import InputError
 
 #: A range rule: (predicate on the checked value, what the value must be, in words).
 Rule = Tuple[Callable[[Any], bool], str]
+
+
+def finite_number(value: Any, what: str, unit: str = "") -> float:
+    """``value`` as a float if it is a finite real number (not a bool or a string), else an
+    InputError ``"{what} must be a finite number{unit}, got {value!r}"``.
+
+    For values given through the Python API (a calculator's total charge, a field limit);
+    configuration files go through :func:`check_fields`, which also reads numeric strings.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise InputError(f"{what} must be a finite number{unit}, got {value!r}")
+    if not math.isfinite(value):
+        raise InputError(f"{what} must be a finite number{unit}, got {value!r}")
+    return float(value)
 
 
 def at_least(low: float) -> Rule:

@@ -102,6 +102,13 @@ def wrong_role_message(path, role: Optional[str], wanted: str) -> Optional[str]:
     return text + ("; " + hint.format(path=path) if hint else "")
 
 
+def check_role(path, wanted: str) -> None:
+    """Raise InputError if ``path`` is a checkpoint or a model where ``wanted`` belongs."""
+    wrong = wrong_role_message(path, file_role(path), wanted)
+    if wrong:
+        raise InputError(wrong)
+
+
 def check_output(path, writes: str, inputs: Iterable = (), folder: bool = False) -> pathlib.Path:
     """Refuse an output that would destroy something the user did not ask to replace.
 
@@ -144,9 +151,7 @@ def read_checkpoint(path) -> Dict[str, Any]:
     path = pathlib.Path(path)
     if not path.is_file():
         raise InputError(f"checkpoint {str(path)!r} does not exist")
-    wrong = wrong_role_message(path, file_role(path), "checkpoint")
-    if wrong:
-        raise InputError(wrong)
+    check_role(path, "checkpoint")
     try:
         state = torch.load(path, weights_only=False, map_location="cpu")
     except Exception as exc:  # torch.load raises pickle, zip, OS and runtime errors

@@ -39,7 +39,6 @@ def _train(args: argparse.Namespace) -> int:
         run.training.output = args.output
     if args.epochs is not None:
         run.training.epochs = args.epochs
-    run.validate()
     trainer = Trainer(run, progress=not args.quiet)
     if not args.restart and trainer.resume_if_possible():
         print(f"resuming from epoch {trainer.epoch} in {trainer.out}", flush=True)

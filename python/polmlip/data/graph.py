@@ -41,7 +41,6 @@ def neighbor_list(positions: np.ndarray, cell: np.ndarray, pbc: bool, cutoff: fl
         i, j, s = calc.compute(points=positions, box=cell, periodic=True, quantities="ijS")
         return i.astype(np.int64), j.astype(np.int64), s.astype(np.int64)
     pairs = cKDTree(positions).query_pairs(cutoff, output_type="ndarray").astype(np.int64)
-    pairs = pairs[np.lexsort((pairs[:, 1], pairs[:, 0]))]
     i = np.concatenate([pairs[:, 0], pairs[:, 1]])
     j = np.concatenate([pairs[:, 1], pairs[:, 0]])
     order = np.lexsort((j, i))

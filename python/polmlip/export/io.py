@@ -14,12 +14,17 @@ from e3nn.util.jit import compile as e3nn_compile
 from .. import __version__
 from ..devices import resolve_device
 from ..errors import InputError
-from ..fileio import atomic_write, file_role, wrong_role_message
+from ..fileio import atomic_write, check_role
 from ..model.polmlip import PolMLIP
 from .engine_model import EngineModel
 
 FORMAT_VERSION = 1
 METADATA_FILE = "polmlip_metadata.json"
+
+
+def _six_digits(buffer: torch.Tensor) -> float:
+    """A scalar buffer for the metadata, without float32 noise (0.1, not 0.10000000149)."""
+    return float(f"{float(buffer):.6g}")
 
 
 def metadata_for(model: PolMLIP) -> Dict[str, Any]:
@@ -35,8 +40,8 @@ def metadata_for(model: PolMLIP) -> Dict[str, Any]:
         "cutoff": float(cfg["cutoff"]),
         "num_layers": int(cfg["num_layers"]),
         "ghost_cutoff": float(cfg["cutoff"]) * int(model.ghost_layers()),
-        "field_limit": float(f"{float(model.field_limit):.6g}"),
-        "min_distance": float(f"{float(model.min_distance):.6g}"),
+        "field_limit": _six_digits(model.field_limit),
+        "min_distance": _six_digits(model.min_distance),
         "units": {"length": "angstrom", "energy": "eV", "charge": "e", "field": "V/angstrom"},
         "dtype": dtype,
         "heads": {
@@ -106,9 +111,7 @@ def load_exported(
         raise InputError(f"model file {str(path)!r} does not exist")
     if not zipfile.is_zipfile(path):
         raise InputError(f"{str(path)!r} is not a polmlip model file (not a TorchScript archive)")
-    wrong = wrong_role_message(path, file_role(path), "model")
-    if wrong:
-        raise InputError(wrong)
+    check_role(path, "model")
     torch_device = resolve_device(device, "device")
     extra = {METADATA_FILE: ""}
     try:

@@ -16,19 +16,11 @@ import torch
 from ase.calculators.calculator import Calculator, all_changes
 
 from .. import keys
+from ..config_checks import finite_number
 from ..data.graph import atoms_to_graph
 from ..errors import InputError, reraise_clean
 from ..export.io import load_exported
 from ..units import MIN_DISTANCE
-
-
-def _finite_charge(q) -> float:
-    """The total charge as a float (e); InputError unless it is a finite real number."""
-    if isinstance(q, bool) or not isinstance(q, (int, float, np.integer, np.floating)):
-        raise InputError(f"total_charge must be a finite number (e), got {q!r}")
-    if not np.isfinite(q):
-        raise InputError(f"total_charge must be a finite number (e), got {q!r}")
-    return float(q)
 
 
 class PolMLIPCalculator(Calculator):
@@ -79,7 +71,7 @@ class PolMLIPCalculator(Calculator):
         self.elements = self.metadata["elements"]
         self.cutoff = float(self.metadata["cutoff"])
         self.min_distance = float(self.metadata.get("min_distance", MIN_DISTANCE))
-        self.total_charge = _finite_charge(total_charge)
+        self.total_charge = finite_number(total_charge, "total_charge", " (e)")
         self.set_external_field(external_field)
 
     def set(self, **kwargs):
@@ -95,17 +87,16 @@ class PolMLIPCalculator(Calculator):
             self.reset()
             changed["field_limit"] = self.field_limit
         if "total_charge" in kwargs:
-            self.total_charge = _finite_charge(kwargs.pop("total_charge"))
+            self.total_charge = finite_number(kwargs.pop("total_charge"), "total_charge", " (e)")
             self.reset()
             changed["total_charge"] = self.total_charge
         changed.update(super().set(**kwargs))
         return changed
 
     def _set_field_limit(self, limit) -> None:
-        ok = isinstance(limit, (int, float)) and not isinstance(limit, bool)
-        if not (ok and np.isfinite(limit) and limit > 0):
+        self.field_limit = finite_number(limit, "field_limit", " (V/Å)")
+        if self.field_limit <= 0:
             raise InputError(f"field_limit must be a positive field in V/Å, got {limit!r}")
-        self.field_limit = float(limit)
         self.model.set_field_limit(self.field_limit)
 
     def set_external_field(self, field: Sequence[float]) -> None:

@@ -21,6 +21,7 @@ import pathlib
 import xml.etree.ElementTree as ET
 from typing import Iterable, Optional, Sequence
 
+from ..config_checks import finite_number
 from ..devices import DEVICE_HELP, is_device_name
 from ..errors import InputError
 
@@ -192,10 +193,7 @@ def PolMLIPForce(
         )
     if not is_device_name(device):
         raise InputError(f"device must be {DEVICE_HELP}, got {device!r}")
-    if isinstance(total_charge, bool) or not isinstance(total_charge, (int, float)):
-        raise InputError(f"total_charge must be a finite number (e), got {total_charge!r}")
-    if not math.isfinite(total_charge):
-        raise InputError(f"total_charge must be a finite number (e), got {total_charge!r}")
+    total_charge = finite_number(total_charge, "total_charge", " (e)")
     fx, fy, fz = (_field_value(v) for v in field)
     if kspace_accuracy is not None and not 0.0 < float(kspace_accuracy) < 1.0:
         raise InputError("kspace_accuracy must be in (0, 1)")

@@ -147,16 +147,11 @@ class Trainer:
             return False
         state = read_checkpoint(path)
         saved = ModelConfig.from_dict(state["config"]["model"]).to_dict()
-        now = self.run.model.to_dict()
+        saved["dtype"] = state["config"]["training"]["dtype"]
+        now = dict(self.run.model.to_dict(), dtype=self.cfg.dtype)
         changed = [k for k in now if k != "avg_neighbors" and saved.get(k) != now[k]]
-        saved_dtype = state["config"]["training"]["dtype"]
-        if saved_dtype != self.cfg.dtype:
-            changed.append("dtype")
         if changed:
-            detail = ", ".join(
-                f"{k}: {saved.get(k, saved_dtype)!r} -> {now.get(k, self.cfg.dtype)!r}"
-                for k in changed
-            )
+            detail = ", ".join(f"{k}: {saved.get(k)!r} -> {now[k]!r}" for k in changed)
             raise InputError(
                 f"{str(path)!r} was trained with other settings ({detail}); train into a new "
                 "folder (--output DIR), or start over here with --restart, which replaces it"
