@@ -41,7 +41,8 @@ using namespace LAMMPS_NS;
 
 PairPolmlip::PairPolmlip(LAMMPS *lmp) :
     Pair(lmp), device(torch::kCPU), dtype(torch::kFloat64), cutoff(0.0), ghost_cutoff(0.0),
-    min_distance(0.0), energy_conversion(1.0), kspace_accuracy(0.0), field_limit(0.0), nmax_peratom(0), peratom_flag(0), fold_images(false),
+    min_distance(0.0), energy_conversion(1.0), kspace_accuracy(0.0), field_limit(0.0),
+    nmax_peratom(0), peratom_flag(0), fold_images(false),
     bec_flag(false), charges(nullptr), induced_charges(nullptr), dipoles(nullptr),
     induced_dipoles(nullptr), bec(nullptr)
 {

@@ -74,7 +74,8 @@ private:
 
 PolMLIPForceImpl::PolMLIPForceImpl(const PolMLIPForce& owner) :
         CustomCPPForceImpl(owner), owner(owner), device(torch::kCPU), dtype(torch::kFloat64),
-        torchforce(false), cutoff(0.0), requestedThreads(0), warnedThreads(false) {
+        torchforce(false), cutoff(0.0), min_distance(0.0), requestedThreads(0),
+        warnedThreads(false) {
 }
 
 int PolMLIPForceImpl::torchThreads(int current) const {
@@ -84,10 +85,9 @@ int PolMLIPForceImpl::torchThreads(int current) const {
     // many small ops is a parallel region; when a core is busy with other work (another
     // job, another simulation), a descheduled thread stalls every one of them: 81 atoms
     // took 3.5 s/step instead of 0.10 s/step (issue 13). OpenMM's own CPU threads wait while
-    // this force runs; limiting them does not help. Measured on 2 cores
-    // (benchmarks/openmm_threads.py, docs/benchmarks.md): a second thread gains 1.1x at 81
-    // atoms and 1.4-1.7x at 648-3072 on an idle machine, but with one other busy process it
-    // is 2.5-3.7x slower at 81 atoms and 1.6-1.8x at 3072, so systems below
+    // this force runs; limiting them does not help. A second thread gains less on an idle
+    // machine than it loses next to one busy process up to a few thousand atoms
+    // (benchmarks/openmm_threads.py, docs/benchmarks.md), so systems below
     // 2 * AtomsPerTorchThread particles run on one thread.
     const int byAtoms = (int) particles.size() / PolMLIPForce::AtomsPerTorchThread;
     return std::max(1, std::min(current, byAtoms));

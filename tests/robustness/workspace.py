@@ -13,7 +13,6 @@ import shutil
 import sys
 
 import ase.io
-import numpy as np
 import yaml
 from ase import Atoms
 from ase.calculators.emt import EMT
@@ -85,7 +84,3 @@ def snapshot(root: pathlib.Path, ignore=()) -> dict:
         if path.is_file() and path.name not in ignore:
             out[str(path.relative_to(root))] = hashlib.sha256(path.read_bytes()).hexdigest()
     return out
-
-
-def finite(values) -> bool:
-    return bool(np.isfinite(np.asarray(values, dtype=float)).all())
