@@ -42,11 +42,9 @@ using namespace LAMMPS_NS;
 PairPolmlip::PairPolmlip(LAMMPS *lmp) :
     Pair(lmp), device(torch::kCPU), dtype(torch::kFloat64), cutoff(0.0), ghost_cutoff(0.0),
     min_distance(0.0), energy_conversion(1.0), kspace_accuracy(0.0), field_limit(0.0),
-    nmax_peratom(0), peratom_flag(0), fold_images(false),
-    bec_flag(false), charges(nullptr), induced_charges(nullptr), dipoles(nullptr),
-    induced_dipoles(nullptr), bec(nullptr)
+    total_charge(0.0), fold_images(false), bec_flag(false), nmax_peratom(0), peratom_flag(0)
 {
-  comm_reverse = 9;    // BEC rows of ghost atoms are added to their owners
+  comm_reverse = 0;    // set by setup_peratom: columns of the outputs with ghost rows
   single_enable = 0;
   restartinfo = 0;
   one_coeff = 1;
@@ -81,11 +79,10 @@ PairPolmlip::~PairPolmlip()
 {
   polmlip::set_allreduce_hook(nullptr);
   delete[] pvector;
-  memory->destroy(charges);
-  memory->destroy(induced_charges);
-  memory->destroy(dipoles);
-  memory->destroy(induced_dipoles);
-  memory->destroy(bec);
+  for (auto &p : peratom) {
+    memory->destroy(p.vector);
+    memory->destroy(p.array);
+  }
   if (allocated) {
     memory->destroy(setflag);
     memory->destroy(cutsq);
@@ -131,6 +128,12 @@ void PairPolmlip::settings(int narg, char **arg)
       if (!(field_limit > 0.0) || !std::isfinite(field_limit))
         error->all(FLERR, "pair_style polmlip field_limit must be a positive field in V/A");
       iarg += 2;
+    } else if (strcmp(arg[iarg], "total_charge") == 0) {
+      if (iarg + 2 > narg) error->all(FLERR, "pair_style polmlip total_charge needs a value");
+      total_charge = utils::numeric(FLERR, arg[iarg + 1], false, lmp);
+      if (!std::isfinite(total_charge))
+        error->all(FLERR, "pair_style polmlip total_charge must be a finite charge in e");
+      iarg += 2;
     } else if (strcmp(arg[iarg], "bec") == 0) {
       if (iarg + 2 > narg) error->all(FLERR, "pair_style polmlip bec needs yes or no");
       bec_flag = utils::logical(FLERR, arg[iarg + 1], false, lmp) == 1;
@@ -169,6 +172,11 @@ void PairPolmlip::settings(int narg, char **arg)
     if (loaded.info.kind != "engine")
       throw std::runtime_error("'" + model_file + "' is a TorchForce-convention file (for "
                                "OpenMM); pair_style polmlip needs the main `polmlip export` file");
+    std::vector<std::string> needed = {polmlip::keys::kEnergy, polmlip::keys::kForces,
+                                       polmlip::keys::kVirial};
+    if (bec_flag) needed.emplace_back(polmlip::keys::kBec);
+    polmlip::require_outputs(loaded.info, needed, "pair_style polmlip");
+    setup_peratom(loaded.info.outputs);
     model = loaded.module;
     elements = loaded.info.elements;
     cutoff = loaded.info.cutoff;
@@ -180,9 +188,14 @@ void PairPolmlip::settings(int narg, char **arg)
   }
   if (kspace_accuracy > 0.0) model.get_method("set_kspace_accuracy")({kspace_accuracy});
   if (field_limit > 0.0) model.get_method("set_field_limit")({field_limit});
-  if (comm->me == 0)
+  if (comm->me == 0) {
+    std::vector<std::string> names;
+    for (const auto &p : peratom) names.push_back(p.name);
     utils::logmesg(lmp, "pair_style polmlip: model {} with elements {}, cutoff {} A, ghost "
-                   "cutoff {} A\n", model_file, utils::join_words(elements, " "), cutoff, ghost_cutoff);
+                   "cutoff {} A, total charge {} e\n  per-atom outputs for fix pair: {}\n",
+                   model_file, utils::join_words(elements, " "), cutoff, ghost_cutoff,
+                   total_charge, utils::join_words(names, " "));
+  }
 }
 
 /* ----------------------------------------------------------------------
@@ -220,7 +233,7 @@ void PairPolmlip::init_style()
   if (strcmp(update->unit_style, "metal") == 0) {
     energy_conversion = 1.0;
   } else if (strcmp(update->unit_style, "real") == 0) {
-    energy_conversion = polmlip::kEvToKcalPerMol;
+    energy_conversion = polmlip::units::kEvToKcalPerMol;
   } else {
     error->all(FLERR, "pair_style polmlip supports units metal or real, not {}",
                update->unit_style);
@@ -285,26 +298,29 @@ void PairPolmlip::compute(int eflag, int vflag)
   torch::Tensor efield = torch::empty({3}, opts);
   for (int d = 0; d < 3; d++) efield[d] = field_component(d);
 
-  std::vector<torch::jit::IValue> inputs = {
-      species.to(device), pos.to(device, dtype), edges.to(device), shifts.to(device),
-      (int64_t) nlocal, cell.to(device, dtype), true, efield.to(device, dtype), 0.0,
-      (bool) (vflag_global != 0), bec_flag};
-  if (!fold_images) inputs.emplace_back(atom_index(natoms).to(device));
+  namespace keys = polmlip::keys;
+  auto inputs = polmlip::frame_inputs(species, pos, edges, shifts, cell, true, efield,
+                                     total_charge, device, dtype);
+  inputs.insert(keys::kNumLocal, torch::tensor((int64_t) nlocal).to(device));
+  if (!fold_images) inputs.insert(keys::kAtomIndex, atom_index(natoms).to(device));
+  c10::List<std::string> requested({std::string(keys::kForces)});
+  if (vflag_global) requested.push_back(keys::kVirial);
+  if (bec_flag) requested.push_back(keys::kBec);
   torch::jit::IValue result;
   try {
-    result = model.forward(inputs);
+    result = model.forward({inputs, requested});
   } catch (const std::exception &e) {
     error->one(FLERR, "pair_style polmlip: model evaluation failed: {}",
                polmlip::short_error(e.what()));
   }
   auto out = result.toGenericDict();
   store_peratom(out, nlocal, natoms);
-  if (out.contains("polarization")) {
-    torch::Tensor p = out.at("polarization").toTensor().to(torch::kCPU, torch::kFloat64);
+  if (out.contains(keys::kPolarization)) {
+    torch::Tensor p = out.at(keys::kPolarization).toTensor().to(torch::kCPU, torch::kFloat64);
     // the model returns the global P; compute pair sums pvector over ranks, so store a share
     for (int d = 0; d < 3; d++) pvector[d] = p[d].item<double>() / comm->nprocs;
   }
-  torch::Tensor forces = out.at("forces").toTensor().to(torch::kCPU, torch::kFloat64);
+  torch::Tensor forces = out.at(keys::kForces).toTensor().to(torch::kCPU, torch::kFloat64);
   auto fa = forces.accessor<double, 2>();
   for (int i = 0; i < natoms; i++)
     for (int d = 0; d < 3; d++) f[i][d] += energy_conversion * fa[i][d];
@@ -312,12 +328,12 @@ void PairPolmlip::compute(int eflag, int vflag)
   unwrapped_site_dipole(out, nlocal, unwrap);
   for (int d = 0; d < 3; d++) pvector[d] += unwrap[d];
   if (eflag_global) {
-    double e = out.at("energy").toTensor().item<double>();
+    double e = out.at(keys::kEnergy).toTensor().item<double>();
     for (int d = 0; d < 3; d++) e -= efield[d].item<double>() * unwrap[d];
     eng_vdwl += energy_conversion * e;
   }
   if (vflag_global) {
-    torch::Tensor w = out.at("virial").toTensor().to(torch::kCPU, torch::kFloat64);
+    torch::Tensor w = out.at(keys::kVirial).toTensor().to(torch::kCPU, torch::kFloat64);
     auto wa = w.accessor<double, 2>();
     virial[0] += energy_conversion * wa[0][0];
     virial[1] += energy_conversion * wa[1][1];

@@ -1,7 +1,8 @@
 /* -*- c++ -*- ----------------------------------------------------------
    pair_style polmlip: polarizable long-range machine-learned potentials.
 
-   pair_style polmlip MODEL [efield Ex Ey Ez] [device cpu|cuda] [kspace_accuracy X] [field_limit X] [bec yes|no]
+   pair_style polmlip MODEL [efield Ex Ey Ez] [total_charge Q] [device cpu|cuda]
+                      [kspace_accuracy X] [field_limit X] [bec yes|no]
    pair_coeff * * El1 El2 ...
 ------------------------------------------------------------------------- */
 
@@ -14,6 +15,10 @@
 
 #include <string>
 #include <vector>
+
+namespace polmlip {
+struct OutputSpec;
+}
 
 namespace LAMMPS_NS {
 
@@ -34,6 +39,8 @@ class PairPolmlip : public Pair {
  protected:
   void allocate();
   double field_component(int) const;
+  void setup_peratom(const std::vector<polmlip::OutputSpec> &declared);
+  void grow_peratom();
   void store_peratom(const c10::impl::GenericDict &out, int nlocal, int natoms);
   void build_graph(torch::Tensor &pos, torch::Tensor &species, torch::Tensor &edges,
                    torch::Tensor &shifts, int &natoms);
@@ -54,13 +61,21 @@ class PairPolmlip : public Pair {
   int efield_var[3];
   double kspace_accuracy;
   double field_limit;    // V/A, 0: the model's own
-  // per-atom outputs for `fix pair` (local atoms): q, q_ind, mu (3), mu_ind (3)
-  int nmax_peratom, peratom_flag;
+  double total_charge;   // e, the system's total charge (keyword total_charge)
   bool fold_images;    // one rank: images folded onto owners (lattice shifts), no ghosts
-  bool bec_flag;       // `bec yes`: per-atom Born effective charges (9 columns, e)
-  double *charges, *induced_charges;
-  double **dipoles, **induced_dipoles;
-  double **bec;        // Z*_i,βγ = ∂P_β/∂r_iγ, row-major; ghost rows folded onto owners
+  bool bec_flag;       // `bec yes`: request the Born effective charges (9 columns, e)
+  // Per-atom outputs for `fix pair`, one per per-atom output the model declares (forces
+  // excepted), under its declared name (docs/export.md); on-request ones only if requested.
+  struct PeratomOutput {
+    std::string name;
+    int columns;        // 1: a per-atom vector (fix pair column 0), else an array
+    bool graph_rows;    // a row per graph atom: ghost rows are added onto their owners
+    double *vector;     // columns == 1
+    double **array;     // columns > 1, row-major (e.g. Z*_i,bg at column 3 b + g)
+  };
+  std::vector<PeratomOutput> peratom;
+  std::vector<std::string> unrequested;  // declared on-request outputs not asked for
+  int nmax_peratom, peratom_flag;
 };
 
 }    // namespace LAMMPS_NS

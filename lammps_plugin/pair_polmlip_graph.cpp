@@ -13,6 +13,7 @@
 #include "utils.h"
 
 #include "../cpp/ops/neighbor_op.h"
+#include "polmlip_contract.h"
 
 #include <mpi.h>
 
@@ -146,8 +147,8 @@ void PairPolmlip::unwrapped_site_dipole(const c10::impl::GenericDict &out, int n
                                         double *unwrap)
 {
   unwrap[0] = unwrap[1] = unwrap[2] = 0.0;
-  if (!out.contains("site_charges")) return;
-  torch::Tensor qs = out.at("site_charges").toTensor().to(torch::kCPU, torch::kFloat64);
+  if (!out.contains(polmlip::keys::kSiteCharges)) return;
+  torch::Tensor qs = out.at(polmlip::keys::kSiteCharges).toTensor().to(torch::kCPU, torch::kFloat64);
   auto qa = qs.accessor<double, 1>();
   double xu[3];
   for (int i = 0; i < nlocal; i++) {

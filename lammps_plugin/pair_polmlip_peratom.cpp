@@ -12,6 +12,7 @@
 #include "neigh_list.h"
 #include "utils.h"
 
+#include "../cpp/core/model_loader.h"
 #include "../cpp/ops/neighbor_op.h"
 
 #include <mpi.h>
@@ -23,9 +24,38 @@
 using namespace LAMMPS_NS;
 
 /* ----------------------------------------------------------------------
-   per-atom outputs for `fix ID group pair N polmlip NAME 0 ...`:
-   charges, induced_charges (vectors, e); dipoles, induced_dipoles (3 columns, e*Angstrom)
+   per-atom outputs for `fix ID group pair N polmlip NAME 0 ...`, by the names the model
+   declares (metadata "outputs"): e.g. charges (q + q_ind), permanent_charges,
+   induced_charges (vectors, e); dipoles, permanent_dipoles, induced_dipoles (3 columns,
+   e*Angstrom); quadrupoles (9), potential (V), field (3, V/Angstrom), bec (9, needs bec yes)
 ------------------------------------------------------------------------- */
+
+void PairPolmlip::setup_peratom(const std::vector<polmlip::OutputSpec> &declared)
+{
+  for (auto &p : peratom) {
+    memory->destroy(p.vector);
+    memory->destroy(p.array);
+  }
+  peratom.clear();
+  unrequested.clear();
+  nmax_peratom = 0;
+  comm_reverse = 0;
+  for (const auto &spec : declared) {
+    if (!spec.per_atom || spec.name == polmlip::keys::kForces) continue;
+    if (spec.on_request && !(bec_flag && spec.name == polmlip::keys::kBec)) {
+      unrequested.push_back(spec.name);
+      continue;
+    }
+    PeratomOutput p;
+    p.name = spec.name;
+    p.columns = (int) spec.columns();
+    p.graph_rows = spec.graph_rows;
+    p.vector = nullptr;
+    p.array = nullptr;
+    if (p.graph_rows) comm_reverse += p.columns;
+    peratom.push_back(p);
+  }
+}
 
 void *PairPolmlip::extract(const char *name, int &dim)
 {
@@ -36,77 +66,91 @@ void *PairPolmlip::extract(const char *name, int &dim)
 
 void *PairPolmlip::extract_peratom(const char *name, int &ncol)
 {
-  if (strcmp(name, "charges") == 0) { ncol = 0; return (void *) charges; }
-  if (strcmp(name, "induced_charges") == 0) { ncol = 0; return (void *) induced_charges; }
-  if (strcmp(name, "dipoles") == 0) { ncol = 3; return (void *) dipoles; }
-  if (strcmp(name, "induced_dipoles") == 0) { ncol = 3; return (void *) induced_dipoles; }
-  if (strcmp(name, "bec") == 0) {
-    if (!bec_flag) error->all(FLERR, "pair_style polmlip: per-atom bec needs `bec yes`");
-    ncol = 9;
-    return (void *) bec;
+  for (auto &p : peratom) {
+    if (p.name != name) continue;
+    ncol = p.columns == 1 ? 0 : p.columns;
+    grow_peratom();
+    return p.columns == 1 ? (void *) p.vector : (void *) p.array;
   }
+  for (const auto &n : unrequested)
+    if (n == name) error->all(FLERR, "pair_style polmlip: per-atom {} needs `{} yes`", n, n);
+  std::vector<std::string> names;
+  for (const auto &p : peratom) names.push_back(p.name);
+  error->all(FLERR, "pair_style polmlip: this model has no per-atom output '{}'; it declares: {}",
+             name, utils::join_words(names, " "));
   return nullptr;
 }
 
 int PairPolmlip::pack_reverse_comm(int n, int first, double *buf)
 {
   int m = 0;
-  for (int i = first; i < first + n; i++)
-    for (int k = 0; k < 9; k++) buf[m++] = bec[i][k];
+  for (const auto &p : peratom) {
+    if (!p.graph_rows) continue;
+    for (int i = first; i < first + n; i++) {
+      if (p.columns == 1) buf[m++] = p.vector[i];
+      else for (int k = 0; k < p.columns; k++) buf[m++] = p.array[i][k];
+    }
+  }
   return m;
 }
 
 void PairPolmlip::unpack_reverse_comm(int n, int *list, double *buf)
 {
   int m = 0;
-  for (int i = 0; i < n; i++)
-    for (int k = 0; k < 9; k++) bec[list[i]][k] += buf[m++];
+  for (auto &p : peratom) {
+    if (!p.graph_rows) continue;
+    for (int i = 0; i < n; i++) {
+      if (p.columns == 1) p.vector[list[i]] += buf[m++];
+      else for (int k = 0; k < p.columns; k++) p.array[list[i]][k] += buf[m++];
+    }
+  }
+}
+
+/* ----------------------------------------------------------------------
+   copy the model's per-atom outputs into the fix-pair arrays: local rows, or for outputs
+   with a row per graph atom (Born charges) every row, the ghost rows then summed onto
+   their owners by reverse communication: the derivative of P with respect to a ghost
+   belongs to the atom it images (one rank folds images and has no ghosts). Outputs the
+   model did not return this step are zero.
+------------------------------------------------------------------------- */
+
+void PairPolmlip::grow_peratom()
+{
+  if (atom->nmax <= nmax_peratom) return;
+  nmax_peratom = atom->nmax;
+  for (auto &p : peratom) {
+    const std::string id = "pair:polmlip:" + p.name;
+    if (p.columns == 1) memory->grow(p.vector, nmax_peratom, id.c_str());
+    else memory->grow(p.array, nmax_peratom, p.columns, id.c_str());
+  }
 }
 
 void PairPolmlip::store_peratom(const c10::impl::GenericDict &out, int nlocal, int natoms)
 {
-  if (atom->nmax > nmax_peratom) {
-    nmax_peratom = atom->nmax;
-    if (bec_flag) memory->grow(bec, nmax_peratom, 9, "pair:polmlip:bec");
-    memory->grow(charges, nmax_peratom, "pair:polmlip:charges");
-    memory->grow(induced_charges, nmax_peratom, "pair:polmlip:induced_charges");
-    memory->grow(dipoles, nmax_peratom, 3, "pair:polmlip:dipoles");
-    memory->grow(induced_dipoles, nmax_peratom, 3, "pair:polmlip:induced_dipoles");
-  }
-  auto vec = [&](const char *key, double *dst) {
-    if (!out.contains(key)) {
-      for (int i = 0; i < nlocal; i++) dst[i] = 0.0;
-      return;
+  grow_peratom();
+  const int nall = atom->nlocal + atom->nghost;
+  bool fold = false;
+  for (auto &p : peratom) {
+    int rows = 0;
+    if (out.contains(p.name)) {
+      auto t = out.at(p.name).toTensor().to(torch::kCPU, torch::kFloat64).contiguous();
+      const int64_t nrows = t.dim() > 0 ? t.size(0) : 0;
+      if (t.numel() != nrows * p.columns)
+        error->one(FLERR, "pair_style polmlip: output {} has {} values for {} rows, declared {} "
+                   "per row", p.name, (int64_t) t.numel(), nrows, p.columns);
+      t = t.reshape({nrows, p.columns});
+      auto a = t.accessor<double, 2>();
+      rows = std::min<int>((int) t.size(0), p.graph_rows ? natoms : nlocal);
+      for (int i = 0; i < rows; i++) {
+        if (p.columns == 1) p.vector[i] = a[i][0];
+        else for (int k = 0; k < p.columns; k++) p.array[i][k] = a[i][k];
+      }
     }
-    auto t = out.at(key).toTensor().to(torch::kCPU, torch::kFloat64).contiguous();
-    auto a = t.accessor<double, 1>();
-    for (int i = 0; i < nlocal; i++) dst[i] = a[i];
-  };
-  auto mat = [&](const char *key, double **dst) {
-    if (!out.contains(key)) {
-      for (int i = 0; i < nlocal; i++) dst[i][0] = dst[i][1] = dst[i][2] = 0.0;
-      return;
+    for (int i = rows; i < (p.graph_rows ? nall : nlocal); i++) {
+      if (p.columns == 1) p.vector[i] = 0.0;
+      else for (int k = 0; k < p.columns; k++) p.array[i][k] = 0.0;
     }
-    auto t = out.at(key).toTensor().to(torch::kCPU, torch::kFloat64).contiguous();
-    auto a = t.accessor<double, 2>();
-    for (int i = 0; i < nlocal; i++)
-      for (int d = 0; d < 3; d++) dst[i][d] = a[i][d];
-  };
-  vec("charges", charges);
-  vec("induced_charges", induced_charges);
-  mat("dipoles", dipoles);
-  mat("induced_dipoles", induced_dipoles);
-  if (bec_flag) {
-    // the model returns a row per graph atom (ghosts included): the derivative of P with
-    // respect to each ghost belongs to the atom it images, so ghost rows are summed onto
-    // their owners by reverse communication (one rank folds images and has no ghosts)
-    auto t = out.at("bec").toTensor().to(torch::kCPU, torch::kFloat64).reshape({-1, 9});
-    auto a = t.accessor<double, 2>();
-    const int rows = std::min<int>((int) t.size(0), natoms);
-    for (int i = 0; i < rows; i++)
-      for (int k = 0; k < 9; k++) bec[i][k] = a[i][k];
-    for (int i = rows; i < atom->nlocal + atom->nghost; i++)
-      for (int k = 0; k < 9; k++) bec[i][k] = 0.0;
-    if (!fold_images) comm->reverse_comm(this);
+    fold = fold || p.graph_rows;
   }
+  if (fold && !fold_images && natoms > 0) comm->reverse_comm(this);
 }

@@ -25,7 +25,7 @@ using OpenMM::Vec3;
 
 namespace {
 
-constexpr double kNmToAngstrom = 10.0;
+using polmlip::units::kNmToAngstrom;
 
 std::string join(const std::vector<std::string>& words) {
     std::string out;
@@ -110,6 +110,9 @@ void PolMLIPForceImpl::initialize(OpenMM::ContextImpl& context) {
     polmlip::LoadedModel loaded;
     try {
         loaded = polmlip::load_model(owner.getFile(), device);
+        if (loaded.info.kind == "engine")
+            polmlip::require_outputs(loaded.info, {polmlip::keys::kEnergy, polmlip::keys::kForces},
+                                     "PolMLIPForce");
     } catch (const std::exception& e) {
         throw OpenMMException(std::string("PolMLIPForce: ") + e.what());
     }
@@ -229,13 +232,13 @@ double PolMLIPForceImpl::computeForce(OpenMM::ContextImpl& context,
                               polmlip::short_error(e.what()));
     }
     // eV/Å -> kJ/mol/nm
-    const double fscale = polmlip::kEvToKjPerMol * kNmToAngstrom;
+    const double fscale = polmlip::units::kEvToKjPerMol * kNmToAngstrom;
     auto fa = f.accessor<double, 2>();
     // CustomCPPForceImpl reuses `forces` between calls and adds it to the total: overwrite
     std::fill(forces.begin(), forces.end(), Vec3());
     for (int64_t i = 0; i < n; i++)
         forces[particles[i]] = Vec3(fa[i][0], fa[i][1], fa[i][2]) * fscale;
-    return energy * polmlip::kEvToKjPerMol;
+    return energy * polmlip::units::kEvToKjPerMol;
 }
 
 double PolMLIPForceImpl::computeEngine(const torch::Tensor& pos, const torch::Tensor& cell,
@@ -257,13 +260,13 @@ double PolMLIPForceImpl::computeEngine(const torch::Tensor& pos, const torch::Te
         throw OpenMMException(s.str());
     }
     auto [edges, shifts] = polmlip::pairs_to_tensors(pairs);
-    std::vector<torch::jit::IValue> inputs = {
-        species, pos.to(device, dtype), edges.to(device), shifts.to(device), pos.size(0),
-        cell.to(device, dtype), periodic, field.to(device, dtype), owner.getTotalCharge(),
-        false, false};
-    auto out = module.forward(inputs).toGenericDict();
-    forces = out.at("forces").toTensor().to(torch::kCPU, torch::kFloat64).contiguous();
-    return out.at("energy").toTensor().item<double>();
+    namespace keys = polmlip::keys;
+    auto inputs = polmlip::frame_inputs(species, pos, edges, shifts, cell, periodic, field,
+                                        owner.getTotalCharge(), device, dtype);
+    c10::List<std::string> requested({std::string(keys::kForces)});
+    auto out = module.forward({inputs, requested}).toGenericDict();
+    forces = out.at(keys::kForces).toTensor().to(torch::kCPU, torch::kFloat64).contiguous();
+    return out.at(keys::kEnergy).toTensor().item<double>();
 }
 
 double PolMLIPForceImpl::computeTorchForce(const torch::Tensor& pos, const torch::Tensor& cell,
@@ -279,6 +282,6 @@ double PolMLIPForceImpl::computeTorchForce(const torch::Tensor& pos, const torch
     energy.backward();
     // -dE/dx in kJ/mol/nm -> eV/Å, the unit computeForce expects from both paths
     forces = (-x.grad()).to(torch::kCPU, torch::kFloat64).contiguous() /
-             (polmlip::kEvToKjPerMol * kNmToAngstrom);
-    return energy.item<double>() / polmlip::kEvToKjPerMol;
+             (polmlip::units::kEvToKjPerMol * kNmToAngstrom);
+    return energy.item<double>() / polmlip::units::kEvToKjPerMol;
 }

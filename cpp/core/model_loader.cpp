@@ -3,46 +3,229 @@
 
 #include <caffe2/serialize/inline_container.h>
 
+#include <cmath>
+#include <cstdint>
 #include <fstream>
-#include <regex>
 #include <sstream>
 #include <stdexcept>
+
+#include "nlohmann/json.hpp"
 
 namespace polmlip {
 
 namespace {
 
-// Minimal readers for the flat metadata written by polmlip.export (json.dumps of simple fields).
-bool find_raw(const std::string &text, const std::string &key, std::string &value) {
-  std::smatch m;
-  const std::regex re("\"" + key + "\"\\s*:\\s*(\"[^\"]*\"|[-+0-9.eE]+|\\[[^\\]]*\\])");
-  if (!std::regex_search(text, m, re)) return false;
-  value = m[1].str();
-  return true;
+using Json = nlohmann_lmp::json;
+
+// A problem with the content of the metadata; load_model adds the file's name.
+struct Corrupted : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// "a string", "a list", ... : what a JSON value is, for messages.
+std::string described(const Json &v) {
+  if (v.is_null()) return "null";
+  if (v.is_array()) return "a list";
+  if (v.is_object()) return "an object";
+  if (v.is_boolean()) return "a boolean";
+  if (v.is_number()) return "a number";
+  return "a string";
 }
 
-std::string get_string(const std::string &text, const std::string &key, const std::string &def) {
-  std::string raw;
-  if (!find_raw(text, key, raw) || raw.size() < 2 || raw.front() != '"') return def;
-  return raw.substr(1, raw.size() - 2);
+[[noreturn]] void wrong_type(const std::string &label, const Json &v, const char *wanted) {
+  throw Corrupted(label + " is " + described(v) + ", not " + wanted);
 }
 
-double get_number(const std::string &text, const std::string &key) {
-  std::string raw;
-  if (!find_raw(text, key, raw)) throw std::runtime_error("metadata has no '" + key + "'");
-  return std::stod(raw);
+// The field `key` of the object `obj`, or nullptr if it is absent.
+const Json *field(const Json &obj, const char *key) {
+  const auto it = obj.find(key);
+  return it == obj.end() ? nullptr : &*it;
 }
 
-std::vector<std::string> get_strings(const std::string &text, const std::string &key) {
-  std::string raw;
-  if (!find_raw(text, key, raw) || raw.front() != '[')
-    throw std::runtime_error("metadata has no list '" + key + "'");
+// The field `key` of `obj`; `label` names it in the message if it is absent.
+const Json &required(const Json &obj, const char *key, const std::string &label) {
+  const Json *v = field(obj, key);
+  if (!v) throw Corrupted("no " + label);
+  return *v;
+}
+
+std::string as_string(const Json &v, const std::string &label) {
+  if (!v.is_string()) wrong_type(label, v, "a string");
+  return v.get<std::string>();
+}
+
+double as_number(const Json &v, const std::string &label) {
+  if (!v.is_number()) wrong_type(label, v, "a number");
+  return v.get<double>();
+}
+
+int64_t as_integer(const Json &v, const std::string &label) {
+  if (!v.is_number_integer()) wrong_type(label, v, "an integer");
+  if (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX))
+    throw Corrupted(label + " is out of range");
+  return v.get<int64_t>();
+}
+
+bool as_bool(const Json &v, const std::string &label) {
+  if (!v.is_boolean()) wrong_type(label, v, "true or false");
+  return v.get<bool>();
+}
+
+std::vector<std::string> as_strings(const Json &v, const std::string &label) {
+  if (!v.is_array()) wrong_type(label, v, "a list of strings");
   std::vector<std::string> out;
-  const std::regex item("\"([^\"]*)\"");
-  for (auto it = std::sregex_iterator(raw.begin(), raw.end(), item); it != std::sregex_iterator();
-       ++it)
-    out.push_back((*it)[1].str());
+  for (size_t k = 0; k < v.size(); ++k)
+    out.push_back(as_string(v[k], label + "[" + std::to_string(k) + "]"));
   return out;
+}
+
+std::string quoted(const char *key) { return "'" + std::string(key) + "'"; }
+
+double positive(const Json &meta, const char *key) {
+  const double value = as_number(required(meta, key, quoted(key)), quoted(key));
+  if (!(value > 0.0) || !std::isfinite(value))
+    throw Corrupted(quoted(key) + " is " + std::to_string(value) + ", not a positive number");
+  return value;
+}
+
+OutputSpec parse_output(const Json &entry, const std::string &where) {
+  if (!entry.is_object()) wrong_type(where, entry, "an object");
+  OutputSpec out;
+  out.name = as_string(required(entry, "name", "'name' in " + where), "'name' of " + where);
+  const std::string of = " of output '" + out.name + "'";
+  const Json &shape = required(entry, "shape", "'shape'" + of);
+  if (!shape.is_array()) wrong_type("'shape'" + of, shape, "a list");
+  for (size_t d = 0; d < shape.size(); ++d) {
+    const Json &dim = shape[d];
+    if (d == 0 && dim.is_string() && dim.get<std::string>() == "atoms") {
+      out.shape.push_back(-1);
+    } else if (dim.is_number_integer() && dim.get<int64_t>() >= 0) {
+      out.shape.push_back(dim.get<int64_t>());
+    } else {
+      throw Corrupted("'shape'" + of + " has the entry " + dim.dump() +
+                      " (wanted \"atoms\" first, else sizes)");
+    }
+  }
+  const bool atoms_first = !out.shape.empty() && out.shape[0] == -1;
+  const Json *v = field(entry, "per_atom");
+  out.per_atom = v ? as_bool(*v, "'per_atom'" + of) : atoms_first;
+  if (out.per_atom != atoms_first)
+    throw Corrupted("'per_atom'" + of + " does not match its shape");
+  if ((v = field(entry, "rows"))) {
+    const std::string rows = as_string(*v, "'rows'" + of);
+    if (rows != "graph" && rows != "local")
+      throw Corrupted("'rows'" + of + " is '" + rows + "', not 'graph' or 'local'");
+    out.graph_rows = rows == "graph";
+  }
+  if ((v = field(entry, "on_request"))) out.on_request = as_bool(*v, "'on_request'" + of);
+  if ((v = field(entry, "periodic_only"))) out.periodic_only = as_bool(*v, "'periodic_only'" + of);
+  if ((v = field(entry, "unit"))) out.unit = as_string(*v, "'unit'" + of);
+  return out;
+}
+
+// The engine contract entries of a kind "engine" file (see ModelInfo).
+void parse_contract(const Json &meta, ModelInfo &info) {
+  const Json *outputs = field(meta, "outputs");
+  if (!outputs)
+    throw Corrupted("no 'outputs' (the declaration of what the model returns); re-export it "
+                    "with this polmlip: polmlip export CHECKPOINT -o model.pt");
+  if (!outputs->is_array()) wrong_type("'outputs'", *outputs, "a list");
+  for (size_t k = 0; k < outputs->size(); ++k) {
+    OutputSpec spec = parse_output((*outputs)[k], "outputs[" + std::to_string(k) + "]");
+    if (info.output(spec.name)) throw Corrupted("output '" + spec.name + "' is declared twice");
+    info.outputs.push_back(std::move(spec));
+  }
+  if (const Json *inputs = field(meta, "inputs")) {
+    if (!inputs->is_array()) wrong_type("'inputs'", *inputs, "a list");
+    for (size_t k = 0; k < inputs->size(); ++k) {
+      const std::string where = "inputs[" + std::to_string(k) + "]";
+      const Json &entry = (*inputs)[k];
+      if (!entry.is_object()) wrong_type(where, entry, "an object");
+      info.inputs.push_back(
+          as_string(required(entry, "name", "'name' in " + where), "'name' of " + where));
+    }
+  }
+  if (const Json *v = field(meta, "requestable")) info.requestable = as_strings(*v, "'requestable'");
+  if (const Json *features = field(meta, "features")) {
+    if (!features->is_object()) wrong_type("'features'", *features, "an object");
+    if (const Json *width = field(*features, "width")) {
+      const int64_t w = as_integer(*width, "'width' of 'features'");
+      if (w < 0 || w > INT32_MAX) throw Corrupted("'width' of 'features' is out of range");
+      info.feature_width = static_cast<int>(w);
+    }
+  }
+}
+
+// The metadata `text` of the model file `path` (the JSON written by polmlip.export).
+ModelInfo parse_metadata(const std::string &path, const std::string &text) {
+  Json meta;
+  try {
+    meta = Json::parse(text);
+  } catch (const Json::exception &e) {
+    // "[json.exception.parse_error.101] parse error at line 1, column 2: ..."
+    std::string what = e.what();
+    if (what.rfind("[json.exception.", 0) == 0 && what.find("] ") != std::string::npos)
+      what = what.substr(what.find("] ") + 2);
+    throw Corrupted("not JSON (" + what + ")");
+  }
+  if (!meta.is_object()) wrong_type("the metadata", meta, "an object");
+  const Json *format = field(meta, "format");
+  if (!format || !format->is_string() || format->get<std::string>() != "polmlip")
+    throw std::runtime_error("'" + path + "' is not a polmlip model file");
+
+  ModelInfo info;
+  info.polmlip_version = "?";
+  if (const Json *v = field(meta, "polmlip_version"))
+    info.polmlip_version = as_string(*v, "'polmlip_version'");
+  const int64_t version =
+      as_integer(required(meta, "format_version", "'format_version'"), "'format_version'");
+  if (version < 1) throw Corrupted("'format_version' is " + std::to_string(version));
+  if (version > keys::kFormatVersion) {
+    std::ostringstream s;
+    s << "'" << path << "' was written in model format " << version << " (polmlip "
+      << info.polmlip_version << "), newer than this plugin reads (format "
+      << keys::kFormatVersion << "); rebuild the plugin from a newer polmlip";
+    throw std::runtime_error(s.str());
+  }
+  info.format_version = static_cast<int>(version);
+  if (const Json *v = field(meta, "kind")) info.kind = as_string(*v, "'kind'");
+  if (info.kind != "engine" && info.kind != "torchforce")
+    throw std::runtime_error("'" + path + "' is a polmlip file of unknown kind '" + info.kind +
+                             "'");
+  // TorchForce files keep the openmm-torch interface (positions in, energy out) in every
+  // format; engine files of format 1 took positional arguments.
+  if (info.kind == "engine" && version < keys::kFormatVersion) {
+    std::ostringstream s;
+    s << "'" << path << "' was written by an older polmlip (" << info.polmlip_version
+      << ") in model format " << version << " with positional inputs; this plugin reads "
+      << "format " << keys::kFormatVersion << " (named inputs and outputs). Re-export it "
+      << "with this polmlip: polmlip export CHECKPOINT -o model.pt";
+    throw std::runtime_error(s.str());
+  }
+
+  info.elements = as_strings(required(meta, "elements", "'elements'"), "'elements'");
+  if (info.elements.empty()) throw Corrupted("'elements' is empty");
+  info.cutoff = positive(meta, "cutoff");
+  info.ghost_cutoff = positive(meta, "ghost_cutoff");
+  if (const Json *v = field(meta, "min_distance")) {
+    info.min_distance = as_number(*v, "'min_distance'");
+    if (!(info.min_distance >= 0.0) || !std::isfinite(info.min_distance))
+      throw Corrupted("'min_distance' is " + std::to_string(info.min_distance));
+  }
+  info.dtype = "float64";
+  if (const Json *v = field(meta, "dtype")) info.dtype = as_string(*v, "'dtype'");
+  if (info.dtype != "float64" && info.dtype != "float32")
+    throw Corrupted("'dtype' is '" + info.dtype + "', not 'float64' or 'float32'");
+
+  if (info.kind == "torchforce") {
+    info.particle_elements =
+        as_strings(required(meta, "particle_elements", "'particle_elements'"),
+                   "'particle_elements'");
+    if (const Json *v = field(meta, "periodic")) info.periodic = as_bool(*v, "'periodic'");
+  } else {
+    parse_contract(meta, info);
+  }
+  return info;
 }
 
 // A torch.save archive (a training checkpoint) holds data.pkl but no TorchScript code/.
@@ -60,6 +243,31 @@ bool is_training_checkpoint(const std::string &path) {
 
 }  // namespace
 
+int64_t OutputSpec::columns() const {
+  int64_t n = 1;
+  for (const int64_t d : shape)
+    if (d >= 0) n *= d;
+  return n;
+}
+
+const OutputSpec *ModelInfo::output(const std::string &name) const {
+  for (const auto &spec : outputs)
+    if (spec.name == name) return &spec;
+  return nullptr;
+}
+
+void require_outputs(const ModelInfo &info, const std::vector<std::string> &names,
+                     const std::string &engine) {
+  std::string missing, declared;
+  for (const auto &name : names)
+    if (!info.output(name)) missing += (missing.empty() ? "'" : ", '") + name + "'";
+  if (missing.empty()) return;
+  for (const auto &spec : info.outputs) declared += (declared.empty() ? "" : ", ") + spec.name;
+  throw std::runtime_error("the polmlip model does not return " + missing + ", which " + engine +
+                           " needs (it declares: " + (declared.empty() ? "none" : declared) +
+                           "); use a model trained with the heads that give them");
+}
+
 LoadedModel load_model(const std::string &path, const torch::Device &device) {
   std::ifstream probe(path, std::ios::binary);
   if (!probe) throw std::runtime_error("polmlip model file '" + path + "' cannot be opened");
@@ -69,7 +277,7 @@ LoadedModel load_model(const std::string &path, const torch::Device &device) {
     throw std::runtime_error("'" + path + "' is not a polmlip model file (not a TorchScript "
                              "archive); write one with `polmlip export`");
   LoadedModel out;
-  torch::jit::ExtraFilesMap extra{{"polmlip_metadata.json", ""}};
+  torch::jit::ExtraFilesMap extra{{keys::kMetadataFile, ""}};
   try {
     out.module = torch::jit::load(path, device, extra);
   } catch (const c10::Error &e) {
@@ -80,42 +288,36 @@ LoadedModel load_model(const std::string &path, const torch::Device &device) {
     throw std::runtime_error("'" + path + "' is corrupted or unreadable: " +
                              msg.substr(0, msg.find('\n')));
   }
-  const std::string &text = extra["polmlip_metadata.json"];
+  const std::string &text = extra[keys::kMetadataFile];
   if (text.empty())
     throw std::runtime_error("'" + path + "' is a TorchScript file but not a polmlip model");
   try {
-    if (get_string(text, "format", "") != "polmlip")
-      throw std::runtime_error("'" + path + "' is not a polmlip model file");
-    out.info.format_version = static_cast<int>(get_number(text, "format_version"));
-    out.info.polmlip_version = get_string(text, "polmlip_version", "?");
-    if (out.info.format_version > kFormatVersion) {
-      std::ostringstream s;
-      s << "'" << path << "' was written in model format " << out.info.format_version
-        << " (polmlip " << out.info.polmlip_version << "), newer than this plugin reads "
-        << "(format " << kFormatVersion << "); rebuild the plugin from a newer polmlip";
-      throw std::runtime_error(s.str());
-    }
-    out.info.elements = get_strings(text, "elements");
-    out.info.cutoff = get_number(text, "cutoff");
-    out.info.ghost_cutoff = get_number(text, "ghost_cutoff");
-    std::string raw;
-    if (find_raw(text, "min_distance", raw)) out.info.min_distance = std::stod(raw);
-    out.info.dtype = get_string(text, "dtype", "float64");
-    out.info.kind = get_string(text, "kind", "engine");
-    if (out.info.kind == "torchforce") {
-      out.info.particle_elements = get_strings(text, "particle_elements");
-      std::smatch m;
-      if (std::regex_search(text, m, std::regex("\"periodic\"\\s*:\\s*(true|false)")))
-        out.info.periodic = m[1].str() == "true";
-    } else if (out.info.kind != "engine") {
-      throw std::runtime_error("'" + path + "' is a polmlip file of unknown kind '" +
-                               out.info.kind + "'");
-    }
-  } catch (const std::invalid_argument &) {
-    throw std::runtime_error("'" + path + "' has corrupted polmlip metadata");
+    out.info = parse_metadata(path, text);
+  } catch (const Corrupted &e) {
+    throw std::runtime_error("'" + path + "' has corrupted polmlip metadata: " + e.what());
+  } catch (const nlohmann_lmp::json::exception &e) {  // a check above missed a wrong type
+    throw std::runtime_error("'" + path + "' has corrupted polmlip metadata: " + e.what());
   }
   out.module.eval();
   return out;
+}
+
+c10::Dict<std::string, torch::Tensor> frame_inputs(
+    const torch::Tensor &species, const torch::Tensor &positions, const torch::Tensor &edge_index,
+    const torch::Tensor &edge_shift, const torch::Tensor &cell, bool periodic,
+    const torch::Tensor &field, double total_charge, const torch::Device &device,
+    torch::Dtype dtype) {
+  const auto on_device = torch::TensorOptions().device(device);
+  c10::Dict<std::string, torch::Tensor> inputs;
+  inputs.insert(keys::kSpecies, species.to(device));
+  inputs.insert(keys::kPositions, positions.to(device, dtype));
+  inputs.insert(keys::kEdgeIndex, edge_index.to(device));
+  inputs.insert(keys::kEdgeShift, edge_shift.to(device));
+  inputs.insert(keys::kCell, cell.to(device, dtype));
+  inputs.insert(keys::kPbc, torch::tensor(periodic, on_device));
+  inputs.insert(keys::kExternalField, field.to(device, dtype));
+  inputs.insert(keys::kTotalCharge, torch::tensor(total_charge, on_device.dtype(dtype)));
+  return inputs;
 }
 
 std::string short_error(const std::string &msg) {

@@ -35,7 +35,9 @@ Tensor contract_du(const Tensor &w, const Tensor &higher) {
       o[d] += 1;
       idx.push_back(component_index(o));
     }
-  auto index = torch::tensor(idx, torch::TensorOptions().dtype(torch::kLong)).view({ncomp, 3});
+  auto index = torch::tensor(idx, torch::TensorOptions().dtype(torch::kLong))
+                   .to(higher.device())
+                   .view({ncomp, 3});
   auto picked = higher.index_select(1, index.view(-1)).view({w.size(0), ncomp, 3});
   return (w.unsqueeze(2) * picked).sum(1);
 }
@@ -97,14 +99,39 @@ Tensor gather_autograd(const Tensor &mesh, const Tensor &u, int64_t order, int64
   return GatherFunction::apply(mesh, u, order, nderiv);
 }
 
+namespace {
+
+// The operators run where their tensors are: CPU tensors on the CPU kernels, CUDA tensors on
+// the CUDA kernels (mesh_kernels.cpp dispatches on the device), all on one device.
+void check_devices(const char *op, std::initializer_list<std::pair<const char *, const Tensor *>>
+                                       tensors) {
+  const auto &first = *tensors.begin();
+  const c10::Device device = first.second->device();
+  for (const auto &t : tensors)
+    TORCH_CHECK(t.second->device() == device, "polmlip::", op, ": all inputs must be on one "
+                "device, but ", first.first, " is on ", device, " and ", t.first, " on ",
+                t.second->device());
+#ifdef POLMLIP_WITH_CUDA
+  TORCH_CHECK(device.is_cpu() || device.is_cuda(), "polmlip::", op, ": the mesh operators run "
+              "on CPU or CUDA tensors, not ", device);
+#else
+  TORCH_CHECK(device.is_cpu(), "polmlip: this build of the mesh operators has no CUDA kernels "
+              "(built without nvcc); polmlip::", op, " got tensors on ", device, ". Rebuild "
+              "libpolmlip_ops where nvcc is installed (cmake -DPOLMLIP_BUILD_CUDA=ON) or run "
+              "on device cpu");
+#endif
+}
+
+}  // namespace
+
 Tensor spread_op(const Tensor &u, const Tensor &coeff, c10::IntArrayRef mesh_shape,
                  int64_t order) {
-  TORCH_CHECK(u.device().is_cpu(), "polmlip: this build of the mesh operators runs on the CPU");
+  check_devices("spread", {{"u", &u}, {"coeff", &coeff}});
   return spread_autograd(u, coeff, mesh_shape.vec(), order);
 }
 
 Tensor gather_op(const Tensor &mesh, const Tensor &u, int64_t order, int64_t nderiv) {
-  TORCH_CHECK(u.device().is_cpu(), "polmlip: this build of the mesh operators runs on the CPU");
+  check_devices("gather", {{"mesh", &mesh}, {"u", &u}});
   return gather_autograd(mesh, u, order, nderiv);
 }
 

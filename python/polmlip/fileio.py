@@ -17,6 +17,7 @@ import zipfile
 from typing import Any, Callable, Dict, Iterable, Optional
 
 from .errors import InputError
+from .keys import METADATA_FILE
 
 #: What each role is, in messages.
 ROLE_NAMES = {
@@ -85,7 +86,7 @@ def file_role(path) -> Optional[str]:
     except (zipfile.BadZipFile, OSError):
         return None
     if any(n.split("/", 1)[-1].startswith("code/") for n in names):
-        if any(n.endswith("extra/polmlip_metadata.json") for n in names):
+        if any(n.endswith("extra/" + METADATA_FILE) for n in names):
             return "model"
         return "torchscript"
     if any(n.endswith("/data.pkl") or n == "data.pkl" for n in names):

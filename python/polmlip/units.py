@@ -48,3 +48,7 @@ FIELD_LIMIT_OVER_TRAINING: Final[float] = 1.5
 #: where its energies are extrapolations with no physical meaning.
 MIN_DISTANCE: Final[float] = 0.1
 MIN_DISTANCE_OF_TRAINING: Final[float] = 0.5
+
+#: Atoms per libtorch intra-op thread chosen by the OpenMM force when the thread count is
+#: automatic (benchmarks/openmm_threads.py measured the rule; docs/openmm.md "Threads").
+ATOMS_PER_TORCH_THREAD: Final[int] = 2048

@@ -122,7 +122,8 @@ def test_per_atom_outputs_with_fix_pair(tmp_path):
     q_ref = atoms.calc.get_property("charges", atoms)
     mu_ref = atoms.calc.get_property("dipoles", atoms)
     run = (
-        "fix p all pair 1 polmlip charges 0 induced_charges 0 dipoles 0 induced_dipoles 0\n"
+        "fix p all pair 1 polmlip permanent_charges 0 induced_charges 0 permanent_dipoles 0 "
+        "induced_dipoles 0\n"
         "dump q all custom 1 peratom.dump id f_p[1] f_p[2] f_p[3] f_p[4] f_p[5] f_p[6] "
         "f_p[7] f_p[8]\ndump_modify q sort id format float %.15g\nrun 0"
     )

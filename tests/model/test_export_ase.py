@@ -25,7 +25,7 @@ def test_metadata_contract(exported):
     assert meta["elements"] == ["H", "O"]
     assert meta["ghost_cutoff"] == pytest.approx(meta["cutoff"] * meta["num_layers"])
     assert meta["field_limit"] == pytest.approx(1.0)
-    assert meta["dtype"] == "float64" and meta["format_version"] == 1
+    assert meta["dtype"] == "float64" and meta["format_version"] == keys.FORMAT_VERSION
     assert meta["heads"]["quadrupoles"] and meta["long_range"]["sigma"] == 1.0
 
 

@@ -9,6 +9,7 @@ import vesin
 
 from polmlip import keys
 from polmlip.data import atoms_to_graph
+from polmlip.export.adapter import engine_inputs
 from polmlip.export.engine_model import EngineModel
 
 from model_helpers import water_cluster
@@ -49,36 +50,22 @@ def test_ghost_evaluation_equals_periodic(full_model, field):
     cfg = full_model.config_dict
     engine = EngineModel(full_model)
     g = atoms_to_graph(atoms, cfg["elements"], cfg["cutoff"], external_field=field)
-    ref = engine(
-        g[keys.SPECIES],
-        g[keys.POSITIONS],
-        g[keys.EDGE_INDEX],
-        g[keys.EDGE_SHIFT],
-        len(atoms),
-        g[keys.CELL][0],
-        True,
-        g[keys.EXTERNAL_FIELD][0],
-        0.0,
-        True,
-        False,
-    )
+    ref = engine(engine_inputs(g), [keys.FORCES, keys.VIRIAL])
     ghost_cut = cfg["cutoff"] * full_model.ghost_layers()
     pos, owner, edges = _with_ghosts(atoms, ghost_cut + 0.5, cfg["cutoff"])
     species = g[keys.SPECIES][torch.from_numpy(owner)]
-    out = engine(
-        species,
-        torch.tensor(pos),
-        torch.from_numpy(edges),
-        torch.zeros(edges.shape[1], 3, dtype=torch.long),
-        len(atoms),
-        g[keys.CELL][0],
-        True,
-        g[keys.EXTERNAL_FIELD][0],
-        0.0,
-        True,
-        False,
-        torch.from_numpy(owner),
+    inputs = engine_inputs(g)
+    inputs.update(
+        {
+            keys.SPECIES: species,
+            keys.POSITIONS: torch.tensor(pos),
+            keys.EDGE_INDEX: torch.from_numpy(edges),
+            keys.EDGE_SHIFT: torch.zeros(edges.shape[1], 3, dtype=torch.long),
+            keys.NUM_LOCAL: torch.tensor(len(atoms)),
+            keys.ATOM_INDEX: torch.from_numpy(owner),
+        }
     )
+    out = engine(inputs, [keys.FORCES, keys.VIRIAL])
     assert float(out[keys.ENERGY]) == pytest.approx(float(ref[keys.ENERGY]), rel=1e-10)
     folded = torch.zeros(len(atoms), 3, dtype=torch.float64)
     folded.index_add_(0, torch.from_numpy(owner), out[keys.FORCES])
@@ -89,10 +76,11 @@ def test_ghost_evaluation_equals_periodic(full_model, field):
 
 def _call_plain_graph(engine, atoms, n_local, atom_index=None):
     """The engine on the plain periodic graph of ``atoms``, zero field, virial on."""
-    g = atoms_to_graph(atoms, ["H", "O"], 3.5)
-    args = [g[k] for k in (keys.SPECIES, keys.POSITIONS, keys.EDGE_INDEX, keys.EDGE_SHIFT)]
-    field = torch.zeros(3, dtype=torch.float64)
-    return engine(*args, n_local, g[keys.CELL][0], True, field, 0.0, True, False, atom_index)
+    inputs = engine_inputs(atoms_to_graph(atoms, ["H", "O"], 3.5))
+    inputs[keys.NUM_LOCAL] = torch.tensor(n_local)
+    if atom_index is not None:
+        inputs[keys.ATOM_INDEX] = atom_index
+    return engine(inputs, [keys.FORCES, keys.VIRIAL])
 
 
 def test_ghost_frames_without_atom_index_are_refused(full_model):

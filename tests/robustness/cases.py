@@ -35,6 +35,15 @@ class Case:
 # ---- helpers building the inputs --------------------------------------------------------
 
 
+def _older_model(work: pathlib.Path) -> None:
+    """old.pt: a copy of the workspace model labelled with the previous (positional) format."""
+    from polmlip import keys
+
+    from model_helpers import with_format_version  # tests/model is on the path (workspace)
+
+    with_format_version(work / "run/model.pt", work / "old.pt", keys.FORMAT_VERSION - 1)
+
+
 def config_with(section: str, key: str, value: Any, name: str = "bad.yaml"):
     """A setup writing ``name``: the workspace config with ``section.key = value``."""
 
@@ -736,6 +745,14 @@ CASES = [
         lambda w: calc(w, field_limit=-1),
     ),
     Case(
+        "ase-older-format",
+        "python",
+        "a model file of the older positional format",
+        "older polmlip .*re-export it",
+        lambda w: calc(w, model="old.pt"),
+        _older_model,
+    ),
+    Case(
         "ase-checkpoint",
         "python",
         "a checkpoint instead of a model",
@@ -816,6 +833,15 @@ CASES = [
         "element the model lacks",
         "not known to the model",
         lambda w: openmm_force(w, topology=None, elements=["Na", "H", "H"]),
+        needs="openmm",
+    ),
+    Case(
+        "openmm-older-format",
+        "openmm",
+        "a model file of the older positional format",
+        "older polmlip .*re-export it",
+        lambda w: openmm_force(w, model="old.pt"),
+        _older_model,
         needs="openmm",
     ),
     Case(
@@ -912,6 +938,25 @@ CASES = [
         needs="lammps",
     ),
     Case(
+        "lammps-total-charge-nan",
+        "lammps",
+        "`total_charge nan`",
+        "nan|floating point|finite charge",
+        {"atoms": lambda: water(4, seed=1, box=9.0), "pair_extra": "total_charge nan"},
+        needs="lammps",
+    ),
+    Case(
+        "lammps-fix-pair-unknown",
+        "lammps",
+        "`fix pair` of an output the model does not declare",
+        "no per-atom output 'charge'; it declares: atomic_energy permanent_charges",
+        {
+            "atoms": lambda: water(4, seed=1, box=9.0),
+            "run": "fix p all pair 1 polmlip charge 0\nrun 0",
+        },
+        needs="lammps",
+    ),
+    Case(
         "lammps-element",
         "lammps",
         "`pair_coeff * * H N`",
@@ -955,6 +1000,15 @@ CASES = [
         "newer than this plugin reads",
         {"atoms": lambda: water(4, seed=1, box=9.0), "model": "new.pt"},
         lambda w: _newer_model(w),
+        needs="lammps",
+    ),
+    Case(
+        "lammps-older-format",
+        "lammps",
+        "a model file of the older positional format",
+        "written by an older polmlip .*model format 1 .*Re-export it",
+        {"atoms": lambda: water(4, seed=1, box=9.0), "model": "old.pt"},
+        _older_model,
         needs="lammps",
     ),
     Case(

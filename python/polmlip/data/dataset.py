@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError
+from ..keys import REFERENCE_PREFIX
 from .graph import atoms_to_graph
 
 
@@ -136,6 +137,8 @@ def build_dataset(
         )
         for k, v in targets.items():
             t = torch.tensor(v, dtype=dtype)
-            g["ref_" + k] = t[None] if k in ("energy", "dipole", "polarization", "stress") else t
+            g[REFERENCE_PREFIX + k] = (
+                t[None] if k in ("energy", "dipole", "polarization", "stress") else t
+            )
         out.append(g)
     return out

@@ -2,11 +2,41 @@
 
 from __future__ import annotations
 
-from typing import Dict
+from typing import Dict, List
 
 import torch
 
 from .. import keys
+
+
+def engine_inputs(graph: Dict[str, torch.Tensor], frame: int = 0) -> Dict[str, torch.Tensor]:
+    """The engine inputs (:data:`polmlip.export.contract.ENGINE_INPUTS`) of one frame of a
+    graph dict (training-style batch or a single frame), without ghost atoms."""
+    idx = torch.nonzero(graph[keys.BATCH] == frame).flatten()
+    first = int(idx[0]) if idx.numel() else 0
+    emask = graph[keys.BATCH][graph[keys.EDGE_INDEX][0]] == frame
+    return {
+        keys.SPECIES: graph[keys.SPECIES][idx],
+        keys.POSITIONS: graph[keys.POSITIONS][idx],
+        keys.EDGE_INDEX: graph[keys.EDGE_INDEX][:, emask] - first,
+        keys.EDGE_SHIFT: graph[keys.EDGE_SHIFT][emask],
+        keys.CELL: graph[keys.CELL][frame],
+        keys.PBC: graph[keys.PBC][frame].reshape(()),
+        keys.EXTERNAL_FIELD: graph[keys.EXTERNAL_FIELD][frame],
+        keys.TOTAL_CHARGE: graph[keys.TOTAL_CHARGE][frame].reshape(()),
+    }
+
+
+def requested_outputs(forces: bool, stress: bool, bec: bool) -> List[str]:
+    """The ``requested`` list of an engine call from derivative switches."""
+    names = []
+    if forces:
+        names.append(keys.FORCES)
+    if stress:
+        names += [keys.VIRIAL, keys.STRESS]
+    if bec:
+        names.append(keys.BEC)
+    return names
 
 
 class ExportedAsModel:
@@ -24,26 +54,10 @@ class ExportedAsModel:
         create_graph: bool,
     ) -> Dict[str, torch.Tensor]:
         outs = []
+        requested = requested_outputs(forces, stress, bec)
         for b in range(batch[keys.CELL].shape[0]):
-            idx = torch.nonzero(batch[keys.BATCH] == b).flatten()
-            first = int(idx[0])
-            emask = batch[keys.BATCH][batch[keys.EDGE_INDEX][0]] == b
-            pbc = bool(batch[keys.PBC][b])
             with torch.jit.optimized_execution(False):  # see integrations/ase.py
-                out = self.module(
-                    batch[keys.SPECIES][idx],
-                    batch[keys.POSITIONS][idx],
-                    batch[keys.EDGE_INDEX][:, emask] - first,
-                    batch[keys.EDGE_SHIFT][emask],
-                    int(idx.numel()),
-                    batch[keys.CELL][b],
-                    pbc,
-                    batch[keys.EXTERNAL_FIELD][b],
-                    float(batch[keys.TOTAL_CHARGE][b]),
-                    stress and pbc,
-                    bec,
-                )
-            outs.append(out)
+                outs.append(self.module(engine_inputs(batch, b), requested))
         merged: Dict[str, torch.Tensor] = {}
         for k in outs[0]:
             vals = [o[k] for o in outs if k in o]

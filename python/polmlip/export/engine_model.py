@@ -1,40 +1,48 @@
 """The engine-facing module stored in an exported file.
 
-Contract (documented in ``docs/export.md``): an engine builds the graph of its
-local atoms and their neighbours (ghost atoms included when it decomposes the
-domain) and calls
+Contract (declared in :mod:`polmlip.export.contract`, shown in ``docs/export.md``): an engine
+builds the graph of its local atoms and their neighbours (ghost atoms included when it
+decomposes the domain) and calls
 
-    forward(species, positions, edge_index, edge_shift, n_local, cell, pbc,
-            external_field, total_charge, compute_virial, compute_bec[, atom_index])
+    outputs = module(inputs, requested)
 
-All lengths in Å, energies in eV, fields in V/Å. Forces are computed inside (one
-backward pass, including the applied-field force of periodic cells) for local
-and ghost atoms; the engine sums ghost forces back onto their owners.
+with ``inputs`` a dict of named tensors and ``requested`` the names of the derivatives it
+wants (``forces``, ``virial``, ``stress``, ``bec``). All names come from
+:mod:`polmlip.keys`; lengths in Å, energies in eV, fields in V/Å. Forces are computed inside
+(one backward pass, including the applied-field force of periodic cells) for local and
+ghost atoms; the engine sums ghost forces back onto their owners.
 """
 
-from typing import Dict, Optional
+from typing import Dict, List
 
 import torch
 from e3nn.util.jit import compile_mode
 
 from .. import keys
 from ..model.polmlip import PolMLIP
+from .contract import ENGINE_INPUTS, REQUESTABLE
+
+_PER_FRAME = [keys.ENERGY, keys.VIRIAL, keys.STRESS, keys.POLARIZATION, keys.POLARIZABILITY]
 
 
 @compile_mode("script")
 class EngineModel(torch.nn.Module):
-    """Wraps :class:`PolMLIP` behind the engine call signature."""
+    """Wraps :class:`PolMLIP` behind the engine call: one frame, a dict in, a dict out."""
 
     def __init__(self, model: PolMLIP) -> None:
         super().__init__()
         self.model = model
+        self.input_names: List[str] = [p.name for p in ENGINE_INPUTS]
+        self.required_inputs: List[str] = [p.name for p in ENGINE_INPUTS if p.required]
+        self.requestable: List[str] = list(REQUESTABLE)
+        self.per_frame: List[str] = list(_PER_FRAME)
 
     @torch.jit.export
     def set_kspace_accuracy(self, accuracy: float) -> None:
         """Override the relative accuracy of the long-range sum (engines' kspace_accuracy)."""
         if not (0.0 < accuracy < 1.0):
             raise ValueError("polmlip: kspace accuracy must be in (0, 1)")
-        self.model.electrostatics.accuracy = accuracy
+        self.model.electrostatics.solver.accuracy = accuracy
 
     @torch.jit.export
     def set_field_limit(self, limit: float) -> None:
@@ -43,55 +51,82 @@ class EngineModel(torch.nn.Module):
             raise ValueError("polmlip: the field limit must be a positive, finite field in V/A")
         self.model.field_limit.fill_(limit)
 
+    def _check_names(self, inputs: Dict[str, torch.Tensor], requested: List[str]) -> None:
+        for name in inputs.keys():
+            if name not in self.input_names:
+                raise ValueError(
+                    "polmlip: unknown input '"
+                    + name
+                    + "'; the model takes "
+                    + ", ".join(self.input_names)
+                )
+        for name in self.required_inputs:
+            if name not in inputs:
+                raise ValueError("polmlip: the input '" + name + "' is missing")
+        for name in requested:
+            if name not in self.requestable:
+                raise ValueError(
+                    "polmlip: '"
+                    + name
+                    + "' cannot be requested; requestable outputs are "
+                    + ", ".join(self.requestable)
+                )
+
     def forward(
-        self,
-        species: torch.Tensor,
-        positions: torch.Tensor,
-        edge_index: torch.Tensor,
-        edge_shift: torch.Tensor,
-        n_local: int,
-        cell: torch.Tensor,
-        pbc: bool,
-        external_field: torch.Tensor,
-        total_charge: float = 0.0,
-        compute_virial: bool = True,
-        compute_bec: bool = False,
-        atom_index: Optional[torch.Tensor] = None,
+        self, inputs: Dict[str, torch.Tensor], requested: List[str]
     ) -> Dict[str, torch.Tensor]:
-        """Energy (scalar), forces (N, 3), virial (3, 3) and per-atom outputs of one frame.
+        """The declared outputs of one frame.
 
         Args:
-            species: (N,) int64 model type indices of local (first ``n_local``) and ghost atoms.
-            positions: (N, 3) Å. edge_index: (2, E) int64, receivers must be local atoms.
-            edge_shift: (E, 3) integer lattice shifts (zeros when ghosts are explicit images).
-            n_local: number of local atoms. cell: (3, 3) Å, rows are lattice vectors.
-            pbc: periodic frame. external_field: (3,) V/Å. total_charge: e.
-            atom_index: (N,) int64 global index of every atom, ghosts sharing their owner's
-                (engines with ghost atoms; contiguous 0..N_global−1 over all ranks).
+            inputs: ``species`` (N,) int64, ``positions`` (N, 3) Å (local atoms first),
+                ``edge_index`` (2, E) int64 (receivers local), ``edge_shift`` (E, 3) lattice
+                shifts, ``cell`` (3, 3) Å, ``pbc`` () bool; optional ``external_field``
+                (3,) V/Å (zero), ``total_charge`` () e (zero), ``num_local`` () int64 (N),
+                ``atom_index`` (N,) int64 (engines with ghosts).
+            requested: derivatives to compute, from ``forces``, ``virial``, ``stress``,
+                ``bec``; virial and stress exist for periodic frames only.
+
+        Returns:
+            dict of the declared outputs: per-frame ones without the frame axis, per-atom
+            ones with a row per local atom (forces and ``bec``: per graph atom).
         """
+        self._check_names(inputs, requested)
+        positions = inputs[keys.POSITIONS]
         n = positions.shape[0]
+        device = positions.device
+        n_local = n
+        if keys.NUM_LOCAL in inputs:
+            n_local = int(inputs[keys.NUM_LOCAL].reshape(-1)[0])
         if n_local < 0 or n_local > n:
-            raise ValueError("polmlip: n_local must be between 0 and the number of atoms")
+            raise ValueError("polmlip: num_local must be between 0 and the number of atoms")
+        pbc = bool(inputs[keys.PBC].reshape(-1)[0])
+        field = torch.zeros(3, dtype=positions.dtype, device=device)
+        if keys.EXTERNAL_FIELD in inputs:
+            field = inputs[keys.EXTERNAL_FIELD].to(positions.dtype).reshape(3)
+        total = torch.zeros(1, dtype=positions.dtype, device=device)
+        if keys.TOTAL_CHARGE in inputs:
+            total = inputs[keys.TOTAL_CHARGE].to(positions.dtype).reshape(1)
         data: Dict[str, torch.Tensor] = {
-            keys.SPECIES: species,
+            keys.SPECIES: inputs[keys.SPECIES],
             keys.POSITIONS: positions,
-            keys.EDGE_INDEX: edge_index,
-            keys.EDGE_SHIFT: edge_shift,
-            keys.BATCH: torch.zeros(n, dtype=torch.long, device=positions.device),
-            keys.CELL: cell[None],
-            keys.PBC: torch.tensor([pbc], device=positions.device),
-            keys.EXTERNAL_FIELD: external_field.to(positions.dtype)[None],
-            keys.TOTAL_CHARGE: torch.tensor(
-                [total_charge], dtype=positions.dtype, device=positions.device
-            ),
-            keys.NUM_LOCAL: torch.tensor([n_local], device=positions.device),
+            keys.EDGE_INDEX: inputs[keys.EDGE_INDEX],
+            keys.EDGE_SHIFT: inputs[keys.EDGE_SHIFT],
+            keys.BATCH: torch.zeros(n, dtype=torch.long, device=device),
+            keys.CELL: inputs[keys.CELL].to(positions.dtype).reshape(1, 3, 3),
+            keys.PBC: torch.tensor([pbc], device=device),
+            keys.EXTERNAL_FIELD: field[None],
+            keys.TOTAL_CHARGE: total,
+            keys.NUM_LOCAL: torch.tensor([n_local], device=device),
         }
-        if atom_index is not None:
-            data[keys.ATOM_INDEX] = atom_index
-        out = self.model(data, True, compute_virial and pbc, compute_bec, False)
+        if keys.ATOM_INDEX in inputs:
+            data[keys.ATOM_INDEX] = inputs[keys.ATOM_INDEX]
+        want_stress = pbc and (keys.VIRIAL in requested or keys.STRESS in requested)
+        out = self.model(data, keys.FORCES in requested, want_stress, keys.BEC in requested, False)
         result: Dict[str, torch.Tensor] = {}
         for k, v in out.items():
-            if k in (keys.ENERGY, keys.VIRIAL, keys.STRESS, keys.POLARIZATION, keys.POLARIZABILITY):
+            if k in self.requestable and k not in requested:
+                continue
+            if k in self.per_frame:
                 result[k] = v[0].detach()
             else:
                 result[k] = v.detach()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import pathlib
@@ -11,15 +12,14 @@ from typing import Any, Dict, Optional, Tuple
 import torch
 from e3nn.util.jit import compile as e3nn_compile
 
-from .. import __version__
+from .. import __version__, keys
 from ..devices import resolve_device
 from ..errors import InputError
 from ..fileio import atomic_write, check_role
+from ..keys import FORMAT_VERSION, METADATA_FILE
 from ..model.polmlip import PolMLIP
+from .contract import REQUESTABLE, check_outputs, declaration
 from .engine_model import EngineModel
-
-FORMAT_VERSION = 1
-METADATA_FILE = "polmlip_metadata.json"
 
 
 def _six_digits(buffer: torch.Tensor) -> float:
@@ -65,26 +65,67 @@ def metadata_for(model: PolMLIP) -> Dict[str, Any]:
                 "charge_conservation",
             )
         },
-        "outputs": [
-            "energy",
-            "forces",
-            "virial",
-            "charges",
-            "dipoles",
-            "induced_charges",
-            "induced_dipoles",
-            "polarization",
-            "bec",
-        ],
+        # what a halo exchange between ranks would carry per atom and layer
+        "features": {"width": int(model.body.irreps_out.dim), "layers": int(cfg["num_layers"])},
+        **declaration(cfg),
         "config": cfg,
     }
 
 
+def _probe_frames(model: PolMLIP) -> list:
+    """Two small frames with every element of ``model``: a periodic cell larger than twice
+    the cutoff, and the same atoms with open boundaries (graph dicts of one frame)."""
+    import numpy as np
+    from ase import Atoms
+
+    from ..data.graph import atoms_to_graph
+
+    elements = list(model.config_dict["elements"])
+    cutoff = float(model.config_dict["cutoff"])
+    symbols = (elements * 2)[: max(3, len(elements))]
+    spacing = max(1.2, 2.0 * float(model.min_distance))
+    positions = np.array(
+        [[spacing * k, 0.37 * spacing * k * k, 0.2 * k] for k in range(len(symbols))]
+    )
+    side = 2.0 * cutoff + float(np.ptp(positions, axis=0).max()) + 2.0
+    dtype = next(model.parameters()).dtype
+    periodic = Atoms(symbols, positions=positions + 1.0, cell=np.eye(3) * side, pbc=True)
+    open_frame = Atoms(symbols, positions=positions)
+    frames = []
+    for atoms in (periodic, open_frame):
+        g = atoms_to_graph(atoms, elements, cutoff, dtype=dtype, min_distance=0.0)
+        frames.append((g, bool(atoms.pbc.all())))
+    return frames
+
+
+def check_declared_outputs(scripted: Any, model: PolMLIP) -> None:
+    """Run ``scripted`` (the engine module) on probe frames and raise ValueError unless its
+    outputs match the declaration, with everything requestable asked for and nothing."""
+    cfg = model.config_dict
+    for g, periodic in _probe_frames(model):
+        inputs = {
+            keys.SPECIES: g[keys.SPECIES],
+            keys.POSITIONS: g[keys.POSITIONS],
+            keys.EDGE_INDEX: g[keys.EDGE_INDEX],
+            keys.EDGE_SHIFT: g[keys.EDGE_SHIFT],
+            keys.CELL: g[keys.CELL][0],
+            keys.PBC: torch.tensor(periodic),
+        }
+        n = int(g[keys.SPECIES].shape[0])
+        for requested in (list(REQUESTABLE), []):
+            with torch.jit.optimized_execution(False):
+                out = scripted(inputs, requested)
+            check_outputs(out, cfg, n, n, requested, periodic)
+
+
 def export_model(model: PolMLIP, path: str | os.PathLike) -> Dict[str, Any]:
     """Script ``model`` behind the engine interface and write it atomically to ``path``."""
-    model = model.eval()
-    scripted = e3nn_compile(EngineModel(model))
+    # scripting replaces submodules in place: work on a copy, so that the caller's model
+    # stays a Python module (and can be exported again)
+    model = copy.deepcopy(model).eval()
     meta = metadata_for(model)
+    scripted = e3nn_compile(EngineModel(model))
+    check_declared_outputs(scripted, model)
     save_scripted(scripted, meta, path)
     return meta
 
@@ -131,12 +172,18 @@ def load_exported(
     if meta.get("format") != "polmlip":
         raise InputError(f"{str(path)!r} is not a polmlip model file")
     version = int(meta.get("format_version", -1))
+    found = meta.get("kind", "engine")
+    if version < FORMAT_VERSION and found == "engine":
+        raise InputError(
+            f"{str(path)!r} was written by an older polmlip (model format {version}, "
+            f"positional inputs); this polmlip reads format {FORMAT_VERSION}: re-export it "
+            "from its checkpoint with `polmlip export CHECKPOINT -o MODEL`"
+        )
     if version > FORMAT_VERSION:
         raise InputError(
             f"{str(path)!r} was written in model format {version}, newer than this polmlip "
             f"({__version__}) reads (format {FORMAT_VERSION}); upgrade polmlip"
         )
-    found = meta.get("kind", "engine")
     if kind is not None and found != kind:
         what = {
             "engine": "an engine model (polmlip export)",

@@ -25,9 +25,9 @@ from typing import Any, Dict, Sequence
 import torch
 from e3nn.util.jit import compile_mode
 
-from .. import units
+from .. import keys, units
 from ..data.graph import species_index
-from ..units import MIN_DISTANCE
+from ..units import MIN_DISTANCE, NM_TO_ANGSTROM
 from .io import load_exported, save_scripted
 
 ENERGY_TO_KJ = units.EV_TO_KJ_PER_MOL
@@ -53,6 +53,7 @@ class _TorchForceCore(torch.nn.Module):
         self.register_buffer("probe", torch.zeros(0, dtype=dtype))
         self.cutoff = cutoff
         self.total_charge = total_charge
+        self.length_scale = NM_TO_ANGSTROM
         self.energy_scale = ENERGY_TO_KJ
         self.force_scale = FORCE_TO_KJ_NM
         self.min_distance = min_distance
@@ -72,8 +73,8 @@ class _TorchForceCore(torch.nn.Module):
                 "polmlip: this TorchForce file was exported for a different number of particles"
             )
         dtype = self.probe.dtype
-        pos = positions.detach().to(dtype) * 10.0
-        cell = box.detach().to(dtype) * 10.0
+        pos = positions.detach().to(dtype) * self.length_scale
+        cell = box.detach().to(dtype) * self.length_scale
         edge_index, shifts = torch.ops.polmlip.neighbor_pairs(pos, cell, periodic, self.cutoff)
         if edge_index.shape[1] > 0:
             vec = pos[edge_index[1]] - pos[edge_index[0]] + shifts.to(dtype) @ cell
@@ -94,21 +95,19 @@ class _TorchForceCore(torch.nn.Module):
                     )
                 )
         field = torch.stack([ex.reshape(()), ey.reshape(()), ez.reshape(())]).to(dtype)
-        out = self.engine(
-            self.species,
-            pos,
-            edge_index,
-            shifts,
-            n,
-            cell,
-            periodic,
-            field,
-            self.total_charge,
-            False,
-            False,
-        )
-        energy = (out["energy"] * self.energy_scale).to(positions.dtype)
-        forces = (out["forces"] * self.force_scale).to(positions.dtype)
+        inputs: Dict[str, torch.Tensor] = {
+            keys.SPECIES: self.species,
+            keys.POSITIONS: pos,
+            keys.EDGE_INDEX: edge_index,
+            keys.EDGE_SHIFT: shifts,
+            keys.CELL: cell,
+            keys.PBC: torch.tensor(periodic),
+            keys.EXTERNAL_FIELD: field,
+            keys.TOTAL_CHARGE: torch.tensor(self.total_charge, dtype=dtype),
+        }
+        out = self.engine(inputs, [keys.FORCES])
+        energy = (out[keys.ENERGY] * self.energy_scale).to(positions.dtype)
+        forces = (out[keys.FORCES] * self.force_scale).to(positions.dtype)
         work = (forces * positions).sum()
         return energy - (work - work.detach())
 

@@ -19,6 +19,7 @@ from .. import keys
 from ..config_checks import finite_number
 from ..data.graph import atoms_to_graph
 from ..errors import InputError, reraise_clean
+from ..export.adapter import engine_inputs, requested_outputs
 from ..export.io import load_exported
 from ..units import MIN_DISTANCE
 
@@ -38,7 +39,11 @@ class PolMLIPCalculator(Calculator):
     Properties: ``energy`` (eV, electric enthalpy under a field), ``forces`` (eV/Å),
     ``stress`` (eV/Å³, periodic only), ``charges`` (e, permanent + induced), ``dipoles``
     (e·Å per atom, permanent + induced), ``polarization`` (e·Å), ``bec`` (N, 3, 3) e,
-    ``dipole`` (e·Å, = polarization).
+    ``dipole`` (e·Å, = polarization), and every other output the model declares
+    (``permanent_charges``, ``induced_charges``, ``permanent_dipoles``, ``quadrupoles``,
+    ``potential``, ``polarizability``, ...; the table in docs/export.md) under its declared
+    name, through ``calc.results`` or ``calc.get_property(name, atoms)``. A model without
+    charges or dipoles reports zeros for ``charges`` and ``dipoles``.
     """
 
     implemented_properties = [
@@ -73,6 +78,10 @@ class PolMLIPCalculator(Calculator):
         self.min_distance = float(self.metadata.get("min_distance", MIN_DISTANCE))
         self.total_charge = finite_number(total_charge, "total_charge", " (e)")
         self.set_external_field(external_field)
+        declared = [port["name"] for port in self.metadata["outputs"]]
+        self.implemented_properties = list(type(self).implemented_properties) + [
+            name for name in declared if name not in type(self).implemented_properties
+        ]
 
     def set(self, **kwargs):
         """ASE's ``calc.set(...)``: ``external_field``, ``total_charge`` and ``field_limit``
@@ -122,44 +131,23 @@ class PolMLIPCalculator(Calculator):
             min_distance=self.min_distance,
         )
         pbc = bool(g[keys.PBC][0])
-        want_bec = "bec" in properties
+        inputs = {k: v.to(self.device) for k, v in engine_inputs(g).items()}
+        requested = requested_outputs(True, pbc, "bec" in properties)
         # the optimizing graph executor mis-types the gradients of PME's complex FFT when
         # BECs and forces are both requested; the engine plugins disable it as well
         with reraise_clean(), torch.jit.optimized_execution(False):
-            out = self.model(
-                g[keys.SPECIES].to(self.device),
-                g[keys.POSITIONS].to(self.device),
-                g[keys.EDGE_INDEX].to(self.device),
-                g[keys.EDGE_SHIFT].to(self.device),
-                int(g[keys.SPECIES].shape[0]),
-                g[keys.CELL][0].to(self.device),
-                pbc,
-                g[keys.EXTERNAL_FIELD][0].to(self.device),
-                self.total_charge,
-                pbc,
-                want_bec,
-            )
+            out = self.model(inputs, requested)
         res = {"energy": float(out[keys.ENERGY]), "forces": out[keys.FORCES].cpu().numpy()}
         res["free_energy"] = res["energy"]
         if pbc and keys.STRESS in out:
             s = out[keys.STRESS].cpu().numpy()
             res["stress"] = np.array([s[0, 0], s[1, 1], s[2, 2], s[1, 2], s[0, 2], s[0, 1]])
         n = len(self.atoms)
-        q = np.zeros(n)
-        if keys.CHARGES in out:
-            q = out[keys.CHARGES].cpu().numpy().copy()
-        if keys.INDUCED_CHARGES in out:
-            q = q + out[keys.INDUCED_CHARGES].cpu().numpy()
-        mu = np.zeros((n, 3))
-        if keys.DIPOLES in out:
-            mu = mu + out[keys.DIPOLES].cpu().numpy()
-        if keys.INDUCED_DIPOLES in out:
-            mu = mu + out[keys.INDUCED_DIPOLES].cpu().numpy()
-        res["charges"] = q
-        res["dipoles"] = mu
+        res["charges"] = np.zeros(n)
+        res["dipoles"] = np.zeros((n, 3))
+        for name, value in out.items():
+            if name not in (keys.ENERGY, keys.FORCES, keys.STRESS):
+                res[name] = value.cpu().numpy()
         if keys.POLARIZATION in out:
-            res["polarization"] = out[keys.POLARIZATION].cpu().numpy()
-            res["dipole"] = res["polarization"]
-        if keys.BEC in out:
-            res["bec"] = out[keys.BEC].cpu().numpy()
+            res["dipole"] = res[keys.POLARIZATION]
         self.results.update(res)

@@ -25,13 +25,15 @@ from ..config_checks import finite_number
 from ..devices import DEVICE_HELP, is_device_name
 from ..errors import InputError
 
+# Particles per libtorch thread of the plugin's automatic thread count, re-exported here
+# (``PolMLIPForce::AtomsPerTorchThread`` of ``openmm_plugin/PolMLIPForce.h`` is the same
+# constant, through the header the build generates from polmlip.units).
+from ..units import ATOMS_PER_TORCH_THREAD  # noqa: F401
+
 LIB_DIR = pathlib.Path(__file__).resolve().parents[1] / "lib"
 LIBRARY_NAME = "libpolmlip_openmm.so"
 #: Names of the global parameters holding the applied field (V/Å).
 FIELD_PARAMETERS = ("polmlip_Ex", "polmlip_Ey", "polmlip_Ez")
-#: Particles per libtorch thread of the plugin's automatic thread count
-#: (``PolMLIPForce::AtomsPerTorchThread`` in ``openmm_plugin/PolMLIPForce.h``).
-ATOMS_PER_TORCH_THREAD = 2048
 _loaded = {}
 
 

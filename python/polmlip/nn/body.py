@@ -1,11 +1,12 @@
 """The equivariant short-range body: species embedding + message-passing layers."""
 
-from typing import List
+from typing import Dict, List
 
 import torch
 from e3nn import o3
 from e3nn.util.jit import compile_mode
 
+from .. import keys
 from .interaction import Interaction
 from .radial import BesselBasis, PolynomialCutoff
 
@@ -55,14 +56,20 @@ class EquivariantBody(torch.nn.Module):
         self.layers = torch.nn.ModuleList(layers)
         self.irreps_out = irreps
 
-    def forward(
-        self, species: torch.Tensor, vectors: torch.Tensor, edge_index: torch.Tensor
-    ) -> torch.Tensor:
-        """species (N,), edge vectors r_j − r_i (E, 3) Å, edge_index (2, E) → h (N, irreps_out)."""
+    #: keys read from and written to the data dict
+    inputs = (keys.SPECIES, keys.EDGE_VECTORS, keys.EDGE_INDEX)
+    outputs = (keys.NODE_FEATURES,)
+
+    def forward(self, data: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        """species (N,), edge vectors r_j − r_i (E, 3) Å, edge_index (2, E) → features h
+        (N, irreps_out)."""
+        vectors = data[keys.EDGE_VECTORS]
+        edge_index = data[keys.EDGE_INDEX]
         r = torch.linalg.norm(vectors, dim=-1)
         edge_sh = self.sh(vectors)
         edge_basis = self.basis(r) * self.envelope(r)[:, None]
-        h = self.embedding(species).to(vectors.dtype)
+        h = self.embedding(data[keys.SPECIES]).to(vectors.dtype)
         for layer in self.layers:
             h = layer(h, edge_index, edge_sh, edge_basis)
-        return h
+        data[keys.NODE_FEATURES] = h
+        return data

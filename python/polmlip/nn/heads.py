@@ -6,26 +6,45 @@ import torch
 from e3nn import o3
 from e3nn.util.jit import compile_mode
 
+from .. import keys
+
 
 @compile_mode("script")
 class MultipoleHeads(torch.nn.Module):
     """Linear equivariant read-outs from features h_i.
 
-    Outputs (keys of the returned dict; heads switched off are absent):
+    Reads ``node_features`` (N, F) and ``species`` (N,); writes (heads switched off are
+    absent, keys from :mod:`polmlip.keys`):
 
-    * ``energy`` (N,) eV from 0e;
-    * ``q`` (N,) e from 0e; ``mu`` (N, 3) e·Å from 1o;
-      ``theta`` (N, 3, 3) e·Å² traceless symmetric from 2e;
-    * ``kappa`` (N,) e/V ≥ 0 (softplus of 0e);
-    * ``alpha`` (N,) e·Å²/V ≥ 0 isotropic, or (N, 3, 3) = A Aᵀ with A = a I + T(2e)
-      symmetric, hence positive semidefinite (anisotropic).
+    * ``raw_atomic_energy`` (N,) from 0e (scaled and shifted by the energy sum);
+    * ``latent_charges`` (N,) e from 0e and ``baseline_charges`` (N,) e, a learnable
+      per-element constant (the geometry-independent charge of bond conservation);
+    * ``permanent_dipoles`` (N, 3) e·Å from 1o;
+      ``quadrupoles`` (N, 3, 3) e·Å² traceless symmetric from 2e;
+    * ``charge_susceptibility`` κ (N,) e/V ≥ 0 (softplus of 0e);
+    * ``atomic_polarizability`` α (N,) e·Å²/V ≥ 0 isotropic, or (N, 3, 3) = A Aᵀ with
+      A = a I + T(2e) symmetric, hence positive semidefinite (anisotropic).
 
-    Each output is scaled by a fixed typical magnitude so that initial values are physical.
+    Each output is scaled by a fixed typical magnitude so that initial values are physical;
+    the permanent multipoles carry a global sign (``multipole_sign``, see
+    :mod:`polmlip.train.orient`).
     """
+
+    inputs = (keys.NODE_FEATURES, keys.SPECIES)
+    outputs = (
+        keys.RAW_ATOMIC_ENERGY,
+        keys.LATENT_CHARGES,
+        keys.BASELINE_CHARGES,
+        keys.PERMANENT_DIPOLES,
+        keys.QUADRUPOLES,
+        keys.CHARGE_SUSCEPTIBILITY,
+        keys.ATOMIC_POLARIZABILITY,
+    )
 
     def __init__(
         self,
         irreps_in: o3.Irreps,
+        num_species: int,
         charges: bool,
         dipoles: bool,
         quadrupoles: bool,
@@ -59,19 +78,23 @@ class MultipoleHeads(torch.nn.Module):
         self.register_buffer("l2_to_matrix", cob[1:].clone())
         # ±1: global sign of the permanent multipoles (see polmlip.train.orient)
         self.register_buffer("multipole_sign", torch.ones(()))
+        # per-element charge baseline of bond conservation (e), geometry-independent
+        self.element_charge = torch.nn.Parameter(torch.zeros(num_species))
         self.n_scalar = n_scalar
 
-    def forward(self, h: torch.Tensor) -> Dict[str, torch.Tensor]:
-        y = self.linear(h)
-        out: Dict[str, torch.Tensor] = {}
+    def forward(self, data: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        y = self.linear(data[keys.NODE_FEATURES])
+        out = data
         s = y[:, : self.n_scalar]
         k = 1
-        out["energy"] = s[:, 0]
+        out[keys.RAW_ATOMIC_ENERGY] = s[:, 0]
         if self.charges:
-            out["q"] = 0.5 * self.multipole_sign * s[:, k]
+            out[keys.LATENT_CHARGES] = 0.5 * self.multipole_sign * s[:, k]
             k += 1
+        sign = self.multipole_sign.to(y.dtype)
+        out[keys.BASELINE_CHARGES] = self.element_charge.to(y.dtype)[data[keys.SPECIES]] * sign
         if self.induced_charges:
-            out["kappa"] = 0.01 * torch.nn.functional.softplus(s[:, k])
+            out[keys.CHARGE_SUSCEPTIBILITY] = 0.01 * torch.nn.functional.softplus(s[:, k])
             k += 1
         iso_alpha = torch.zeros_like(s[:, 0])
         if self.induced_dipoles:
@@ -79,11 +102,11 @@ class MultipoleHeads(torch.nn.Module):
             k += 1
         pos = self.n_scalar
         if self.dipoles:
-            out["mu"] = 0.2 * self.multipole_sign * y[:, pos : pos + 3]
+            out[keys.PERMANENT_DIPOLES] = 0.2 * self.multipole_sign * y[:, pos : pos + 3]
             pos += 3
         c = self.l2_to_matrix.to(y.dtype)
         if self.quadrupoles:
-            out["theta"] = (
+            out[keys.QUADRUPOLES] = (
                 0.3 * self.multipole_sign * torch.einsum("nk,kij->nij", y[:, pos : pos + 5], c)
             )
             pos += 5
@@ -92,7 +115,7 @@ class MultipoleHeads(torch.nn.Module):
                 t = 0.1 * torch.einsum("nk,kij->nij", y[:, pos : pos + 5], c)
                 eye = torch.eye(3, dtype=y.dtype, device=y.device)
                 a = torch.sqrt(iso_alpha)[:, None, None] * eye + t
-                out["alpha"] = a @ a.transpose(1, 2)
+                out[keys.ATOMIC_POLARIZABILITY] = a @ a.transpose(1, 2)
             else:
-                out["alpha"] = iso_alpha
+                out[keys.ATOMIC_POLARIZABILITY] = iso_alpha
         return out

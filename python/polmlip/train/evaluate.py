@@ -37,9 +37,11 @@ def collect(
     pairs: Dict[str, Dict[str, list]] = {}
     for s in range(0, len(graphs), batch_size):
         batch = collate(graphs[s : s + batch_size])
-        out = model(batch, "ref_forces" in batch, "ref_stress" in batch, "ref_bec" in batch, False)
+        out = model(
+            batch, keys.REF_FORCES in batch, keys.REF_STRESS in batch, keys.REF_BEC in batch, False
+        )
         for prop, pred_key in PRED.items():
-            ref = batch.get("ref_" + prop)
+            ref = batch.get(keys.REFERENCE_PREFIX + prop)
             if ref is None or pred_key not in out:
                 continue
             pred = out[pred_key].detach()

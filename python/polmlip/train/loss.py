@@ -10,12 +10,12 @@ from .. import keys
 
 #: (reference key, prediction key, per-atom normalisation of the energy)
 PROPERTIES = {
-    "energy": ("ref_energy", keys.ENERGY),
-    "forces": ("ref_forces", keys.FORCES),
-    "stress": ("ref_stress", keys.STRESS),
-    "dipole": ("ref_dipole", keys.POLARIZATION),
-    "polarization": ("ref_polarization", keys.POLARIZATION),
-    "bec": ("ref_bec", keys.BEC),
+    "energy": (keys.REF_ENERGY, keys.ENERGY),
+    "forces": (keys.REF_FORCES, keys.FORCES),
+    "stress": (keys.REF_STRESS, keys.STRESS),
+    "dipole": (keys.REF_DIPOLE, keys.POLARIZATION),
+    "polarization": (keys.REF_POLARIZATION, keys.POLARIZATION),
+    "bec": (keys.REF_BEC, keys.BEC),
 }
 
 

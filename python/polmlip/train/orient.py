@@ -29,7 +29,9 @@ def sign_is_determined(
         if bool((g[keys.EXTERNAL_FIELD] != 0).any()):
             return True
         for name in ("dipole", "polarization", "bec"):
-            if "ref_" + name in g and (weights is None or weights.get(name, 0.0) > 0):
+            if keys.REFERENCE_PREFIX + name in g and (
+                weights is None or weights.get(name, 0.0) > 0
+            ):
                 return True
     return False
 
@@ -45,7 +47,7 @@ def orient_multipoles(model, graphs: List[Dict[str, torch.Tensor]], elements: Li
         batch = collate(graphs[s : s + 8])
         out = model(batch, False, False, False, False)
         c = chi[batch[keys.SPECIES]]
-        score += float((out[keys.CHARGES].double() * (c - c.mean())).sum())
+        score += float((out[keys.PERMANENT_CHARGES].double() * (c - c.mean())).sum())
     if score > 0:
         model.heads.multipole_sign.mul_(-1.0)
         return True

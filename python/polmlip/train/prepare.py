@@ -45,14 +45,14 @@ def fit_energy_shifts(graphs: List[Dict[str, torch.Tensor]], n_species: int) -> 
     energies = np.zeros(len(graphs))
     for k, g in enumerate(graphs):
         counts[k] = np.bincount(g[keys.SPECIES].numpy(), minlength=n_species)
-        energies[k] = float(g["ref_energy"][0])
+        energies[k] = float(g[keys.REF_ENERGY][0])
     shifts, *_ = np.linalg.lstsq(counts, energies, rcond=None)
     return shifts
 
 
 def force_rms(graphs: List[Dict[str, torch.Tensor]]) -> float:
     """Root-mean-square force component of the data (eV/Å), the energy scale of the network."""
-    values = [g["ref_forces"].reshape(-1) for g in graphs if "ref_forces" in g]
+    values = [g[keys.REF_FORCES].reshape(-1) for g in graphs if keys.REF_FORCES in g]
     if not values:
         return 1.0
     return float(torch.cat(values).pow(2).mean().sqrt().clamp_min(1e-3))

@@ -75,8 +75,8 @@ class Trainer:
         run = self.run
         model = PolMLIP(run.model).to(self.dtype)
         shifts = fit_energy_shifts(self.train_set, len(run.model.elements))
-        model.energy_shift.copy_(torch.tensor(shifts, dtype=self.dtype))
-        model.energy_scale.fill_(force_rms(self.train_set))
+        model.energy_sum.energy_shift.copy_(torch.tensor(shifts, dtype=self.dtype))
+        model.energy_sum.energy_scale.fill_(force_rms(self.train_set))
         if run.model.field_limit is None:
             model.field_limit.fill_(training_field_limit(self.train_set))
         if run.model.min_distance is None:
@@ -93,9 +93,9 @@ class Trainer:
     # ---- what to compute ----
     def _wants(self, batch: Dict[str, torch.Tensor]) -> Dict[str, bool]:
         return {
-            "forces": "ref_forces" in batch,
-            "stress": "ref_stress" in batch and self.weights["stress"] > 0,
-            "bec": "ref_bec" in batch and self.weights["bec"] > 0,
+            "forces": keys.REF_FORCES in batch,
+            "stress": keys.REF_STRESS in batch and self.weights["stress"] > 0,
+            "bec": keys.REF_BEC in batch and self.weights["bec"] > 0,
         }
 
     def _evaluate(self, batch: Dict[str, torch.Tensor], create_graph: bool):

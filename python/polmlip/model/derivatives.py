@@ -1,0 +1,96 @@
+"""Derivatives of the energy: forces, virial and stress, Born charges.
+
+:func:`strained_geometry` runs before the energy modules: it makes the positions an
+autograd leaf, applies a zero strain ε to positions and cell (r (1 + ε), cell (1 + ε)) and
+builds the edge vectors from them. :class:`Derivatives` runs after: one backward pass of
+the energy U gives F = −∂U/∂r, the applied-field force of periodic cells included (U holds
+−E_ext·P with P a single-valued function of the configuration), and the virial
+W = −∂U/∂ε; the Born charges Z* = ∂P/∂r are the gradients of the polarization share.
+"""
+
+from typing import Dict, List
+
+import torch
+from e3nn.util.jit import compile_mode
+
+from .. import keys
+from ..electrostatics import born_charges
+
+
+def strained_geometry(
+    data: Dict[str, torch.Tensor], need_grad: bool, compute_stress: bool
+) -> Dict[str, torch.Tensor]:
+    """Add ``strain`` (B, 3, 3), ``strained_positions``, ``strained_cell`` and
+    ``edge_vectors`` (E, 3) Å to ``data``; positions become a leaf requiring grad when a
+    derivative is wanted."""
+    pos = data[keys.POSITIONS]
+    batch = data[keys.BATCH]
+    cell = data[keys.CELL]
+    strain = torch.zeros((cell.shape[0], 3, 3), dtype=pos.dtype, device=pos.device)
+    if need_grad:
+        pos = pos.detach().requires_grad_(True)
+        if compute_stress:
+            strain.requires_grad_(True)
+    pos_s = pos + torch.einsum("ni,nij->nj", pos, strain[batch])
+    cell_s = cell + torch.bmm(cell, strain)
+    edge_index = data[keys.EDGE_INDEX]
+    shift = torch.einsum(
+        "ei,eij->ej", data[keys.EDGE_SHIFT].to(pos.dtype), cell_s[batch[edge_index[0]]]
+    )
+    data[keys.POSITIONS] = pos
+    data[keys.STRAIN] = strain
+    data[keys.STRAINED_POSITIONS] = pos_s
+    data[keys.STRAINED_CELL] = cell_s
+    data[keys.EDGE_VECTORS] = pos_s[edge_index[1]] - pos_s[edge_index[0]] + shift
+    return data
+
+
+@compile_mode("script")
+class Derivatives(torch.nn.Module):
+    """Forces (M, 3) eV/Å, virial (B, 3, 3) eV, stress (B, 3, 3) eV/Å³ and Born charges
+    (M, 3, 3) e from the energy and polarization share in ``data``.
+
+    Born charges have a row per graph atom on engine frames (``num_local`` given): an
+    engine adds each ghost row onto the atom it images; otherwise a row per atom.
+    """
+
+    inputs = (
+        keys.ENERGY,
+        keys.POSITIONS,
+        keys.STRAIN,
+        keys.CELL,
+        keys.POLARIZATION_SHARE,
+        keys.NUM_LOCAL,
+    )
+    outputs = (keys.FORCES, keys.VIRIAL, keys.STRESS, keys.BEC)
+
+    def forward(
+        self,
+        data: Dict[str, torch.Tensor],
+        compute_forces: bool,
+        compute_stress: bool,
+        compute_bec: bool,
+        create_graph: bool,
+    ) -> Dict[str, torch.Tensor]:
+        pos = data[keys.POSITIONS]
+        if compute_bec and keys.POLARIZATION_SHARE in data:
+            # before the energy's backward, which may free the graph they share
+            data[keys.BEC] = born_charges(data[keys.POLARIZATION_SHARE], pos, create_graph)
+        if not (compute_forces or compute_stress or compute_bec):
+            return data
+        strain = data[keys.STRAIN]
+        inputs: List[torch.Tensor] = [pos]
+        if compute_stress:
+            inputs.append(strain)
+        grads = torch.autograd.grad(
+            [data[keys.ENERGY].sum()], inputs, create_graph=create_graph, allow_unused=True
+        )
+        g0 = grads[0]
+        data[keys.FORCES] = -g0 if g0 is not None else torch.zeros_like(pos)
+        if compute_stress:
+            g1 = grads[1]
+            virial = -g1 if g1 is not None else torch.zeros_like(strain)
+            volume = torch.abs(torch.linalg.det(data[keys.CELL]))
+            data[keys.VIRIAL] = virial
+            data[keys.STRESS] = -virial / volume[:, None, None]
+        return data

@@ -1,0 +1,119 @@
+"""Non-self-consistent linear response: induced charges and induced dipoles."""
+
+from typing import Dict
+
+import torch
+from e3nn.util.jit import compile_mode
+
+from .. import keys
+from ..electrostatics import (
+    bond_dipoles,
+    bond_sum,
+    global_sum,
+    induced_bond_charges,
+    induced_charges,
+    induced_dipoles,
+)
+from ..nn.radial import PolynomialCutoff
+from .frames import FRAME_KEYS, frame_sum, from_owners, local_count
+
+
+@compile_mode("script")
+class LinearResponse(torch.nn.Module):
+    """Induced charges and dipoles in the potential and field of the permanent multipoles.
+
+    * Induced charges (κ): on the bonds in bond mode, t_ind = −κ_e (φ_i − φ_j + E_ext·v_e),
+      whose polarization is the image-independent Σ_i d_ind,i; otherwise per site with a
+      Lagrange multiplier, q_ind = −κ (φ − λ), polarized as Σ q_ind r.
+    * Induced dipoles (α): μ_ind = α (E + E_ext).
+
+    Writes ``induced_charges`` (M,) e, ``induced_dipoles`` (n_local, 3) e·Å,
+    ``response_energy`` (B,) eV, ``polarizability`` (B, 3, 3) e·Å²/V (Σ α over all ranks)
+    and ``induced_polarization_share`` (B, 3) e·Å (this process's atoms).
+    """
+
+    inputs = (
+        keys.POTENTIAL,
+        keys.FIELD,
+        keys.CHARGE_SUSCEPTIBILITY,
+        keys.ATOMIC_POLARIZABILITY,
+        keys.EDGE_VECTORS,
+        keys.EDGE_INDEX,
+        keys.EXTERNAL_FIELD,
+        keys.BATCH,
+        keys.POSITIONS,
+        keys.ATOM_INDEX,
+    ) + FRAME_KEYS
+    outputs = (
+        keys.INDUCED_CHARGES,
+        keys.INDUCED_DIPOLES,
+        keys.RESPONSE_ENERGY,
+        keys.POLARIZABILITY,
+        keys.INDUCED_POLARIZATION_SHARE,
+    )
+
+    def __init__(
+        self,
+        induced_charges: bool,
+        induced_dipoles: bool,
+        on_bonds: bool,
+        cutoff: float,
+        bond_norm: float,
+    ) -> None:
+        super().__init__()
+        self.use_induced_charges = induced_charges
+        self.use_induced_dipoles = induced_dipoles
+        self.on_bonds = on_bonds
+        self.envelope = PolynomialCutoff(cutoff)
+        self.bond_norm = bond_norm
+
+    def forward(self, data: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        pos = data[keys.POSITIONS]
+        batch = data[keys.BATCH]
+        n_local = local_count(data)
+        nframes = data[keys.CELL].shape[0]
+        field_ext = data[keys.EXTERNAL_FIELD].to(pos.dtype)
+        local_frame = batch[:n_local]
+        energy = torch.zeros(nframes, dtype=pos.dtype, device=pos.device)
+        share = torch.zeros((nframes, 3), dtype=pos.dtype, device=pos.device)
+        if self.use_induced_charges:
+            phi = data[keys.POTENTIAL]
+            kappa = data[keys.CHARGE_SUSCEPTIBILITY]
+            if self.on_bonds:
+                edge_index = data[keys.EDGE_INDEX]
+                vectors = data[keys.EDGE_VECTORS]
+                m = pos.shape[0]
+                if keys.ATOM_INDEX in data:
+                    # ghosts take their owners' potential and κ (the ghosts' own are partial)
+                    owned = from_owners(torch.stack([phi, kappa], 1), data, n_local)
+                    phi, kappa = owned[:, 0], owned[:, 1]
+                r = torch.linalg.norm(vectors, dim=-1)
+                w = self.envelope(r) * self.bond_norm
+                t_ind, e_edge = induced_bond_charges(
+                    phi, kappa, w, vectors, edge_index, field_ext[batch[edge_index[0]]]
+                )
+                q_ind = bond_sum(t_ind, edge_index, m)
+                e_atom = bond_sum(e_edge, edge_index, m)
+                share = share + frame_sum(
+                    bond_dipoles(t_ind, vectors, edge_index, m), data, n_local
+                )
+            else:
+                q_ind, e_atom = induced_charges(phi[:n_local], kappa[:n_local])
+                share = share + frame_sum(q_ind[:, None] * pos[:n_local], data, n_local)
+            energy = energy.index_add(0, local_frame, e_atom[:n_local])
+            data[keys.INDUCED_CHARGES] = q_ind
+        if self.use_induced_dipoles:
+            alpha = data[keys.ATOMIC_POLARIZABILITY][:n_local]
+            mu_ind, e_mu = induced_dipoles(
+                data[keys.FIELD][:n_local], field_ext[local_frame], alpha
+            )
+            energy = energy.index_add(0, local_frame, e_mu)
+            share = share + frame_sum(mu_ind, data, n_local)
+            data[keys.INDUCED_DIPOLES] = mu_ind
+            if alpha.dim() == 1:
+                eye = torch.eye(3, dtype=pos.dtype, device=pos.device)
+                alpha = alpha[:, None, None] * eye
+            data[keys.POLARIZABILITY] = global_sum(frame_sum(alpha, data, n_local))
+        data[keys.RESPONSE_ENERGY] = energy
+        data[keys.INDUCED_POLARIZATION_SHARE] = share
+        return data
