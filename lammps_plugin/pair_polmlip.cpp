@@ -28,6 +28,7 @@
 
 #include "../cpp/core/model_loader.h"
 #include "../cpp/ops/allreduce.h"
+#include "../cpp/ops/halo.h"
 
 #include <mpi.h>
 
@@ -40,9 +41,11 @@ using namespace LAMMPS_NS;
 /* ---------------------------------------------------------------------- */
 
 PairPolmlip::PairPolmlip(LAMMPS *lmp) :
-    Pair(lmp), device(torch::kCPU), dtype(torch::kFloat64), cutoff(0.0), ghost_cutoff(0.0),
+    Pair(lmp), device(torch::kCPU), dtype(torch::kFloat64), cutoff(0.0),
     min_distance(0.0), energy_conversion(1.0), kspace_accuracy(0.0), field_limit(0.0),
-    total_charge(0.0), fold_images(false), bec_flag(false), nmax_peratom(0), peratom_flag(0)
+    total_charge(0.0), fold_images(false), bec_flag(false), nmax_peratom(0), peratom_flag(0),
+    halo_rows(nullptr), halo_width(0), feature_width(0), halo_reverse(false),
+    ghosts_reported(false), halo_seconds(0.0), compute_seconds(0.0), halo_count(0)
 {
   comm_reverse = 0;    // set by setup_peratom: columns of the outputs with ghost rows
   single_enable = 0;
@@ -78,6 +81,7 @@ PairPolmlip::PairPolmlip(LAMMPS *lmp) :
 PairPolmlip::~PairPolmlip()
 {
   polmlip::set_allreduce_hook(nullptr);
+  polmlip::set_halo_exchange({});
   delete[] pvector;
   for (auto &p : peratom) {
     memory->destroy(p.vector);
@@ -176,11 +180,15 @@ void PairPolmlip::settings(int narg, char **arg)
                                        polmlip::keys::kVirial};
     if (bec_flag) needed.emplace_back(polmlip::keys::kBec);
     polmlip::require_outputs(loaded.info, needed, "pair_style polmlip");
+    if (!loaded.info.halo_exchange)
+      throw std::runtime_error("'" + model_file + "' was exported before the halo exchange "
+                               "(its ghost atoms would need num_layers x cutoff); re-export it "
+                               "with this polmlip: polmlip export CHECKPOINT -o model.pt");
+    feature_width = loaded.info.feature_width;
     setup_peratom(loaded.info.outputs);
     model = loaded.module;
     elements = loaded.info.elements;
     cutoff = loaded.info.cutoff;
-    ghost_cutoff = loaded.info.ghost_cutoff;
     min_distance = loaded.info.min_distance;
     dtype = loaded.info.dtype == "float32" ? torch::kFloat32 : torch::kFloat64;
   } catch (std::exception &e) {
@@ -191,10 +199,10 @@ void PairPolmlip::settings(int narg, char **arg)
   if (comm->me == 0) {
     std::vector<std::string> names;
     for (const auto &p : peratom) names.push_back(p.name);
-    utils::logmesg(lmp, "pair_style polmlip: model {} with elements {}, cutoff {} A, ghost "
-                   "cutoff {} A, total charge {} e\n  per-atom outputs for fix pair: {}\n",
-                   model_file, utils::join_words(elements, " "), cutoff, ghost_cutoff,
-                   total_charge, utils::join_words(names, " "));
+    utils::logmesg(lmp, "pair_style polmlip: model {} with elements {}, cutoff {} A, total "
+                   "charge {} e\n  per-atom outputs for fix pair: {}\n",
+                   model_file, utils::join_words(elements, " "), cutoff, total_charge,
+                   utils::join_words(names, " "));
   }
 }
 
@@ -253,17 +261,13 @@ void PairPolmlip::init_style()
   }
   // One rank: the model sees only the owned atoms, with periodic images as lattice shifts (the
   // same graph as ASE and OpenMM), so no ghost atoms are evaluated. Several ranks: ghosts to
-  // the model's ghost cutoff (num_layers x cutoff) carry the message passing across ranks.
+  // LAMMPS' usual cutoff + skin, and after every layer the halo exchange copies the owners'
+  // features into them (install_halo_exchange), so each rank evaluates its own atoms only.
   fold_images = comm->nprocs == 1;
   if (fold_images && atom->tag_enable == 0)
     error->all(FLERR, "pair_style polmlip requires atom IDs (atom_modify id yes)");
-  if (fold_images) {
-    neighbor->add_request(this, NeighConst::REQ_FULL);
-  } else {
-    neighbor->add_request(this, NeighConst::REQ_FULL | NeighConst::REQ_GHOST);
-    if (comm->cutghostuser < ghost_cutoff + neighbor->skin)
-      comm->cutghostuser = ghost_cutoff + neighbor->skin;
-  }
+  neighbor->add_request(this, NeighConst::REQ_FULL);
+  ghosts_reported = false;
 }
 
 double PairPolmlip::init_one(int, int) { return cutoff; }
@@ -282,9 +286,12 @@ void PairPolmlip::compute(int eflag, int vflag)
   const int nlocal = atom->nlocal;
   double **f = atom->f;
 
+  const double started = MPI_Wtime();
   torch::Tensor pos, species, edges, shifts;
   int natoms = 0;
   build_graph(pos, species, edges, shifts, natoms);
+  if (!ghosts_reported) report_ghosts();
+  install_halo_exchange();
   auto opts = torch::TensorOptions().dtype(torch::kFloat64);
 
   torch::Tensor cell = torch::zeros({3, 3}, opts);
@@ -302,7 +309,6 @@ void PairPolmlip::compute(int eflag, int vflag)
   auto inputs = polmlip::frame_inputs(species, pos, edges, shifts, cell, true, efield,
                                      total_charge, device, dtype);
   inputs.insert(keys::kNumLocal, torch::tensor((int64_t) nlocal).to(device));
-  if (!fold_images) inputs.insert(keys::kAtomIndex, atom_index(natoms).to(device));
   c10::List<std::string> requested({std::string(keys::kForces)});
   if (vflag_global) requested.push_back(keys::kVirial);
   if (bec_flag) requested.push_back(keys::kBec);
@@ -342,4 +348,104 @@ void PairPolmlip::compute(int eflag, int vflag)
     virial[4] += energy_conversion * 0.5 * (wa[0][2] + wa[2][0]);
     virial[5] += energy_conversion * 0.5 * (wa[1][2] + wa[2][1]);
   }
+  compute_seconds += MPI_Wtime() - started;
+}
+
+/* ----------------------------------------------------------------------
+   the halo exchange behind polmlip::halo (cpp/ops/halo.h): forward copies the owners' rows
+   into their ghost rows, reverse adds the ghost rows into their owners (on whichever rank)
+   and zeroes them. Every rank makes the same calls in the same order (the model's layers,
+   then the backward pass), also one without atoms. One rank folds images: nothing to do.
+------------------------------------------------------------------------- */
+
+void PairPolmlip::install_halo_exchange()
+{
+  if (fold_images) {
+    polmlip::set_halo_exchange({});
+    return;
+  }
+  polmlip::HaloExchange exchange;
+  exchange.forward = [this](torch::Tensor &rows, int64_t n_local) {
+    const double t0 = MPI_Wtime();
+    if (n_local != atom->nlocal || rows.size(0) != atom->nlocal + atom->nghost || rows.dim() != 2 ||
+        rows.size(1) > feature_width)
+      error->one(FLERR, "pair_style polmlip: halo exchange of {} x {} rows for {} local and {} "
+                 "ghost atoms (width at most {})", (int64_t) rows.size(0),
+                 (int64_t) (rows.dim() > 1 ? rows.size(1) : 1), atom->nlocal, atom->nghost,
+                 feature_width);
+    halo_rows = rows.data_ptr<double>();
+    halo_width = (int) rows.size(1);
+    comm->forward_comm(this, halo_width);
+    halo_count++;
+    halo_seconds += MPI_Wtime() - t0;
+  };
+  exchange.reverse = [this](torch::Tensor &rows, int64_t n_local) {
+    const double t0 = MPI_Wtime();
+    if (n_local != atom->nlocal || rows.size(0) != atom->nlocal + atom->nghost)
+      error->one(FLERR, "pair_style polmlip: halo exchange (reverse) of {} rows for {} local "
+                 "and {} ghost atoms", (int64_t) rows.size(0), atom->nlocal, atom->nghost);
+    halo_rows = rows.data_ptr<double>();
+    halo_width = (int) rows.size(1);
+    halo_reverse = true;
+    comm->reverse_comm(this, halo_width);
+    halo_reverse = false;
+    const int nall = atom->nlocal + atom->nghost;
+    std::fill(halo_rows + (size_t) atom->nlocal * halo_width, halo_rows + (size_t) nall * halo_width,
+              0.0);
+    halo_count++;
+    halo_seconds += MPI_Wtime() - t0;
+  };
+  polmlip::set_halo_exchange(exchange);
+}
+
+int PairPolmlip::pack_forward_comm(int n, int *list, double *buf, int, int *)
+{
+  int m = 0;
+  for (int i = 0; i < n; i++)
+    for (int k = 0; k < halo_width; k++) buf[m++] = halo_rows[(size_t) list[i] * halo_width + k];
+  return m;
+}
+
+void PairPolmlip::unpack_forward_comm(int n, int first, double *buf)
+{
+  int m = 0;
+  for (int i = first; i < first + n; i++)
+    for (int k = 0; k < halo_width; k++) halo_rows[(size_t) i * halo_width + k] = buf[m++];
+}
+
+/* ----------------------------------------------------------------------
+   ghost atoms per rank, into the log once per run: LAMMPS' cutoff + skin, not num_layers x
+   cutoff (one rank folds images and passes no ghosts to the model)
+------------------------------------------------------------------------- */
+
+void PairPolmlip::report_ghosts()
+{
+  ghosts_reported = true;
+  int mine[2] = {atom->nlocal, fold_images ? 0 : atom->nghost};
+  std::vector<int> all(2 * comm->nprocs, 0);
+  MPI_Gather(mine, 2, MPI_INT, all.data(), 2, MPI_INT, 0, world);
+  if (comm->me != 0) return;
+  std::string text;
+  for (int r = 0; r < comm->nprocs; r++)
+    text += fmt::format(" {}:{}/{}", r, all[2 * r], all[2 * r + 1]);
+  utils::logmesg(lmp, "pair_style polmlip: ghost cutoff {} A (cutoff + skin); local/ghost atoms "
+                 "per rank:{}\n", cutoff + neighbor->skin, text);
+}
+
+/* ----------------------------------------------------------------------
+   at the end of a run: the share of the pair style's time spent in halo exchanges
+------------------------------------------------------------------------- */
+
+void PairPolmlip::finish()
+{
+  if (fold_images) return;
+  double mine[2] = {halo_seconds, compute_seconds}, most[2] = {0.0, 0.0};
+  long long calls = halo_count;
+  MPI_Reduce(mine, most, 2, MPI_DOUBLE, MPI_MAX, 0, world);
+  if (comm->me == 0 && most[1] > 0.0)
+    utils::logmesg(lmp, "pair_style polmlip: {} halo exchanges took {:.4g} s of {:.4g} s in the "
+                   "pair style ({:.1f}%, slowest rank)\n", calls, most[0], most[1],
+                   100.0 * most[0] / most[1]);
+  halo_seconds = compute_seconds = 0.0;
+  halo_count = 0;
 }

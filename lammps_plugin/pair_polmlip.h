@@ -33,8 +33,11 @@ class PairPolmlip : public Pair {
   double init_one(int, int) override;
   void *extract(const char *, int &) override;
   void *extract_peratom(const char *, int &) override;
+  int pack_forward_comm(int, int *, double *, int, int *) override;
+  void unpack_forward_comm(int, int, double *) override;
   int pack_reverse_comm(int, int, double *) override;
   void unpack_reverse_comm(int, int *, double *) override;
+  void finish() override;
 
  protected:
   void allocate();
@@ -44,7 +47,8 @@ class PairPolmlip : public Pair {
   void store_peratom(const c10::impl::GenericDict &out, int nlocal, int natoms);
   void build_graph(torch::Tensor &pos, torch::Tensor &species, torch::Tensor &edges,
                    torch::Tensor &shifts, int &natoms);
-  torch::Tensor atom_index(int natoms);
+  void install_halo_exchange();
+  void report_ghosts();
   void unwrapped_site_dipole(const c10::impl::GenericDict &out, int nlocal, double *unwrap);
 
   std::string model_file;
@@ -53,7 +57,7 @@ class PairPolmlip : public Pair {
   torch::Dtype dtype;
   std::vector<std::string> elements;
   std::vector<int> type_to_species;  // LAMMPS type (1-based) -> model species index
-  double cutoff, ghost_cutoff;
+  double cutoff;  // A, of the model; ghost atoms reach cutoff + skin
   double min_distance;       // A: closer pairs are refused as overlapping (model metadata)
   double energy_conversion;  // model eV -> LAMMPS energy units
   std::string efield_text[3];
@@ -76,6 +80,17 @@ class PairPolmlip : public Pair {
   std::vector<PeratomOutput> peratom;
   std::vector<std::string> unrequested;  // declared on-request outputs not asked for
   int nmax_peratom, peratom_flag;
+  // The halo exchange (several ranks): polmlip::halo calls copy owners' rows of a per-atom
+  // tensor into their ghost rows by forward communication, and add ghost-row gradients into
+  // their owners by reverse communication. halo_rows points at the (nlocal + nghost) x
+  // halo_width float64 rows being exchanged; reverse communication serves the exchange
+  // (halo_reverse) or the per-atom outputs with ghost rows.
+  double *halo_rows;
+  int halo_width, feature_width;
+  bool halo_reverse;
+  bool ghosts_reported;
+  double halo_seconds, compute_seconds;  // wall time in exchanges, in compute()
+  long long halo_count;
 };
 
 }    // namespace LAMMPS_NS

@@ -1,5 +1,5 @@
 /* ----------------------------------------------------------------------
-   pair_style polmlip: the model's inputs from LAMMPS' atoms: graph, atom index, unwrapped site dipole
+   pair_style polmlip: the model's inputs from LAMMPS' atoms: graph, unwrapped site dipole
 ------------------------------------------------------------------------- */
 
 #include "pair_polmlip.h"
@@ -25,8 +25,10 @@ using namespace LAMMPS_NS;
 
 /* ----------------------------------------------------------------------
    the model's graph: positions, species, edges (receiver i, source j) and lattice shifts.
-   Ghost mode: local atoms then ghosts, shifts zero. Folded mode (one rank): owned atoms only,
-   every ghost neighbor replaced by its owner and the lattice vector between them.
+   Ghost mode (several ranks): local atoms then ghosts (to cutoff + skin), edges from local
+   receivers, shifts zero; the ghosts' features come from their owners through the halo
+   exchange. Folded mode (one rank): owned atoms only, every ghost neighbor replaced by its
+   owner and the lattice vector between them.
 ------------------------------------------------------------------------- */
 
 void PairPolmlip::build_graph(torch::Tensor &pos, torch::Tensor &species, torch::Tensor &edges,
@@ -46,7 +48,7 @@ void PairPolmlip::build_graph(torch::Tensor &pos, torch::Tensor &species, torch:
   }
   polmlip::PairList pairs;    // receiver i, source j, lattice shift
   const double cutsq_model = cutoff * cutoff;
-  const int inum = fold_images ? list->inum : list->inum + list->gnum;
+  const int inum = list->inum;    // receivers: local atoms (ghosts get features by the halo)
   const double *h_inv = domain->h_inv;    // upper triangular: xx yy zz yz xz xy
   std::vector<int> owner_of_tag;
   if (fold_images) {
@@ -112,28 +114,6 @@ void PairPolmlip::build_graph(torch::Tensor &pos, torch::Tensor &species, torch:
                ids[0], ids[1], std::sqrt(closest.rsq), min_distance);
   }
   std::tie(edges, shifts) = polmlip::pairs_to_tensors(pairs);
-}
-
-/* ----------------------------------------------------------------------
-   global index 0..N-1 of every graph atom (tag - 1; a ghost shares its owner's), through
-   which ghosts read per-atom values of their owners inside the model (several ranks)
-------------------------------------------------------------------------- */
-
-torch::Tensor PairPolmlip::atom_index(int natoms)
-{
-  tagint maxtag = 0;
-  for (int i = 0; i < atom->nlocal; i++) maxtag = std::max(maxtag, atom->tag[i]);
-  tagint maxtag_all = 0;
-  MPI_Allreduce(&maxtag, &maxtag_all, 1, MPI_LMP_TAGINT, MPI_MAX, world);
-  if (maxtag_all != atom->natoms)
-    error->all(FLERR,
-               "pair_style polmlip on several ranks needs atom IDs 1..N without gaps "
-               "(max ID {} for {} atoms); use reset_atoms id",
-               maxtag_all, atom->natoms);
-  torch::Tensor index = torch::empty({natoms}, torch::TensorOptions().dtype(torch::kInt64));
-  auto ia = index.accessor<int64_t, 1>();
-  for (int i = 0; i < natoms; i++) ia[i] = (int64_t) atom->tag[i] - 1;
-  return index;
 }
 
 /* ----------------------------------------------------------------------

@@ -39,7 +39,7 @@ void PairPolmlip::setup_peratom(const std::vector<polmlip::OutputSpec> &declared
   peratom.clear();
   unrequested.clear();
   nmax_peratom = 0;
-  comm_reverse = 0;
+  int graph_columns = 0;
   for (const auto &spec : declared) {
     if (!spec.per_atom || spec.name == polmlip::keys::kForces) continue;
     if (spec.on_request && !(bec_flag && spec.name == polmlip::keys::kBec)) {
@@ -52,9 +52,13 @@ void PairPolmlip::setup_peratom(const std::vector<polmlip::OutputSpec> &declared
     p.graph_rows = spec.graph_rows;
     p.vector = nullptr;
     p.array = nullptr;
-    if (p.graph_rows) comm_reverse += p.columns;
+    if (p.graph_rows) graph_columns += p.columns;
     peratom.push_back(p);
   }
+  // buffer sizes of LAMMPS' communication: the halo exchange moves up to feature_width
+  // values per atom, the per-atom outputs with ghost rows graph_columns
+  comm_forward = std::max(feature_width, 1);
+  comm_reverse = std::max(feature_width, graph_columns);
 }
 
 void *PairPolmlip::extract(const char *name, int &dim)
@@ -84,6 +88,11 @@ void *PairPolmlip::extract_peratom(const char *name, int &ncol)
 int PairPolmlip::pack_reverse_comm(int n, int first, double *buf)
 {
   int m = 0;
+  if (halo_reverse) {
+    for (int i = first; i < first + n; i++)
+      for (int k = 0; k < halo_width; k++) buf[m++] = halo_rows[(size_t) i * halo_width + k];
+    return m;
+  }
   for (const auto &p : peratom) {
     if (!p.graph_rows) continue;
     for (int i = first; i < first + n; i++) {
@@ -97,6 +106,11 @@ int PairPolmlip::pack_reverse_comm(int n, int first, double *buf)
 void PairPolmlip::unpack_reverse_comm(int n, int *list, double *buf)
 {
   int m = 0;
+  if (halo_reverse) {
+    for (int i = 0; i < n; i++)
+      for (int k = 0; k < halo_width; k++) halo_rows[(size_t) list[i] * halo_width + k] += buf[m++];
+    return;
+  }
   for (auto &p : peratom) {
     if (!p.graph_rows) continue;
     for (int i = 0; i < n; i++) {
@@ -152,5 +166,12 @@ void PairPolmlip::store_peratom(const c10::impl::GenericDict &out, int nlocal, i
     }
     fold = fold || p.graph_rows;
   }
-  if (fold && !fold_images && natoms > 0) comm->reverse_comm(this);
+  // collective: every rank calls it, also one without atoms
+  if (fold && !fold_images) {
+    int columns = 0;
+    for (const auto &p : peratom)
+      if (p.graph_rows) columns += p.columns;
+    halo_reverse = false;
+    comm->reverse_comm(this, columns);
+  }
 }

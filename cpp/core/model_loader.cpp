@@ -153,6 +153,8 @@ void parse_contract(const Json &meta, ModelInfo &info) {
       if (w < 0 || w > INT32_MAX) throw Corrupted("'width' of 'features' is out of range");
       info.feature_width = static_cast<int>(w);
     }
+    if (const Json *halo = field(*features, "halo_exchange"))
+      info.halo_exchange = as_bool(*halo, "'halo_exchange' of 'features'");
   }
 }
 

@@ -31,7 +31,7 @@ struct OutputSpec {
 struct ModelInfo {
   std::vector<std::string> elements;
   double cutoff = 0.0;        // Å
-  double ghost_cutoff = 0.0;  // Å, num_layers * cutoff
+  double ghost_cutoff = 0.0;  // Å, how far ghost atoms must reach (one cutoff with the halo)
   // Å: closer atoms are refused as overlapping (metadata "min_distance"; files written
   // before it was recorded use units::kMinDistance)
   double min_distance = units::kMinDistance;
@@ -50,6 +50,9 @@ struct ModelInfo {
   std::vector<std::string> inputs;
   std::vector<std::string> requestable;
   int feature_width = 0;
+  // the model exchanges per-atom values between ranks through polmlip::halo (metadata
+  // features.halo_exchange), so ghost atoms are needed to one cutoff only
+  bool halo_exchange = false;
 
   // The declared output `name`, or nullptr if the model does not return it.
   const OutputSpec *output(const std::string &name) const;
@@ -72,7 +75,7 @@ LoadedModel load_model(const std::string &path, const torch::Device &device);
 // The inputs of one engine call (the contract in docs/export.md) that every engine passes:
 // species, positions, edge_index, edge_shift, cell, pbc, external_field, total_charge, on
 // `device`, floating-point ones in `dtype`. Engines with ghost atoms add num_local and
-// atom_index.
+// install a halo exchange (cpp/ops/halo.h).
 c10::Dict<std::string, torch::Tensor> frame_inputs(
     const torch::Tensor &species, const torch::Tensor &positions, const torch::Tensor &edge_index,
     const torch::Tensor &edge_shift, const torch::Tensor &cell, bool periodic,

@@ -23,10 +23,9 @@ PBC: Final[str] = "pbc"  # (B,) bool | periodic in all three directions
 EXTERNAL_FIELD: Final[str] = "external_field"  # (B, 3) | V/Å
 TOTAL_CHARGE: Final[str] = "total_charge"  # (B,) | e
 NUM_ATOMS: Final[str] = "num_atoms"  # (B,) int64
-NUM_LOCAL: Final[str] = "num_local"  # (1,) int64 | engine frames: atoms [n_local:] are ghosts
-# (N,) int64 | engine frames with ghosts: global index 0..N_global−1 of every graph atom, a
-# ghost sharing its owner's; ghosts take per-atom values (bond charges, potential) from owners
-ATOM_INDEX: Final[str] = "atom_index"
+# (1,) int64 | engine frames: atoms [n_local:] are ghosts, which take their owners' per-atom
+# values through polmlip::halo (cpp/ops/halo.h)
+NUM_LOCAL: Final[str] = "num_local"
 
 # ---- model outputs ----
 ENERGY: Final[str] = "energy"  # (B,) | eV (electric enthalpy under a field)

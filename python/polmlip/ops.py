@@ -1,8 +1,10 @@
 """Loading the native TorchScript operators, with a pure-PyTorch fallback.
 
-``polmlip::spread``, ``polmlip::gather``, ``polmlip::allreduce`` and ``polmlip::neighbor_pairs``
-always exist after importing polmlip (``allreduce`` is the identity in one process; an engine
-that decomposes the domain installs an MPI sum into the native one):
+``polmlip::spread``, ``polmlip::gather``, ``polmlip::allreduce``, ``polmlip::halo`` (with
+``polmlip::set_halo_owners``) and ``polmlip::neighbor_pairs`` always exist after importing
+polmlip (``allreduce`` is the identity in one process and ``halo`` the identity on frames
+without ghosts; an engine that decomposes the domain installs an MPI sum and a halo exchange
+into the native ones):
 
 * the C++ kernels of ``libpolmlip_ops`` (built by CMake into ``polmlip/lib``, or named by
   the environment variable ``POLMLIP_OPS_LIBRARY``) when they can be loaded;
@@ -24,6 +26,8 @@ _SCHEMAS = {
     "spread": "spread(Tensor u, Tensor coeff, int[] mesh_shape, int order) -> Tensor",
     "gather": "gather(Tensor mesh, Tensor u, int order, int nderiv) -> Tensor",
     "allreduce": "allreduce(Tensor x) -> Tensor",
+    "halo": "halo(Tensor x, int n_local) -> Tensor",
+    "set_halo_owners": "set_halo_owners(Tensor owners) -> ()",
     "neighbor_pairs": "neighbor_pairs(Tensor positions, Tensor cell, bool periodic, float cutoff)"
     " -> (Tensor, Tensor)",
 }
@@ -43,6 +47,51 @@ def _identity(x: torch.Tensor) -> torch.Tensor:
     return x.clone()
 
 
+_halo_owners = {"owners": None}
+
+
+def _set_halo_owners(owners: torch.Tensor) -> None:
+    """Reference for ``polmlip::set_halo_owners`` (``cpp/ops/halo.h``)."""
+    _halo_owners["owners"] = None if owners.numel() == 0 else owners.detach().clone()
+
+
+def _exchanged(x: torch.Tensor, n_local: int, reverse: bool) -> torch.Tensor:
+    out = x.detach().clone()
+    n = x.shape[0]
+    if n == n_local:
+        return out
+    owners = _halo_owners["owners"]
+    if owners is None:
+        raise RuntimeError(
+            "polmlip: this frame has ghost atoms but no halo exchange is installed: an engine "
+            "with ghost atoms must install one (the LAMMPS plugin does), or map each ghost to "
+            "its owner with polmlip::set_halo_owners"
+        )
+    ghost_owner = owners[n_local:].to(x.device)
+    if reverse:
+        out.index_add_(0, ghost_owner, x.detach()[n_local:])
+        out[n_local:] = 0
+    else:
+        out[n_local:] = out[ghost_owner]
+    return out
+
+
+class _Halo(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, n_local, reverse):
+        ctx.n_local, ctx.reverse = n_local, reverse
+        return _exchanged(x, n_local, reverse)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return _Halo.apply(grad, ctx.n_local, not ctx.reverse), None, None
+
+
+def _halo(x: torch.Tensor, n_local: int) -> torch.Tensor:
+    """Reference for ``polmlip::halo``: ghost rows from their owners (``cpp/ops/halo.h``)."""
+    return _Halo.apply(x, n_local, False)
+
+
 def _neighbor_pairs(
     positions: torch.Tensor, cell: torch.Tensor, periodic: bool, cutoff: float
 ) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -59,6 +108,9 @@ def _neighbor_pairs(
 
 
 def _register_fallback() -> None:
+    # mark the backend first: importing mesh_ops imports polmlip.electrostatics, which calls
+    # load() again, and a second registration of the namespace is an error
+    _state["backend"] = "reference"
     from .electrostatics import mesh_ops
 
     lib = torch.library.Library("polmlip", "DEF")
@@ -67,6 +119,8 @@ def _register_fallback() -> None:
     lib.impl("spread", mesh_ops.spread_reference, "CompositeImplicitAutograd")
     lib.impl("gather", mesh_ops.gather_reference, "CompositeImplicitAutograd")
     lib.impl("allreduce", _identity, "CompositeImplicitAutograd")
+    lib.impl("halo", _halo, "CompositeImplicitAutograd")
+    lib.impl("set_halo_owners", _set_halo_owners, "CompositeImplicitAutograd")
     lib.impl("neighbor_pairs", _neighbor_pairs, "CompositeExplicitAutograd")
     _state["fallback"] = lib  # keep the registration alive
 
@@ -98,3 +152,19 @@ def load() -> str:
 def backend() -> str:
     """``"native"`` (C++ kernels) or ``"reference"`` (PyTorch)."""
     return load()
+
+
+class halo_owners:
+    """``with halo_owners(owner):`` maps ghost row j to local row ``owner[j]`` for
+    ``polmlip::halo`` in this process (explicit periodic images, tests); (N,) int64."""
+
+    def __init__(self, owners: torch.Tensor) -> None:
+        self.owners = owners.to(torch.long)
+
+    def __enter__(self) -> "halo_owners":
+        load()
+        torch.ops.polmlip.set_halo_owners(self.owners)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        torch.ops.polmlip.set_halo_owners(torch.zeros(0, dtype=torch.long))

@@ -1,6 +1,9 @@
 """The engine contract with ghost atoms (as LAMMPS provides them): local atoms plus explicit
-periodic images out to the ghost cutoff, zero edge shifts. Energy, virial and (after folding
-ghost forces onto their owners) forces equal the plain periodic evaluation."""
+periodic images within one cutoff (and a margin), zero edge shifts, edges with local
+receivers, and a halo exchange that gives each ghost its owner's features (here the
+one-process map ``polmlip.ops.halo_owners``). Energy, virial, charges, polarization, Born
+charges and (after folding ghost rows onto their owners) forces equal the plain periodic
+evaluation, whatever the number of layers."""
 
 import numpy as np
 import pytest
@@ -11,6 +14,7 @@ from polmlip import keys
 from polmlip.data import atoms_to_graph
 from polmlip.export.adapter import engine_inputs
 from polmlip.export.engine_model import EngineModel
+from polmlip.ops import halo_owners
 
 from model_helpers import water_cluster
 
@@ -41,7 +45,8 @@ def _with_ghosts(atoms, ghost_cutoff, cutoff):
     owner = np.concatenate([np.arange(n), np.array(owner, dtype=int)])
     nl = vesin.NeighborList(cutoff=cutoff, full_list=True)
     i, j = nl.compute(points=all_pos, box=np.zeros((3, 3)), periodic=False, quantities="ij")
-    return all_pos, owner, np.stack([i, j]).astype(np.int64)
+    local = i < n  # receivers are local atoms
+    return all_pos, owner, np.stack([i[local], j[local]]).astype(np.int64)
 
 
 @pytest.mark.parametrize("field", [(0.0, 0.0, 0.0), (0.05, 0.0, -0.03)])
@@ -51,8 +56,9 @@ def test_ghost_evaluation_equals_periodic(full_model, field):
     engine = EngineModel(full_model)
     g = atoms_to_graph(atoms, cfg["elements"], cfg["cutoff"], external_field=field)
     ref = engine(engine_inputs(g), [keys.FORCES, keys.VIRIAL])
-    ghost_cut = cfg["cutoff"] * full_model.ghost_layers()
-    pos, owner, edges = _with_ghosts(atoms, ghost_cut + 0.5, cfg["cutoff"])
+    assert full_model.ghost_layers() == 1
+    pos, owner, edges = _with_ghosts(atoms, cfg["cutoff"] + 0.5, cfg["cutoff"])
+    assert len(pos) > 2 * len(atoms)  # the ghosts matter
     species = g[keys.SPECIES][torch.from_numpy(owner)]
     inputs = engine_inputs(g)
     inputs.update(
@@ -62,49 +68,77 @@ def test_ghost_evaluation_equals_periodic(full_model, field):
             keys.EDGE_INDEX: torch.from_numpy(edges),
             keys.EDGE_SHIFT: torch.zeros(edges.shape[1], 3, dtype=torch.long),
             keys.NUM_LOCAL: torch.tensor(len(atoms)),
-            keys.ATOM_INDEX: torch.from_numpy(owner),
         }
     )
-    out = engine(inputs, [keys.FORCES, keys.VIRIAL])
+    with halo_owners(torch.from_numpy(owner)):
+        out = engine(inputs, [keys.FORCES, keys.VIRIAL])
     assert float(out[keys.ENERGY]) == pytest.approx(float(ref[keys.ENERGY]), rel=1e-10)
     folded = torch.zeros(len(atoms), 3, dtype=torch.float64)
     folded.index_add_(0, torch.from_numpy(owner), out[keys.FORCES])
     assert torch.allclose(folded, ref[keys.FORCES], atol=1e-9)
     assert torch.allclose(out[keys.VIRIAL], ref[keys.VIRIAL], atol=1e-9)
-    assert torch.allclose(out[keys.CHARGES], ref[keys.CHARGES], atol=1e-12)
+    for key in (keys.CHARGES, keys.INDUCED_CHARGES, keys.DIPOLES, keys.POLARIZATION):
+        assert torch.allclose(out[key], ref[key], atol=1e-10), key
 
 
-def _call_plain_graph(engine, atoms, n_local, atom_index=None):
-    """The engine on the plain periodic graph of ``atoms``, zero field, virial on."""
-    inputs = engine_inputs(atoms_to_graph(atoms, ["H", "O"], 3.5))
-    inputs[keys.NUM_LOCAL] = torch.tensor(n_local)
-    if atom_index is not None:
-        inputs[keys.ATOM_INDEX] = atom_index
-    return engine(inputs, [keys.FORCES, keys.VIRIAL])
+def test_ghost_bec_equals_periodic(full_model):
+    """Born charges with ghosts: rows per graph atom, folded onto owners, equal the plain
+    periodic ones (the halo's adjoint carries the derivatives across the exchange)."""
+    atoms = water_cluster(3, seed=8, box=6.0)
+    cfg = full_model.config_dict
+    engine = EngineModel(full_model)
+    g = atoms_to_graph(atoms, cfg["elements"], cfg["cutoff"], external_field=(0, 0.02, 0))
+    ref = engine(engine_inputs(g), [keys.FORCES, keys.BEC])
+    pos, owner, edges = _with_ghosts(atoms, cfg["cutoff"] + 0.5, cfg["cutoff"])
+    inputs = engine_inputs(g)
+    inputs.update(
+        {
+            keys.SPECIES: g[keys.SPECIES][torch.from_numpy(owner)],
+            keys.POSITIONS: torch.tensor(pos),
+            keys.EDGE_INDEX: torch.from_numpy(edges),
+            keys.EDGE_SHIFT: torch.zeros(edges.shape[1], 3, dtype=torch.long),
+            keys.NUM_LOCAL: torch.tensor(len(atoms)),
+        }
+    )
+    with halo_owners(torch.from_numpy(owner)):
+        out = engine(inputs, [keys.FORCES, keys.BEC])
+    folded = torch.zeros(len(atoms), 3, 3, dtype=torch.float64)
+    folded.index_add_(0, torch.from_numpy(owner), out[keys.BEC])
+    assert torch.allclose(folded, ref[keys.BEC], atol=1e-9)
 
 
-def test_ghost_frames_without_atom_index_are_refused(full_model):
-    """Bond charges read their ghosts' values from the owners: without the index that is
-    impossible, and guessing from the ghosts' own (partial) features would be wrong."""
+def test_ghosts_without_an_exchange_are_refused(full_model):
+    """Ghost rows hold partial features unless their owners' are copied in: a frame with
+    ghosts and no halo exchange is an error, not a silent wrong answer."""
     atoms = water_cluster(2, seed=1, box=6.0)
-    with pytest.raises(Exception, match="need the atom_index"):
-        _call_plain_graph(EngineModel(full_model), atoms, 3)
+    inputs = engine_inputs(atoms_to_graph(atoms, ["H", "O"], 3.5))
+    inputs[keys.NUM_LOCAL] = torch.tensor(3)
+    mask = inputs[keys.EDGE_INDEX][0] < 3
+    inputs[keys.EDGE_INDEX] = inputs[keys.EDGE_INDEX][:, mask]
+    inputs[keys.EDGE_SHIFT] = inputs[keys.EDGE_SHIFT][mask]
+    with pytest.raises(Exception, match="no halo exchange is installed"):
+        EngineModel(full_model)(inputs, [keys.FORCES])
+    inputs = engine_inputs(atoms_to_graph(atoms, ["H", "O"], 3.5))
+    inputs[keys.NUM_LOCAL] = torch.tensor(3)
+    with pytest.raises(Exception, match="edges must have local receivers"):
+        EngineModel(full_model)(inputs, [keys.FORCES])
 
 
 @pytest.mark.parametrize("conservation", ["uniform", "bond"])
 def test_rank_without_local_atoms(conservation):
-    """A domain with only ghost atoms (possible with many MPI ranks) contributes nothing. In
-    one process the ghosts' owners do not exist, so a bond model refuses the frame clearly."""
+    """A domain with only ghost atoms (possible with many MPI ranks) contributes nothing and
+    still makes every exchange (here mapped onto rows that exist in this process)."""
     from polmlip.model import ModelConfig, PolMLIP
 
     torch.manual_seed(0)
     cfg = ModelConfig(elements=["H", "O"], channels=6, cutoff=3.5, charge_conservation=conservation)
     engine = EngineModel(PolMLIP(cfg).double())
     atoms = water_cluster(2, seed=1, box=6.0)
-    if conservation == "bond":
-        with pytest.raises(Exception, match="atom_index holds an index beyond"):
-            _call_plain_graph(engine, atoms, 0, torch.arange(len(atoms)))
-        return
-    out = _call_plain_graph(engine, atoms, 0)
+    inputs = engine_inputs(atoms_to_graph(atoms, ["H", "O"], 3.5))
+    inputs[keys.NUM_LOCAL] = torch.tensor(0)
+    inputs[keys.EDGE_INDEX] = inputs[keys.EDGE_INDEX][:, :0]
+    inputs[keys.EDGE_SHIFT] = inputs[keys.EDGE_SHIFT][:0]
+    with halo_owners(torch.arange(len(atoms))):
+        out = engine(inputs, [keys.FORCES, keys.VIRIAL])
     assert float(out[keys.ENERGY]) == 0.0
     assert torch.all(out[keys.FORCES] == 0) and torch.all(out[keys.VIRIAL] == 0)

@@ -1060,18 +1060,6 @@ CASES = [
         {"atoms": lambda: water(4, seed=1, box=9.0), "pair_extra": "bogus 1"},
         needs="lammps",
     ),
-    Case(
-        "lammps-id-gaps",
-        "lammps",
-        "atom IDs with gaps on 2 ranks",
-        "without gaps",
-        {
-            "atoms": lambda: water(4, seed=1, box=9.0),
-            "extra": "group gone id 3\ndelete_atoms group gone compress no",
-        },
-        ranks=(2,),
-        needs="lammps",
-    ),
 ]
 
 

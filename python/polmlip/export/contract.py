@@ -85,14 +85,6 @@ ENGINE_INPUTS: Tuple[Port, ...] = (
     Port(keys.EXTERNAL_FIELD, (3,), "float", "V/Å", "applied uniform field", required=False),
     Port(keys.TOTAL_CHARGE, (), "float", "e", "total charge of the system", required=False),
     Port(keys.NUM_LOCAL, (), "int64", "", "atoms [num_local:] are ghosts", required=False),
-    Port(
-        keys.ATOM_INDEX,
-        (ATOMS,),
-        "int64",
-        "",
-        "global index of every graph atom, ghosts share their owner's (several ranks)",
-        required=False,
-    ),
 )
 
 _CHARGED = ("long_range_or_response",)  # any electrostatics: see _switches

@@ -81,8 +81,8 @@ class EngineModel(torch.nn.Module):
             inputs: ``species`` (N,) int64, ``positions`` (N, 3) Å (local atoms first),
                 ``edge_index`` (2, E) int64 (receivers local), ``edge_shift`` (E, 3) lattice
                 shifts, ``cell`` (3, 3) Å, ``pbc`` () bool; optional ``external_field``
-                (3,) V/Å (zero), ``total_charge`` () e (zero), ``num_local`` () int64 (N),
-                ``atom_index`` (N,) int64 (engines with ghosts).
+                (3,) V/Å (zero), ``total_charge`` () e (zero), ``num_local`` () int64 (N;
+                engines with ghost atoms install a halo exchange, see ``cpp/ops/halo.h``).
             requested: derivatives to compute, from ``forces``, ``virial``, ``stress``,
                 ``bec``; virial and stress exist for periodic frames only.
 
@@ -118,8 +118,6 @@ class EngineModel(torch.nn.Module):
             keys.TOTAL_CHARGE: total,
             keys.NUM_LOCAL: torch.tensor([n_local], device=device),
         }
-        if keys.ATOM_INDEX in inputs:
-            data[keys.ATOM_INDEX] = inputs[keys.ATOM_INDEX]
         want_stress = pbc and (keys.VIRIAL in requested or keys.STRESS in requested)
         out = self.model(data, keys.FORCES in requested, want_stress, keys.BEC in requested, False)
         result: Dict[str, torch.Tensor] = {}

@@ -65,8 +65,12 @@ def metadata_for(model: PolMLIP) -> Dict[str, Any]:
                 "charge_conservation",
             )
         },
-        # what a halo exchange between ranks would carry per atom and layer
-        "features": {"width": int(model.body.irreps_out.dim), "layers": int(cfg["num_layers"])},
+        # what the halo exchange between ranks carries per atom and layer (polmlip::halo)
+        "features": {
+            "width": int(model.body.irreps_out.dim),
+            "layers": int(cfg["num_layers"]),
+            "halo_exchange": True,
+        },
         **declaration(cfg),
         "config": cfg,
     }

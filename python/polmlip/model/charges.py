@@ -7,7 +7,7 @@ from e3nn.util.jit import compile_mode
 
 from .. import keys
 from ..electrostatics import BondWeight, bond_charges, bond_dipoles, bond_sum
-from .frames import FRAME_KEYS, from_owners, local_count, neutralise
+from .frames import FRAME_KEYS, local_count, neutralise
 
 
 @compile_mode("script")
@@ -36,7 +36,6 @@ class ChargeConservation(torch.nn.Module):
         keys.EDGE_INDEX,
         keys.BATCH,
         keys.TOTAL_CHARGE,
-        keys.ATOM_INDEX,
     ) + FRAME_KEYS
     outputs = (keys.PERMANENT_CHARGES, keys.SITE_CHARGES, keys.BOND_DIPOLES)
 
@@ -79,9 +78,9 @@ class ChargeConservation(torch.nn.Module):
             q = neutralise(data[keys.LATENT_CHARGES], data, n_local)
         else:
             site = neutralise(data[keys.BASELINE_CHARGES], data, n_local)
+            # ghost rows hold their owners' latent charges: the heads read the features
+            # that the halo exchange gave them
             a = data[keys.LATENT_CHARGES]
-            if keys.ATOM_INDEX in data:
-                a = from_owners(a, data, n_local)
             t = bond_charges(a, self.bond_weight(torch.linalg.norm(vectors, dim=-1)), edge_index)
             data[keys.PERMANENT_CHARGES] = bond_sum(t, edge_index, m) + site
             data[keys.SITE_CHARGES] = site

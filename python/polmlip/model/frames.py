@@ -1,9 +1,8 @@
 """Per-frame and per-rank bookkeeping shared by the model's modules.
 
 A data dict holds one or more frames (``batch`` gives each atom's frame). Engine frames on
-several ranks hold ``num_local`` local atoms followed by ghosts, and ``atom_index``, the
-global index of every graph atom; the helpers here keep sums over local atoms only and give
-ghosts their owners' values.
+several ranks hold ``num_local`` local atoms followed by ghosts; the helpers here keep sums
+over local atoms only (ghosts get their owners' values through ``polmlip::halo``).
 """
 
 from typing import Dict, List
@@ -45,28 +44,3 @@ def neutralise(values: torch.Tensor, data: Dict[str, torch.Tensor], n_local: int
     total = data[keys.TOTAL_CHARGE].to(values.dtype)
     shift = (sums[0] - total) / torch.clamp(sums[1], min=1.0)  # a frame may have no atom
     return values - shift[batch]
-
-
-def from_owners(values: torch.Tensor, data: Dict[str, torch.Tensor], n_local: int) -> torch.Tensor:
-    """Per-atom ``values`` (M,) or (M, k) of every graph atom as its owner computed them.
-
-    Engine frames on several ranks give ``atom_index`` (M,), the global index of every graph
-    atom (a ghost shares its owner's; the engine checks that the indices are 0..N-1). Each
-    rank scatters its local values into a global vector, :func:`global_sum` completes it,
-    and every row reads its owner's entry; the backward sends each ghost's gradient to its
-    owner the same way. O(N) per call, far below the replicated mesh; the halo exchange
-    will replace it.
-    """
-    index = data[keys.ATOM_INDEX]
-    size = int(global_sum(torch.full((1,), float(n_local), dtype=values.dtype))[0].item())
-    if index.numel() > 0 and int(index.max()) >= size:
-        raise ValueError(
-            "polmlip: atom_index holds an index beyond the "
-            + str(size)
-            + " atoms of all ranks; it must number the atoms 0..N-1 and give each ghost "
-            + "its owner's index"
-        )
-    shape: List[int] = [size] + list(values.shape[1:])
-    table = torch.zeros(shape, dtype=values.dtype, device=values.device)
-    table = global_sum(table.index_add(0, index[:n_local], values[:n_local]))
-    return table[index]

@@ -196,7 +196,6 @@ class PolMLIP(torch.nn.Module):
         self.nonlocal_flux = (config.charges and config.fixed_charges is None and not bond) or (
             config.induced_charges and not bond
         )
-        self.needs_owners = bond and (config.charges or config.induced_charges)
         self.combined_charges = config.induced_charges
         self.combined_dipoles = config.dipoles or config.induced_dipoles
         self.per_atom_outputs: List[str] = list(_PER_ATOM_OUTPUTS)
@@ -206,13 +205,14 @@ class PolMLIP(torch.nn.Module):
 
     @torch.jit.export
     def ghost_layers(self) -> int:
-        """Cutoffs of ghost atoms an engine must pass around its own atoms: ``num_layers``.
+        """Cutoffs of ghost atoms an engine must pass around its own atoms: one.
 
-        The bond terms also need per-atom values of ghosts within one cutoff (latent charge,
-        κ, potential); they come from the ghosts' owners (:func:`frames.from_owners`), so
-        they add no ghost shell.
+        Every layer updates the local atoms from neighbours within one cutoff, and
+        ``polmlip::halo`` gives the ghosts their owners' features before the next layer
+        (and their owners' potential for the bond response), so a ghost shell of one cutoff
+        makes the local results exact whatever ``num_layers`` is.
         """
-        return self.num_layers
+        return 1
 
     def forward(
         self,
@@ -227,7 +227,7 @@ class PolMLIP(torch.nn.Module):
         Args:
             data: graph dict with ``species, positions, edge_index, edge_shift, batch, cell,
                 pbc, external_field, total_charge`` and, for engine frames, ``num_local``
-                and ``atom_index`` (shapes in :mod:`polmlip.keys`); not modified.
+                (shapes in :mod:`polmlip.keys`); not modified.
             compute_forces / compute_stress / compute_bec: requested derivatives.
             create_graph: keep the graph of the derivatives (training on forces, BECs).
 
@@ -287,12 +287,11 @@ class PolMLIP(torch.nn.Module):
         m = data[keys.POSITIONS].shape[0]
         if keys.NUM_LOCAL in data and data[keys.CELL].shape[0] != 1:
             raise ValueError("polmlip: ghost atoms are supported for single frames only")
-        if self.long_range and self.needs_owners and n_local < m:
-            if keys.ATOM_INDEX not in data:
-                raise ValueError(
-                    "polmlip: bond charges with ghost atoms need the atom_index of every graph "
-                    "atom (its owner's global index) so that ghosts take their owners' values"
-                )
+        if n_local < m and bool((data[keys.EDGE_INDEX][0] >= n_local).any()):
+            raise ValueError(
+                "polmlip: edges must have local receivers (edge_index[0] < num_local): ghost "
+                "atoms get their features from their owners, not from their own neighbours"
+            )
         if self.long_range and self.nonlocal_flux:
             pbc = data[keys.PBC]
             field = data[keys.EXTERNAL_FIELD]

@@ -15,7 +15,7 @@ from ..electrostatics import (
     induced_dipoles,
 )
 from ..nn.radial import PolynomialCutoff
-from .frames import FRAME_KEYS, frame_sum, from_owners, local_count
+from .frames import FRAME_KEYS, frame_sum, local_count
 
 
 @compile_mode("script")
@@ -42,7 +42,6 @@ class LinearResponse(torch.nn.Module):
         keys.EXTERNAL_FIELD,
         keys.BATCH,
         keys.POSITIONS,
-        keys.ATOM_INDEX,
     ) + FRAME_KEYS
     outputs = (
         keys.INDUCED_CHARGES,
@@ -83,10 +82,9 @@ class LinearResponse(torch.nn.Module):
                 edge_index = data[keys.EDGE_INDEX]
                 vectors = data[keys.EDGE_VECTORS]
                 m = pos.shape[0]
-                if keys.ATOM_INDEX in data:
-                    # ghosts take their owners' potential and κ (the ghosts' own are partial)
-                    owned = from_owners(torch.stack([phi, kappa], 1), data, n_local)
-                    phi, kappa = owned[:, 0], owned[:, 1]
+                # ghosts take their owners' potential (computed for local atoms only); their
+                # κ is exact already (heads on exchanged features)
+                phi = torch.ops.polmlip.halo(phi, n_local)
                 r = torch.linalg.norm(vectors, dim=-1)
                 w = self.envelope(r) * self.bond_norm
                 t_ind, e_edge = induced_bond_charges(

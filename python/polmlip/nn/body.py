@@ -57,19 +57,32 @@ class EquivariantBody(torch.nn.Module):
         self.irreps_out = irreps
 
     #: keys read from and written to the data dict
-    inputs = (keys.SPECIES, keys.EDGE_VECTORS, keys.EDGE_INDEX)
+    inputs = (keys.SPECIES, keys.EDGE_VECTORS, keys.EDGE_INDEX, keys.NUM_LOCAL, keys.POSITIONS)
     outputs = (keys.NODE_FEATURES,)
 
     def forward(self, data: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
-        """species (N,), edge vectors r_j − r_i (E, 3) Å, edge_index (2, E) → features h
-        (N, irreps_out)."""
+        """species (N,), edge vectors r_j − r_i (E, 3) Å, edge_index (2, E) with local
+        receivers → features h (N, irreps_out) of local and ghost atoms.
+
+        Each layer computes new features of the local atoms only (messages from local and
+        ghost senders within one cutoff); ``polmlip::halo`` then gives every ghost row its
+        owner's features, from this process or another, before the next layer and before
+        the heads. The first layer's input (the species embedding) needs no exchange.
+        Without ghosts the exchange is the identity.
+        """
         vectors = data[keys.EDGE_VECTORS]
         edge_index = data[keys.EDGE_INDEX]
+        n_local = int(data[keys.POSITIONS].shape[0])
+        if keys.NUM_LOCAL in data:
+            n_local = int(data[keys.NUM_LOCAL][0])
         r = torch.linalg.norm(vectors, dim=-1)
         edge_sh = self.sh(vectors)
         edge_basis = self.basis(r) * self.envelope(r)[:, None]
         h = self.embedding(data[keys.SPECIES]).to(vectors.dtype)
+        n = h.shape[0]
         for layer in self.layers:
-            h = layer(h, edge_index, edge_sh, edge_basis)
+            new = layer(h, edge_index, edge_sh, edge_basis, n_local)
+            ghosts = torch.zeros((n - n_local, new.shape[1]), dtype=new.dtype, device=new.device)
+            h = torch.ops.polmlip.halo(torch.cat([new, ghosts]), n_local)
         data[keys.NODE_FEATURES] = h
         return data

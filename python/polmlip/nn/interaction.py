@@ -82,11 +82,14 @@ class Interaction(torch.nn.Module):
         edge_index: torch.Tensor,
         edge_sh: torch.Tensor,
         edge_basis: torch.Tensor,
+        n_local: int,
     ) -> torch.Tensor:
-        """h (N, irreps_in), edge_sh (E, irreps_sh), edge_basis (E, num_basis) → (N, irreps_out)."""
+        """h (N, irreps_in) of local and ghost atoms, edges with local receivers,
+        edge_sh (E, irreps_sh), edge_basis (E, num_basis) → (n_local, irreps_out): new
+        features of the local atoms (the first ``n_local`` rows) only."""
         x = self.linear_up(h)
         weights = self.radial(edge_basis)
         msg = self.tp(x[edge_index[1]], edge_sh, weights)
-        agg = torch.zeros((h.shape[0], msg.shape[1]), dtype=msg.dtype, device=msg.device)
+        agg = torch.zeros((n_local, msg.shape[1]), dtype=msg.dtype, device=msg.device)
         agg = agg.index_add(0, edge_index[0], msg) * self.norm
-        return self.gate(self.linear_down(agg)) + self.self_connection(h)
+        return self.gate(self.linear_down(agg)) + self.self_connection(h[:n_local])

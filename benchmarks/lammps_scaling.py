@@ -1,0 +1,207 @@
+"""LAMMPS strong scaling with the halo exchange, and one rank against ASE (docs/benchmarks.md).
+
+With the model of ``md_throughput.py`` (H/O, 8 channels, lmax 1, 2 layers, 4 Å cutoff;
+charges + induced dipoles, PME at 1e-5), measured side by side in one run:
+
+1. water boxes of 6,144 and 12,288 atoms, NVE, as 1 rank × 1 thread, 1 rank × 2 threads and
+   2 ranks × 1 thread (libtorch's intra-op threads = OMP_NUM_THREADS). Targets: 2 ranks ≥ 1.8×
+   faster than 1 rank × 1 thread, and faster than 1 rank × 2 threads on the same two cores.
+   Also the peak memory of each rank and the share of the step spent in the exchanges (the
+   pair style's own count, printed at the end of a run);
+2. one rank, one thread, 1,536 atoms: LAMMPS seconds per step against seconds per force
+   call of the ASE calculator in this process (target ≤ 1.15×).
+
+Run:  python benchmarks/lammps_scaling.py            (~10 min on 2 cores)
+      python benchmarks/lammps_scaling.py --quick --no-write
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pathlib
+import re
+import subprocess
+import sys
+import tempfile
+import time
+
+import ase.io
+import torch
+
+from polmlip.data.structures import water_box
+from polmlip.export import export_model
+from polmlip.model import ModelConfig, PolMLIP
+
+sys.path.insert(0, str(pathlib.Path(__file__).parent))
+from report import replace_section  # noqa: E402
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+BIN = pathlib.Path(sys.executable).parent
+DT_FS = 0.25
+MODEL = dict(
+    elements=["H", "O"],
+    channels=8,
+    lmax=1,
+    num_layers=2,
+    cutoff=4.0,
+    kspace_accuracy=1e-5,
+    ladder="q",
+    induced_dipoles=True,
+)
+#: a rank's peak resident memory, printed by the wrapper that runs each rank's lmp
+RSS_WRAPPER = (
+    "import resource, subprocess, sys\n"
+    "code = subprocess.call(sys.argv[1:], close_fds=False)  # MPI passes PMI descriptors\n"
+    "rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0\n"
+    "print(f'polmlip-bench rank peak RSS {rss:.1f} MB', flush=True)\n"
+    "sys.exit(code)\n"
+)
+
+
+def make_model(folder: pathlib.Path) -> pathlib.Path:
+    torch.manual_seed(0)
+    path = folder / "model.pt"
+    export_model(PolMLIP(ModelConfig.from_dict(dict(MODEL))).double(), path)
+    return path
+
+
+def lammps_run(atoms, model, workdir: pathlib.Path, steps: int, ranks: int, threads: int) -> dict:
+    """NVE run of ``steps`` after 2 warm-up steps: s/step, peak RSS per rank, exchange share."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    ase.io.write(
+        workdir / "data.lmp", atoms, format="lammps-data", specorder=["H", "O"], masses=True
+    )
+    (workdir / "in.bench").write_text(f"""units metal
+atom_style atomic
+boundary p p p
+read_data data.lmp
+pair_style polmlip {model}
+pair_coeff * * H O
+velocity all create 300 5 dist gaussian
+fix nve all nve
+timestep {DT_FS / 1000}
+thermo 1000
+run 2
+run {steps}
+""")
+    (workdir / "rss.py").write_text(RSS_WRAPPER)
+    cmd = [sys.executable, "rss.py", str(BIN / "lmp"), "-in", "in.bench", "-log", "log.lammps"]
+    if ranks > 1:
+        cmd = [str(BIN / "mpiexec"), "-n", str(ranks)] + cmd
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+    proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        raise RuntimeError(f"LAMMPS failed in {workdir}:\n{proc.stdout[-2000:]}{proc.stderr}")
+    out = proc.stdout
+    loops = re.findall(r"Loop time of ([0-9.eE+-]+) on \d+ procs for (\d+) steps", out)
+    seconds, nsteps = float(loops[-1][0]), int(loops[-1][1])
+    rss = [float(v) for v in re.findall(r"polmlip-bench rank peak RSS ([0-9.]+) MB", out)]
+    share = float("nan")
+    halo = re.findall(r"halo exchanges took ([0-9.eE+-]+) s of ([0-9.eE+-]+) s", out)
+    if halo:
+        share = float(halo[-1][0]) / float(halo[-1][1])
+    ghosts = re.findall(r"local/ghost atoms per rank:(.*)", out)
+    return {
+        "step_s": seconds / nsteps,
+        "rss_mb": max(rss) if rss else float("nan"),
+        "exchange_share": share,
+        "ghosts": ghosts[-1].strip() if ghosts else "",
+    }
+
+
+def ase_force_time(atoms, model, calls: int) -> float:
+    """Seconds per energy + forces call of the ASE calculator, one torch thread."""
+    from polmlip.ase import PolMLIPCalculator
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        calc = PolMLIPCalculator(str(model))
+        atoms = atoms.copy()
+        atoms.calc = calc
+        atoms.get_forces()  # warm-up (graph executor, allocations)
+        times = []
+        for k in range(calls):
+            atoms.positions[0, 0] += 1e-4 * (k + 1)  # a new configuration every call
+            t0 = time.perf_counter()
+            atoms.get_forces()
+            times.append(time.perf_counter() - t0)
+        return sorted(times)[len(times) // 2]
+    finally:
+        torch.set_num_threads(threads)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="small boxes, few steps (smoke test)")
+    p.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md")
+    args = p.parse_args(argv)
+    steps = 2 if args.quick else 5
+    molecules = [128, 256] if args.quick else [2048, 4096]
+    t_start = time.perf_counter()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = pathlib.Path(tmp)
+        model = make_model(tmp)
+        for mol in molecules:
+            atoms = water_box(mol, seed=3)
+            res = {}
+            for ranks, threads in ((1, 1), (1, 2), (2, 1)):
+                key = f"{ranks}x{threads}"
+                res[key] = lammps_run(atoms, model, tmp / f"{mol}_{key}", steps, ranks, threads)
+                print(
+                    f"  {len(atoms)} atoms, {ranks} rank(s) x {threads} thread(s): "
+                    f"{res[key]['step_s']:.3f} s/step, {res[key]['rss_mb']:.0f} MB/rank"
+                )
+            rows.append((len(atoms), res))
+        small = water_box(128 if args.quick else 512, seed=1)
+        lmp_one = lammps_run(small, model, tmp / "one", 3 if args.quick else 10, 1, 1)
+        ase_one = ase_force_time(small, model, 3 if args.quick else 10)
+    table = [
+        "| atoms | 1 rank × 1 thread | 1 rank × 2 threads | 2 ranks × 1 thread | 2 ranks vs 1×1 "
+        "(target ≥ 1.8×) | 2 ranks vs 1×2 (target > 1) | peak memory per rank (1×1 / 2×1) | "
+        "exchange share (2 ranks) | local/ghost atoms per rank |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for n, res in rows:
+        a, b, c = res["1x1"], res["1x2"], res["2x1"]
+        table.append(
+            f"| {n} | {a['step_s']:.3f} s | {b['step_s']:.3f} s | {c['step_s']:.3f} s | "
+            f"**{a['step_s'] / c['step_s']:.2f}×** | **{b['step_s'] / c['step_s']:.2f}×** | "
+            f"{a['rss_mb']:.0f} / {c['rss_mb']:.0f} MB | {100 * c['exchange_share']:.1f} % | "
+            f"{c['ghosts']} |"
+        )
+    ratio = lmp_one["step_s"] / ase_one
+    one_rank = (
+        f"One rank, one thread, {len(small)} atoms: LAMMPS {lmp_one['step_s']:.4f} s/step, ASE "
+        f"{ase_one:.4f} s per force call (median of 10): **{ratio:.2f}×** (target ≤ 1.15×)."
+    )
+    elapsed = time.perf_counter() - t_start
+    print("\n".join(table))
+    print(one_rank)
+    lines = [
+        "Written by `python benchmarks/lammps_scaling.py` "
+        f"({time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPU cores, torch {torch.__version__}, "
+        f"{elapsed / 60:.1f} min). Model: {MODEL}. NVE water, {steps} steps of {DT_FS} fs "
+        "after 2 warm-up steps; threads are libtorch's intra-op threads (OMP_NUM_THREADS); the "
+        "mesh is still replicated on every rank (the next step). Peak memory: each rank's "
+        "maximum resident set. Exchange share: the pair style's time in halo exchanges over "
+        "its time in compute(), slowest rank.",
+        "",
+        *table,
+        "",
+        one_rank,
+    ]
+    if not args.no_write:
+        replace_section(
+            ROOT / "docs" / "benchmarks.md",
+            "LAMMPS scaling with the halo exchange",
+            "\n".join(lines),
+        )
+        print("wrote docs/benchmarks.md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
