@@ -161,7 +161,7 @@ class halo_owners:
     def __init__(self, owners: torch.Tensor) -> None:
         self.owners = owners.to(torch.long)
 
-    def __enter__(self) -> "halo_owners":
+    def __enter__(self) -> halo_owners:
         load()
         torch.ops.polmlip.set_halo_owners(self.owners)
         return self
