@@ -45,7 +45,8 @@ PairPolmlip::PairPolmlip(LAMMPS *lmp) :
     min_distance(0.0), energy_conversion(1.0), kspace_accuracy(0.0), field_limit(0.0),
     total_charge(0.0), fold_images(false), bec_flag(false), nmax_peratom(0), peratom_flag(0),
     halo_rows(nullptr), halo_width(0), feature_width(0), halo_reverse(false),
-    ghosts_reported(false), halo_seconds(0.0), compute_seconds(0.0), halo_count(0)
+    ghosts_reported(false), halo_seconds(0.0), compute_seconds(0.0), model_seconds(0.0),
+    halo_count(0), compute_count(0)
 {
   comm_reverse = 0;    // set by setup_peratom: columns of the outputs with ghost rows
   single_enable = 0;
@@ -313,12 +314,14 @@ void PairPolmlip::compute(int eflag, int vflag)
   if (vflag_global) requested.push_back(keys::kVirial);
   if (bec_flag) requested.push_back(keys::kBec);
   torch::jit::IValue result;
+  const double model_started = MPI_Wtime();
   try {
     result = model.forward({inputs, requested});
   } catch (const std::exception &e) {
     error->one(FLERR, "pair_style polmlip: model evaluation failed: {}",
                polmlip::short_error(e.what()));
   }
+  model_seconds += MPI_Wtime() - model_started;
   auto out = result.toGenericDict();
   store_peratom(out, nlocal, natoms);
   if (out.contains(keys::kPolarization)) {
@@ -349,6 +352,7 @@ void PairPolmlip::compute(int eflag, int vflag)
     virial[5] += energy_conversion * 0.5 * (wa[1][2] + wa[2][1]);
   }
   compute_seconds += MPI_Wtime() - started;
+  compute_count++;
 }
 
 /* ----------------------------------------------------------------------
@@ -438,14 +442,16 @@ void PairPolmlip::report_ghosts()
 
 void PairPolmlip::finish()
 {
-  if (fold_images) return;
-  double mine[2] = {halo_seconds, compute_seconds}, most[2] = {0.0, 0.0};
-  long long calls = halo_count;
-  MPI_Reduce(mine, most, 2, MPI_DOUBLE, MPI_MAX, 0, world);
-  if (comm->me == 0 && most[1] > 0.0)
-    utils::logmesg(lmp, "pair_style polmlip: {} halo exchanges took {:.4g} s of {:.4g} s in the "
-                   "pair style ({:.1f}%, slowest rank)\n", calls, most[0], most[1],
-                   100.0 * most[0] / most[1]);
-  halo_seconds = compute_seconds = 0.0;
-  halo_count = 0;
+  double mine[3] = {halo_seconds, compute_seconds, model_seconds}, most[3] = {0.0, 0.0, 0.0};
+  MPI_Reduce(mine, most, 3, MPI_DOUBLE, MPI_MAX, 0, world);
+  if (comm->me == 0 && most[1] > 0.0) {
+    utils::logmesg(lmp, "pair_style polmlip: {} force calls took {:.4g} s, {:.4g} s of them in "
+                   "the model (slowest rank)\n", compute_count, most[1], most[2]);
+    if (!fold_images)
+      utils::logmesg(lmp, "pair_style polmlip: {} halo exchanges took {:.4g} s of {:.4g} s in "
+                     "the pair style ({:.1f}%, slowest rank)\n", halo_count, most[0], most[1],
+                     100.0 * most[0] / most[1]);
+  }
+  halo_seconds = compute_seconds = model_seconds = 0.0;
+  halo_count = compute_count = 0;
 }

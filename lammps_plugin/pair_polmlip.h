@@ -90,7 +90,8 @@ class PairPolmlip : public Pair {
   bool halo_reverse;
   bool ghosts_reported;
   double halo_seconds, compute_seconds;  // wall time in exchanges, in compute()
-  long long halo_count;
+  double model_seconds;                   // wall time in the model's forward (incl. exchanges)
+  long long halo_count, compute_count;
 };
 
 }    // namespace LAMMPS_NS

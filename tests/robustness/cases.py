@@ -44,6 +44,25 @@ def _older_model(work: pathlib.Path) -> None:
     with_format_version(work / "run/model.pt", work / "old.pt", keys.FORMAT_VERSION - 1)
 
 
+def _model_without_halo(work: pathlib.Path) -> None:
+    """nohalo.pt: the workspace model with the metadata of a file exported before the halo
+    exchange (no features.halo_exchange)."""
+    import json
+    import zipfile
+
+    from polmlip import keys
+
+    with zipfile.ZipFile(work / "run/model.pt") as zin:
+        with zipfile.ZipFile(work / "nohalo.pt", "w") as zout:
+            for item in zin.infolist():
+                data = zin.read(item.filename)
+                if item.filename.endswith(keys.METADATA_FILE):
+                    meta = json.loads(data)
+                    meta["features"].pop("halo_exchange")
+                    data = json.dumps(meta).encode()
+                zout.writestr(item, data)
+
+
 def config_with(section: str, key: str, value: Any, name: str = "bad.yaml"):
     """A setup writing ``name``: the workspace config with ``section.key = value``."""
 
@@ -1009,6 +1028,15 @@ CASES = [
         "written by an older polmlip .*model format 1 .*Re-export it",
         {"atoms": lambda: water(4, seed=1, box=9.0), "model": "old.pt"},
         _older_model,
+        needs="lammps",
+    ),
+    Case(
+        "lammps-before-halo",
+        "lammps",
+        "a model file exported before the halo exchange",
+        "exported before the halo exchange .*re-export it",
+        {"atoms": lambda: water(4, seed=1, box=9.0), "model": "nohalo.pt"},
+        _model_without_halo,
         needs="lammps",
     ),
     Case(

@@ -65,3 +65,10 @@ def test_validation_quick(tmp_path):
 def test_lammps_kspace_benchmark_quick():
     out = _run_quick("lammps_kspace.py")
     assert "| N | LAMMPS mesh | LAMMPS kspace [ms] |" in out
+
+
+@pytest.mark.slow
+def test_lammps_scaling_benchmark_quick():
+    out = _run_quick("lammps_scaling.py")
+    assert "| atoms | 1 rank × 1 thread | 1 rank × 2 threads | 2 ranks × 1 thread |" in out
+    assert "| threads | LAMMPS s/step |" in out
