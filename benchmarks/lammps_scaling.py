@@ -27,7 +27,6 @@ import sys
 import tempfile
 import time
 
-import ase.io
 import numpy as np
 import torch
 
@@ -36,11 +35,11 @@ from polmlip.export import export_model
 from polmlip.model import ModelConfig, PolMLIP
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
+from md_throughput import DT_FS, write_nve_inputs  # noqa: E402
 from report import replace_section  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 BIN = pathlib.Path(sys.executable).parent
-DT_FS = 0.25
 REPEATS = 2
 MODEL = dict(
     elements=["H", "O"],
@@ -71,23 +70,7 @@ def make_model(folder: pathlib.Path) -> pathlib.Path:
 
 def lammps_run(atoms, model, workdir: pathlib.Path, steps: int, ranks: int, threads: int) -> dict:
     """NVE run of ``steps`` after 2 warm-up steps: s/step, peak RSS per rank, exchange share."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    ase.io.write(
-        workdir / "data.lmp", atoms, format="lammps-data", specorder=["H", "O"], masses=True
-    )
-    (workdir / "in.bench").write_text(f"""units metal
-atom_style atomic
-boundary p p p
-read_data data.lmp
-pair_style polmlip {model}
-pair_coeff * * H O
-velocity all create 300 5 dist gaussian
-fix nve all nve
-timestep {DT_FS / 1000}
-thermo 1000
-run 2
-run {steps}
-""")
+    write_nve_inputs(atoms, model, workdir, steps)
     (workdir / "rss.py").write_text(RSS_WRAPPER)
     cmd = [sys.executable, "rss.py", str(BIN / "lmp"), "-in", "in.bench", "-log", "log.lammps"]
     if ranks > 1:

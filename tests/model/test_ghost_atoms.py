@@ -49,6 +49,24 @@ def _with_ghosts(atoms, ghost_cutoff, cutoff):
     return all_pos, owner, np.stack([i[local], j[local]]).astype(np.int64)
 
 
+def _ghost_inputs(atoms, graph, cutoff):
+    """Engine inputs of ``atoms`` with explicit ghost images to one cutoff (+ 0.5 Å), edges
+    from local receivers, and the owner of every row (for ``halo_owners``)."""
+    pos, owner, edges = _with_ghosts(atoms, cutoff + 0.5, cutoff)
+    owner = torch.from_numpy(owner)
+    inputs = engine_inputs(graph)
+    inputs.update(
+        {
+            keys.SPECIES: graph[keys.SPECIES][owner],
+            keys.POSITIONS: torch.tensor(pos),
+            keys.EDGE_INDEX: torch.from_numpy(edges),
+            keys.EDGE_SHIFT: torch.zeros(edges.shape[1], 3, dtype=torch.long),
+            keys.NUM_LOCAL: torch.tensor(len(atoms)),
+        }
+    )
+    return inputs, owner
+
+
 @pytest.mark.parametrize("field", [(0.0, 0.0, 0.0), (0.05, 0.0, -0.03)])
 def test_ghost_evaluation_equals_periodic(full_model, field):
     atoms = water_cluster(4, seed=5, box=6.0)
@@ -57,24 +75,13 @@ def test_ghost_evaluation_equals_periodic(full_model, field):
     g = atoms_to_graph(atoms, cfg["elements"], cfg["cutoff"], external_field=field)
     ref = engine(engine_inputs(g), [keys.FORCES, keys.VIRIAL])
     assert full_model.ghost_layers() == 1
-    pos, owner, edges = _with_ghosts(atoms, cfg["cutoff"] + 0.5, cfg["cutoff"])
-    assert len(pos) > 2 * len(atoms)  # the ghosts matter
-    species = g[keys.SPECIES][torch.from_numpy(owner)]
-    inputs = engine_inputs(g)
-    inputs.update(
-        {
-            keys.SPECIES: species,
-            keys.POSITIONS: torch.tensor(pos),
-            keys.EDGE_INDEX: torch.from_numpy(edges),
-            keys.EDGE_SHIFT: torch.zeros(edges.shape[1], 3, dtype=torch.long),
-            keys.NUM_LOCAL: torch.tensor(len(atoms)),
-        }
-    )
-    with halo_owners(torch.from_numpy(owner)):
+    inputs, owner = _ghost_inputs(atoms, g, cfg["cutoff"])
+    assert len(owner) > 2 * len(atoms)  # the ghosts matter
+    with halo_owners(owner):
         out = engine(inputs, [keys.FORCES, keys.VIRIAL])
     assert float(out[keys.ENERGY]) == pytest.approx(float(ref[keys.ENERGY]), rel=1e-10)
     folded = torch.zeros(len(atoms), 3, dtype=torch.float64)
-    folded.index_add_(0, torch.from_numpy(owner), out[keys.FORCES])
+    folded.index_add_(0, owner, out[keys.FORCES])
     assert torch.allclose(folded, ref[keys.FORCES], atol=1e-9)
     assert torch.allclose(out[keys.VIRIAL], ref[keys.VIRIAL], atol=1e-9)
     for key in (keys.CHARGES, keys.INDUCED_CHARGES, keys.DIPOLES, keys.POLARIZATION):
@@ -89,21 +96,11 @@ def test_ghost_bec_equals_periodic(full_model):
     engine = EngineModel(full_model)
     g = atoms_to_graph(atoms, cfg["elements"], cfg["cutoff"], external_field=(0, 0.02, 0))
     ref = engine(engine_inputs(g), [keys.FORCES, keys.BEC])
-    pos, owner, edges = _with_ghosts(atoms, cfg["cutoff"] + 0.5, cfg["cutoff"])
-    inputs = engine_inputs(g)
-    inputs.update(
-        {
-            keys.SPECIES: g[keys.SPECIES][torch.from_numpy(owner)],
-            keys.POSITIONS: torch.tensor(pos),
-            keys.EDGE_INDEX: torch.from_numpy(edges),
-            keys.EDGE_SHIFT: torch.zeros(edges.shape[1], 3, dtype=torch.long),
-            keys.NUM_LOCAL: torch.tensor(len(atoms)),
-        }
-    )
-    with halo_owners(torch.from_numpy(owner)):
+    inputs, owner = _ghost_inputs(atoms, g, cfg["cutoff"])
+    with halo_owners(owner):
         out = engine(inputs, [keys.FORCES, keys.BEC])
     folded = torch.zeros(len(atoms), 3, 3, dtype=torch.float64)
-    folded.index_add_(0, torch.from_numpy(owner), out[keys.BEC])
+    folded.index_add_(0, owner, out[keys.BEC])
     assert torch.allclose(folded, ref[keys.BEC], atol=1e-9)
 
 
