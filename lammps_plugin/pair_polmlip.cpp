@@ -269,6 +269,7 @@ void PairPolmlip::init_style()
     error->all(FLERR, "pair_style polmlip requires atom IDs (atom_modify id yes)");
   neighbor->add_request(this, NeighConst::REQ_FULL);
   ghosts_reported = false;
+  install_halo_exchange();
 }
 
 double PairPolmlip::init_one(int, int) { return cutoff; }
@@ -292,7 +293,6 @@ void PairPolmlip::compute(int eflag, int vflag)
   int natoms = 0;
   build_graph(pos, species, edges, shifts, natoms);
   if (!ghosts_reported) report_ghosts();
-  install_halo_exchange();
   auto opts = torch::TensorOptions().dtype(torch::kFloat64);
 
   torch::Tensor cell = torch::zeros({3, 3}, opts);

@@ -62,43 +62,27 @@ torch::Tensor exchanged(const torch::Tensor &x, int64_t n_local, bool reverse) {
   return out;
 }
 
-class HaloAdjoint;
-
-// Forward: ghost rows from owners. Backward: the adjoint, itself differentiable (its
-// backward is the forward again), so a second derivative through the exchange is defined.
+// Forward (reverse = false): ghost rows from owners. Its backward is the adjoint
+// (reverse = true), whose backward is the forward again, so a second derivative through the
+// exchange is defined.
 class HaloFunction : public torch::autograd::Function<HaloFunction> {
  public:
   static torch::Tensor forward(torch::autograd::AutogradContext *ctx, const torch::Tensor &x,
-                               int64_t n_local) {
+                               int64_t n_local, bool reverse) {
     ctx->saved_data["n_local"] = n_local;
-    return exchanged(x, n_local, false);
-  }
-  static torch::autograd::variable_list backward(torch::autograd::AutogradContext *ctx,
-                                                 torch::autograd::variable_list grads);
-};
-
-class HaloAdjoint : public torch::autograd::Function<HaloAdjoint> {
- public:
-  static torch::Tensor forward(torch::autograd::AutogradContext *ctx, const torch::Tensor &g,
-                               int64_t n_local) {
-    ctx->saved_data["n_local"] = n_local;
-    return exchanged(g, n_local, true);
+    ctx->saved_data["reverse"] = reverse;
+    return exchanged(x, n_local, reverse);
   }
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext *ctx,
                                                  torch::autograd::variable_list grads) {
     const int64_t n_local = ctx->saved_data["n_local"].toInt();
-    return {HaloFunction::apply(grads[0], n_local), torch::Tensor()};
+    const bool reverse = ctx->saved_data["reverse"].toBool();
+    return {HaloFunction::apply(grads[0], n_local, !reverse), torch::Tensor(), torch::Tensor()};
   }
 };
 
-torch::autograd::variable_list HaloFunction::backward(torch::autograd::AutogradContext *ctx,
-                                                      torch::autograd::variable_list grads) {
-  const int64_t n_local = ctx->saved_data["n_local"].toInt();
-  return {HaloAdjoint::apply(grads[0], n_local), torch::Tensor()};
-}
-
 torch::Tensor halo_op(const torch::Tensor &x, int64_t n_local) {
-  return HaloFunction::apply(x, n_local);
+  return HaloFunction::apply(x, n_local, false);
 }
 
 void set_halo_owners_op(const torch::Tensor &owners) {

@@ -7,6 +7,7 @@ from typing import Dict, List
 import torch
 
 from .. import keys
+from .contract import PER_FRAME
 
 
 def engine_inputs(graph: Dict[str, torch.Tensor], frame: int = 0) -> Dict[str, torch.Tensor]:
@@ -63,12 +64,7 @@ class ExportedAsModel:
             vals = [o[k] for o in outs if k in o]
             if len(vals) != len(outs):
                 continue
-            if vals[0].dim() == 0 or k in (
-                keys.POLARIZATION,
-                keys.VIRIAL,
-                keys.STRESS,
-                keys.POLARIZABILITY,
-            ):
+            if k in PER_FRAME:
                 merged[k] = torch.stack(vals)
             else:
                 merged[k] = torch.cat(vals)

@@ -202,6 +202,8 @@ ENGINE_OUTPUTS: Tuple[Port, ...] = (
 
 #: outputs an engine may name in ``requested`` (the derivatives)
 REQUESTABLE: Tuple[str, ...] = tuple(p.name for p in ENGINE_OUTPUTS if p.on_request)
+#: outputs of a whole frame (no row per atom)
+PER_FRAME: Tuple[str, ...] = tuple(p.name for p in ENGINE_OUTPUTS if not p.per_atom)
 
 
 def _switches(config: Mapping[str, Any]) -> Dict[str, bool]:

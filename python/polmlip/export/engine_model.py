@@ -20,9 +20,7 @@ from e3nn.util.jit import compile_mode
 
 from .. import keys
 from ..model.polmlip import PolMLIP
-from .contract import ENGINE_INPUTS, REQUESTABLE
-
-_PER_FRAME = [keys.ENERGY, keys.VIRIAL, keys.STRESS, keys.POLARIZATION, keys.POLARIZABILITY]
+from .contract import ENGINE_INPUTS, PER_FRAME, REQUESTABLE
 
 
 @compile_mode("script")
@@ -35,7 +33,7 @@ class EngineModel(torch.nn.Module):
         self.input_names: List[str] = [p.name for p in ENGINE_INPUTS]
         self.required_inputs: List[str] = [p.name for p in ENGINE_INPUTS if p.required]
         self.requestable: List[str] = list(REQUESTABLE)
-        self.per_frame: List[str] = list(_PER_FRAME)
+        self.per_frame: List[str] = list(PER_FRAME)
 
     @torch.jit.export
     def set_kspace_accuracy(self, accuracy: float) -> None:

@@ -196,8 +196,6 @@ class PolMLIP(torch.nn.Module):
         self.nonlocal_flux = (config.charges and config.fixed_charges is None and not bond) or (
             config.induced_charges and not bond
         )
-        self.combined_charges = config.induced_charges
-        self.combined_dipoles = config.dipoles or config.induced_dipoles
         self.per_atom_outputs: List[str] = list(_PER_ATOM_OUTPUTS)
         self.frame_outputs: List[str] = list(_FRAME_OUTPUTS)
         self.cutoff = float(config.cutoff)
@@ -263,16 +261,15 @@ class PolMLIP(torch.nn.Module):
         for name in self.frame_outputs:
             if name in data:
                 out[name] = data[name]
-        if self.long_range:
+        if keys.PERMANENT_CHARGES in out:
             q = out[keys.PERMANENT_CHARGES]
-            out[keys.CHARGES] = q + out[keys.INDUCED_CHARGES] if self.combined_charges else q
-        if self.combined_dipoles:
-            dipoles = torch.zeros_like(out[keys.FIELD])
-            if keys.PERMANENT_DIPOLES in out:
-                dipoles = dipoles + out[keys.PERMANENT_DIPOLES]
-            if keys.INDUCED_DIPOLES in out:
-                dipoles = dipoles + out[keys.INDUCED_DIPOLES]
-            out[keys.DIPOLES] = dipoles
+            if keys.INDUCED_CHARGES in out:
+                q = q + out[keys.INDUCED_CHARGES]
+            out[keys.CHARGES] = q
+        for part in (keys.PERMANENT_DIPOLES, keys.INDUCED_DIPOLES):
+            if part in out:
+                dipoles = out[part] if keys.DIPOLES not in out else out[keys.DIPOLES] + out[part]
+                out[keys.DIPOLES] = dipoles
         if keys.FORCES in data:
             out[keys.FORCES] = data[keys.FORCES]
         if keys.BEC in data:

@@ -80,9 +80,14 @@ class EquivariantBody(torch.nn.Module):
         edge_basis = self.basis(r) * self.envelope(r)[:, None]
         h = self.embedding(data[keys.SPECIES]).to(vectors.dtype)
         n = h.shape[0]
+        engine_frame = keys.NUM_LOCAL in data
         for layer in self.layers:
             new = layer(h, edge_index, edge_sh, edge_basis, n_local)
-            ghosts = torch.zeros((n - n_local, new.shape[1]), dtype=new.dtype, device=new.device)
-            h = torch.ops.polmlip.halo(torch.cat([new, ghosts]), n_local)
+            if engine_frame:
+                # every engine frame exchanges (a collective in a domain-decomposed engine,
+                # also on a rank without atoms); training frames have no ghosts
+                ghosts = new.new_zeros((n - n_local, new.shape[1]))
+                new = torch.ops.polmlip.halo(torch.cat([new, ghosts]), n_local)
+            h = new
         data[keys.NODE_FEATURES] = h
         return data
