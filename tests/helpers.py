@@ -40,3 +40,25 @@ def energy_drift(times, energies):
     rms = float(np.sqrt(np.mean(resid**2)))
     stderr = rms / (np.sqrt(len(t)) * float(np.std(t)))
     return float(fit[0]), stderr, rms
+
+
+def water_sites(n_sites, seed=0, density=0.1, dtype=torch.float64):
+    """Random rigid waters (O −0.8 e, H +0.4 e, OH 0.9572 Å, HOH 104.52°) at ``density``
+    sites/Å³ in a cube: positions (N, 3), cell (3, 3), charges (N,)."""
+    import math
+
+    g = torch.Generator().manual_seed(seed)
+    n_mol = n_sites // 3
+    length = (3 * n_mol / density) ** (1.0 / 3.0)
+    oxygen = torch.rand(n_mol, 3, generator=g, dtype=torch.float64) * length
+    half = math.radians(104.52) / 2.0
+    local = 0.9572 * torch.tensor(
+        [[math.sin(half), math.cos(half), 0.0], [-math.sin(half), math.cos(half), 0.0]],
+        dtype=torch.float64,
+    )
+    rot, _ = torch.linalg.qr(torch.randn(n_mol, 3, 3, generator=g, dtype=torch.float64))
+    hydrogen = oxygen[:, None, :] + torch.einsum("hj,mij->mhi", local, rot)
+    pos = torch.cat([oxygen[:, None, :], hydrogen], dim=1).reshape(-1, 3) % length
+    q = torch.tensor([-0.8, 0.4, 0.4], dtype=torch.float64).repeat(n_mol)
+    cell = torch.eye(3, dtype=torch.float64) * length
+    return pos.to(dtype), cell.to(dtype), q.to(dtype)

@@ -18,13 +18,16 @@ from polmlip.units import COULOMB
 FCC = [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]]
 
 
-def _energy(pos, q, cell, method, point=True, sigma=1.0):
+def _energy(pos, q, cell, method, point=True, sigma=1.0, split=False):
+    """Point mode: Ewald with a real-space cutoff of 0.45 L. Smeared mode: all in k-space,
+    or (``split``) Ewald-split with real-space pairs to 0.45 L."""
+    cutoff = 0.45 * float(torch.linalg.det(cell)) ** (1 / 3)
     solver = MultipoleElectrostatics(
         method=method,
         point=point,
         accuracy=1e-9,
         sigma=sigma,
-        real_cutoff=0.45 * float(torch.linalg.det(cell)) ** (1 / 3),
+        real_cutoff=cutoff if (point or split) else None,
     )
     return solver(pos, cell, True, q)[0].sum().item()
 
@@ -88,13 +91,15 @@ def test_point_charge_in_neutralizing_background(method):
     assert energy == pytest.approx(-2.837297479 * COULOMB / (2 * L), rel=1e-6)
 
 
+@pytest.mark.parametrize("split", [False, True])
 @pytest.mark.parametrize("method", ["ewald", "pme"])
-def test_gaussian_charge_in_neutralizing_background(method):
-    """Smeared mode: Gaussian site in jellium = point result + π k_e q² σ²/V (documented)."""
+def test_gaussian_charge_in_neutralizing_background(method, split):
+    """Smeared mode: Gaussian site in jellium = point result + π k_e q² σ²/V (documented);
+    with the Ewald split the real-space remainder's background term carries the σ part."""
     L, sigma = 16.0, 1.0
     cell = torch.eye(3, dtype=torch.float64) * L
     pos = torch.tensor([[1.0, 2.0, 3.0]], dtype=torch.float64)
     q = torch.tensor([1.0], dtype=torch.float64)
-    energy = _energy(pos, q, cell, method, point=False, sigma=sigma)
+    energy = _energy(pos, q, cell, method, point=False, sigma=sigma, split=split)
     expected = -2.837297479 * COULOMB / (2 * L) + math.pi * COULOMB * sigma**2 / L**3
     assert energy == pytest.approx(expected, rel=1e-7)

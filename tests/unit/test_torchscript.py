@@ -27,13 +27,19 @@ def _roundtrip(module):
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize(
-    "method,point,pbc",
-    [("pme", False, True), ("ewald", False, True), ("ewald", True, True), ("pme", False, False)],
+    "method,point,pbc,cutoff",
+    [
+        ("pme", False, True, None),
+        ("pme", False, True, 3.0),
+        ("ewald", False, True, None),
+        ("ewald", True, True, 3.0),
+        ("pme", False, False, None),
+    ],
 )
-def test_solver_scripted_saved_loaded_equals_eager(dtype, method, point, pbc):
+def test_solver_scripted_saved_loaded_equals_eager(dtype, method, point, pbc, cutoff):
     cell = triclinic_cell(6.0, dtype=dtype)
     pos, q, mu, th = random_sites(12, cell, seed=3, dtype=dtype)
-    eager = MultipoleElectrostatics(method=method, point=point, real_cutoff=3.0)
+    eager = MultipoleElectrostatics(method=method, point=point, real_cutoff=cutoff)
     scripted, loaded = _roundtrip(eager)
     tol = 1e-12 if dtype == torch.float64 else 1e-4
     outs = []

@@ -26,6 +26,7 @@ def pair_sum_fields(
     kind: int,
     a: float,
     need_gradient: bool,
+    b: float = 0.0,
     chunk_size: int = 262144,
 ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """φ, E, G at receivers ``edge_index[0]`` from sources ``edge_index[1]``, per unit k_e.
@@ -37,10 +38,11 @@ def pair_sum_fields(
         q, mu, theta: site multipoles (N,), (N, 3) or None, (N, 3, 3) or None.
         kind, a: kernel (see :mod:`kernels`) and its inverse width (1/Å).
         need_gradient: compute G.
+        b: second inverse width (1/Å) of the ``SPLIT_REMAINDER`` kernel.
         chunk_size: pairs per block (bounds memory).
 
     Returns:
-        φ (N,), E (N, 3), G (N, 3, 3).
+        φ (N,), E (N, 3), G (N, 3, 3) for the N rows of ``positions``.
     """
     n = positions.shape[0]
     nmax = kernel_order(mu is not None, theta is not None, need_gradient)
@@ -52,7 +54,7 @@ def pair_sum_fields(
         src = edge_index[1, start : start + chunk_size]
         R = edge_vectors[start : start + chunk_size]
         r = torch.linalg.norm(R, dim=1)
-        B = radial_functions(r, kind, a, nmax)
+        B = radial_functions(r, kind, a, nmax, b)
         mu_s = mu[src] if mu is not None else None
         th_s = theta[src] if theta is not None else None
         p, e, g = pair_fields(R, B, q[src], mu_s, th_s, need_gradient)
@@ -61,3 +63,33 @@ def pair_sum_fields(
         if need_gradient:
             G = G.index_add(0, recv, g)
     return phi, E, G
+
+
+def real_space_pairs(
+    positions: torch.Tensor, cell: torch.Tensor, num_sites: int, cutoff: float
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Pairs closer than ``cutoff`` whose receiver is one of the first ``num_sites`` rows.
+
+    Without extra rows (``num_sites`` = M) the search is periodic in ``cell`` (every image,
+    even beyond the cell). With rows beyond ``num_sites`` (an engine's explicit ghost
+    images, complete to the cutoff) the search is open among all rows: each image is a
+    source of its own.
+
+    Args:
+        positions: (M, 3) Å. cell: (3, 3) rows are lattice vectors, Å.
+        num_sites: N ≤ M receivers. cutoff: Å.
+
+    Returns:
+        edge_index (2, P): receiver i < N, source j < M; edge_vectors (P, 3) receiver minus
+        source (image) position, differentiable in positions and cell.
+    """
+    periodic = num_sites == positions.shape[0]
+    index, shifts = torch.ops.polmlip.neighbor_pairs(positions, cell, periodic, cutoff)
+    if not periodic:
+        keep = index[0] < num_sites
+        index = index[:, keep]
+        shifts = shifts[keep]
+    vec = positions[index[0]] - positions[index[1]]
+    if periodic:
+        vec = vec - shifts.to(positions.dtype) @ cell
+    return index, vec

@@ -9,7 +9,11 @@ One module, three summation strategies with identical results:
 Two site models:
 
 * smeared (default): Gaussian sites with pair width σ (pair kernel
-  erf(r/(√2σ))/r); periodic sums are reciprocal space only;
+  erf(r/(√2σ))/r). Periodic sums are either reciprocal space only (no
+  ``real_cutoff``), or Ewald-split (``real_cutoff`` given): the k-space part is a
+  wider Gaussian erf(η r)/r, width 1/(√2η) > σ, on a coarser mesh, and the short
+  remainder [erfc(η r) − erfc(r/(√2σ))]/r is summed over pairs within
+  ``real_cutoff``; η follows from the requested accuracy (:func:`accuracy.split_error_table`);
 * point (``point=True``): true point multipoles by full Ewald (real space with
   erfc + reciprocal), or the bare 1/r sum in open boundaries.
 
@@ -29,10 +33,9 @@ from . import accuracy as acc
 from . import cell as cellmod
 from .comm import global_sum
 from .ewald import reciprocal_fields
-from .kernels import COULOMB, ERF, ERFC
+from .kernels import COULOMB, ERF, ERFC, SPLIT_REMAINDER
 from .multipoles import gaussian_self_terms, site_energies, traceless
-from .neighbors import periodic_pairs
-from .pairs import all_pairs, pair_sum_fields
+from .pairs import all_pairs, pair_sum_fields, real_space_pairs
 from .pme import pme_fields
 
 
@@ -42,14 +45,24 @@ class MultipoleElectrostatics(torch.nn.Module):
     Args:
         sigma: Gaussian pair width σ in Å (smeared mode), > 0.
         method: ``"pme"`` or ``"ewald"`` for periodic systems.
-        accuracy: requested relative accuracy; sets the k-space cutoff, the mesh,
-            and in point mode the Ewald splitting.
+        accuracy: requested relative accuracy; sets the k-space cutoff, the mesh, and the
+            Ewald splitting η (point mode, and smeared mode with ``real_cutoff``).
         spline_order: PME B-spline order, 4..8.
         point: point multipoles instead of Gaussian sites.
-        real_cutoff: real-space cutoff in Å (point mode only).
+        real_cutoff: real-space cutoff in Å. Point mode: required (default 8 Å). Smeared
+            mode: None (or 0) keeps everything in k-space at the site width σ; a cutoff
+            splits the sum (see the module docstring), which needs explicit pairs within
+            it: a periodic neighbour search in one process, or ghost images from an engine.
+        split: use the split when ``real_cutoff`` is given in smeared mode (else only
+            prepare it: :meth:`set_split` switches it on, e.g. in an engine whose mesh is
+            distributed over ranks).
         max_mesh_points: refuse meshes larger than this (memory guard).
         kspace_chunk: k-vectors per block in the Ewald sum.
     """
+
+    split_candidates: List[float]
+    split_table: List[List[float]]
+    split_norms: List[float]
 
     def __init__(
         self,
@@ -58,7 +71,8 @@ class MultipoleElectrostatics(torch.nn.Module):
         accuracy: float = 1e-5,
         spline_order: int = 7,
         point: bool = False,
-        real_cutoff: float = 8.0,
+        real_cutoff: Optional[float] = None,
+        split: bool = True,
         max_mesh_points: int = 2**27,
         kspace_chunk: int = 2048,
     ) -> None:
@@ -71,29 +85,54 @@ class MultipoleElectrostatics(torch.nn.Module):
             raise ValueError(f"polmlip: accuracy must be in (0, 1), got {accuracy}")
         if not (4 <= spline_order <= 8):
             raise ValueError(f"polmlip: spline_order must be in 4..8, got {spline_order}")
-        if point and not real_cutoff > 0.0:
+        if point and real_cutoff is None:
+            real_cutoff = 8.0
+        cut = 0.0 if real_cutoff is None else float(real_cutoff)
+        if not (cut >= 0.0 and math.isfinite(cut)) or (point and cut == 0.0):
             raise ValueError(f"polmlip: real_cutoff must be > 0 Å, got {real_cutoff}")
         self.sigma = float(sigma)
         self.method = method
         self.accuracy = float(accuracy)
         self.spline_order = int(spline_order)
         self.point = bool(point)
-        self.real_cutoff = float(real_cutoff)
+        self.can_split = cut > 0.0 and not self.point
+        self.split = self.can_split and bool(split)
+        self.real_cutoff = cut
         self.max_mesh_points = int(max_mesh_points)
         self.kspace_chunk = int(kspace_chunk)
         self.open_kernel = COULOMB if self.point else ERF
-        self.real_kernel = ERFC
+        self.real_kernel = ERFC if self.point else SPLIT_REMAINDER
+        self.site_eta = 1.0 / (math.sqrt(2.0) * self.sigma)
         if self.point:
             self.eta = acc.ewald_splitting(self.real_cutoff, self.accuracy)
             self.width = 1.0 / (math.sqrt(2.0) * self.eta)
         else:
-            self.eta = 1.0 / (math.sqrt(2.0) * self.sigma)
+            self.eta = self.site_eta
             self.width = self.sigma
+        # k-space tables at the reference width; a wider split width scales them
         self.norms: List[float] = acc.spectral_norms(self.width)
         self.kcut_candidates, self.kcut_table = acc.kspace_tail_table(self.width)
         self.spacing_candidates, self.spacing_table = acc.pme_error_table(
             self.width, self.spline_order
         )
+        self.split_candidates = [1.0]
+        self.split_table = [[0.0] for _ in range(acc.PAIR_ORDERS)]
+        self.split_norms = [1.0] * acc.PAIR_ORDERS
+        if self.can_split:
+            self.split_candidates, self.split_table, self.split_norms = acc.split_error_table(
+                self.sigma, self.real_cutoff
+            )
+
+    @torch.jit.export
+    def set_split(self, enabled: bool) -> None:
+        """Switch the Ewald split of the Gaussian sites on or off (same physics to the
+        accuracy; the split needs ``real_cutoff`` at construction)."""
+        if enabled and not self.can_split:
+            raise ValueError(
+                "polmlip: this model has no real-space cutoff for the Ewald split "
+                "(real_space_cutoff 0, or point multipoles)"
+            )
+        self.split = enabled
 
     def _magnitudes(
         self, q: torch.Tensor, mu: Optional[torch.Tensor], theta: Optional[torch.Tensor]
@@ -108,12 +147,56 @@ class MultipoleElectrostatics(torch.nn.Module):
         m = global_sum(m)
         return [float(m[0]), float(m[1]), float(m[2])]
 
+    def _budget(self) -> float:
+        """The accuracy each part gets: half the variance each when the sum is split."""
+        if self.split:
+            return self.accuracy / math.sqrt(2.0)
+        return self.accuracy
+
+    @torch.jit.export
+    def kspace_width(self, magnitudes: List[float]) -> float:
+        """Pair width (Å) of the k-space Gaussian: σ unsplit, 1/(√2η) when split."""
+        if not self.split:
+            return self.width
+        eta = acc.pick_split(
+            self.split_candidates, self.split_table, self.split_norms, magnitudes, self._budget()
+        )
+        return 1.0 / (math.sqrt(2.0) * eta)
+
+    def _kspace_budget(self, width: float, magnitudes: List[float]) -> float:
+        """Relative error allowed to the k-space part at pair width ``width``.
+
+        The k-space tables measure errors relative to the k-space part's own force, which a
+        split makes smaller than the whole (width σ): the budget grows by their ratio.
+        """
+        if width <= self.width:
+            return self._budget()
+        part = 0.0
+        whole = 0.0
+        scaled = self._scaled_norms(width)
+        for l in range(3):
+            part += magnitudes[l] * scaled[l]
+            whole += magnitudes[l] * self.norms[l]
+        if part <= 0.0:
+            return self._budget()
+        return self._budget() * whole / part
+
+    def _scaled_norms(self, width: float) -> List[float]:
+        f = width / self.width
+        return [self.norms[0] * f**-3, self.norms[1] * f**-5, self.norms[2] * f**-7]
+
     @torch.jit.export
     def kspace_cutoff(self, magnitudes: List[float]) -> float:
         """Ewald k cutoff (1/Å) for the multipole magnitudes [Σq², Σ|μ|²/3, ΣΘ:Θ/30]."""
-        return acc.pick(
-            self.kcut_candidates, self.kcut_table, self.norms, magnitudes, self.accuracy
+        width = self.kspace_width(magnitudes)
+        kcut = acc.pick(
+            self.kcut_candidates,
+            self.kcut_table,
+            self._scaled_norms(width),
+            magnitudes,
+            self._kspace_budget(width, magnitudes),
         )
+        return kcut * self.width / width
 
     @torch.jit.export
     def mesh_shape(self, cell: torch.Tensor, magnitudes: List[float]) -> List[int]:
@@ -121,9 +204,15 @@ class MultipoleElectrostatics(torch.nn.Module):
 
         Raises if the mesh would exceed ``max_mesh_points``.
         """
+        width = self.kspace_width(magnitudes)
         h = acc.pick(
-            self.spacing_candidates, self.spacing_table, self.norms, magnitudes, self.accuracy
+            self.spacing_candidates,
+            self.spacing_table,
+            self._scaled_norms(width),
+            magnitudes,
+            self._kspace_budget(width, magnitudes),
         )
+        h = h * width / self.width
         spacing = cellmod.plane_spacings(cell.detach())
         widths = [float(spacing[0]), float(spacing[1]), float(spacing[2])]
         shape = acc.mesh_shape(widths, h, self.spline_order)
@@ -149,40 +238,55 @@ class MultipoleElectrostatics(torch.nn.Module):
         mu: Optional[torch.Tensor] = None,
         theta: Optional[torch.Tensor] = None,
         need_gradient: bool = True,
+        num_sites: int = -1,
     ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Site energies and the fields of all other sites at every site.
 
         Args:
-            positions: (N, 3) Å.
+            positions: (M, 3) Å: the N sites, then (engines with explicit periodic images)
+                ghost images of sites, which only act as real-space sources.
             cell: (3, 3) rows are lattice vectors, Å (ignored when ``pbc`` is False).
             pbc: periodic in all three directions, or open boundaries.
-            q: (N,) charges, e.
-            mu: (N, 3) dipoles, e·Å, or None.
-            theta: (N, 3, 3) quadrupoles, e·Å² (made symmetric traceless), or None.
+            q: (M,) charges, e.
+            mu: (M, 3) dipoles, e·Å, or None.
+            theta: (M, 3, 3) quadrupoles, e·Å² (made symmetric traceless), or None.
             need_gradient: compute the field gradient G (needed for Θ energies).
+            num_sites: N, the sites whose fields are wanted; −1: all M rows. With ghost
+                rows the engine guarantees every image within ``real_cutoff`` of a site.
 
         Returns:
             site_energy (N,) eV, whose sum is the electrostatic energy;
             φ (N,) V; E (N, 3) V/Å; G (N, 3, 3) V/Å², each excluding the site itself.
         """
         cellmod.check_positions(positions)
+        n = positions.shape[0] if num_sites < 0 else num_sites
         if theta is not None:
             theta = traceless(theta)
             need_gradient = True
         if pbc:
             cellmod.check_cell(cell)
-            phi, E, G = self._periodic(positions, cell, q, mu, theta, need_gradient)
+            phi, E, G = self._periodic(positions, cell, q, mu, theta, need_gradient, n)
         else:
-            edges = all_pairs(positions.shape[0], positions.device)
+            edges = all_pairs(n, positions.device)
             vec = positions[edges[0]] - positions[edges[1]]
             phi, E, G = pair_sum_fields(
-                positions, edges, vec, q, mu, theta, self.open_kernel, self.eta, need_gradient
+                positions[:n],
+                edges,
+                vec,
+                q[:n],
+                mu[:n] if mu is not None else None,
+                theta[:n] if theta is not None else None,
+                self.open_kernel,
+                self.eta,
+                need_gradient,
             )
         ke = units.COULOMB
         phi = ke * phi
         E = ke * E
         G = ke * G
-        return site_energies(q, mu, theta, phi, E, G), phi, E, G
+        mu_n = mu[:n] if mu is not None else None
+        th_n = theta[:n] if theta is not None else None
+        return site_energies(q[:n], mu_n, th_n, phi, E, G), phi, E, G
 
     def _periodic(
         self,
@@ -192,43 +296,61 @@ class MultipoleElectrostatics(torch.nn.Module):
         mu: Optional[torch.Tensor],
         theta: Optional[torch.Tensor],
         need_gradient: bool,
+        n: int,
     ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        mags = self._magnitudes(q, mu, theta)
+        pos_n = positions[:n]
+        q_n = q[:n]
+        mu_n = mu[:n] if mu is not None else None
+        th_n = theta[:n] if theta is not None else None
+        mags = self._magnitudes(q_n, mu_n, th_n)
+        width = self.kspace_width(mags)
         if self.method == "ewald":
             phi, E, G = reciprocal_fields(
-                positions,
+                pos_n,
                 cell,
-                q,
-                mu,
-                theta,
-                self.width,
+                q_n,
+                mu_n,
+                th_n,
+                width,
                 self.kspace_cutoff(mags),
                 need_gradient,
                 self.kspace_chunk,
             )
         else:
             phi, E, G = pme_fields(
-                positions,
+                pos_n,
                 cell,
-                q,
-                mu,
-                theta,
-                self.width,
+                q_n,
+                mu_n,
+                th_n,
+                width,
                 self.mesh_shape(cell, mags),
                 self.spline_order,
                 need_gradient,
             )
-        dphi, dE, dG = gaussian_self_terms(q, mu, theta, self.width)
+        dphi, dE, dG = gaussian_self_terms(q_n, mu_n, th_n, width)
         phi = phi + dphi
         E = E + dE
         G = G + dG
-        if self.point:
-            edges, vec = periodic_pairs(positions, cell, self.real_cutoff)
+        if self.point or width > self.width:
+            eta = self.eta if self.point else 1.0 / (math.sqrt(2.0) * width)
+            edges, vec = real_space_pairs(positions, cell, n, self.real_cutoff)
             p, e, g = pair_sum_fields(
-                positions, edges, vec, q, mu, theta, self.real_kernel, self.eta, need_gradient
+                pos_n,
+                edges,
+                vec,
+                q,
+                mu,
+                theta,
+                self.real_kernel,
+                eta,
+                need_gradient,
+                self.site_eta,
             )
-            total_q = global_sum(q.sum())
-            background = -2.0 * math.pi * self.width**2 * total_q / cellmod.volume(cell)
+            # the remainder's integral over the neutralising background of a charged cell
+            rest = width**2 if self.point else width**2 - self.width**2
+            total_q = global_sum(q_n.sum())
+            background = -2.0 * math.pi * rest * total_q / cellmod.volume(cell)
             phi = phi + p + background
             E = E + e
             G = G + g

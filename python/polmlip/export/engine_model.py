@@ -43,6 +43,13 @@ class EngineModel(torch.nn.Module):
         self.model.electrostatics.solver.accuracy = accuracy
 
     @torch.jit.export
+    def set_ewald_split(self, enabled: bool) -> None:
+        """Ewald-split the Gaussian sites (k-space part on a coarser mesh, real-space pairs
+        to ``real_space_cutoff``) or sum everything in k-space; engines that distribute the
+        mesh switch it on (their ghosts must then reach the real-space cutoff)."""
+        self.model.electrostatics.solver.set_split(enabled)
+
+    @torch.jit.export
     def set_field_limit(self, limit: float) -> None:
         """Override the largest accepted applied field |E| in V/Å (see ModelConfig)."""
         if not (limit > 0.0 and limit < float("inf")):

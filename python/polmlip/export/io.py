@@ -63,6 +63,7 @@ def metadata_for(model: PolMLIP) -> Dict[str, Any]:
                 "kspace_accuracy",
                 "spline_order",
                 "charge_conservation",
+                "real_space_cutoff",
             )
         },
         # what the halo exchange between ranks carries per atom and layer (polmlip::halo)

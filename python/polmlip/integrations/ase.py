@@ -35,6 +35,10 @@ class PolMLIPCalculator(Calculator):
         total_charge: total charge of the system in e.
         field_limit: override the model's largest accepted field |E| (V/Å); only after
             checking the response beyond the training range.
+        ewald_split: sum the long range Ewald-split, as the LAMMPS plugin does (real-space
+            pairs to the model's ``real_space_cutoff``, a coarser mesh); the default sums
+            everything in k-space, which is faster in one process. Both agree to the
+            model's ``kspace_accuracy``; the split reproduces LAMMPS to rounding.
 
     Properties: ``energy`` (eV, electric enthalpy under a field), ``forces`` (eV/Å),
     ``stress`` (eV/Å³, periodic only), ``charges`` (e, permanent + induced), ``dipoles``
@@ -65,12 +69,15 @@ class PolMLIPCalculator(Calculator):
         external_field: Sequence[float] = (0.0, 0.0, 0.0),
         total_charge: float = 0.0,
         field_limit: Optional[float] = None,
+        ewald_split: bool = False,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
         self.model, self.metadata = load_exported(model_path, device=device)
         if field_limit is not None:
             self._set_field_limit(field_limit)
+        if ewald_split:
+            self._set_ewald_split()
         self.device = device
         self.dtype = getattr(torch, self.metadata["dtype"])
         self.elements = self.metadata["elements"]
@@ -101,6 +108,17 @@ class PolMLIPCalculator(Calculator):
             changed["total_charge"] = self.total_charge
         changed.update(super().set(**kwargs))
         return changed
+
+    def _set_ewald_split(self) -> None:
+        """Sum the long range as the LAMMPS plugin does: Ewald-split, real-space pairs to the
+        model's ``real_space_cutoff`` (same physics to the accuracy; for comparisons)."""
+        cutoff = float(self.metadata.get("long_range", {}).get("real_space_cutoff", 0.0) or 0.0)
+        if cutoff <= 0.0:
+            raise InputError(
+                "ewald_split needs a model exported with a real_space_cutoff > 0 "
+                "(re-export it with this version of polmlip)"
+            )
+        self.model.set_ewald_split(True)
 
     def _set_field_limit(self, limit) -> None:
         self.field_limit = finite_number(limit, "field_limit", " (V/Å)")

@@ -169,6 +169,8 @@ class PolMLIP(torch.nn.Module):
             method=config.kspace_method,
             accuracy=config.kspace_accuracy,
             spline_order=config.spline_order,
+            real_cutoff=config.real_space_cutoff or None,
+            split=False,
         )
         self.electrostatics = PermanentElectrostatics(solver, config.dipoles, config.quadrupoles)
         self.response = LinearResponse(
