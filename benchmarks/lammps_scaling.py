@@ -68,9 +68,12 @@ def make_model(folder: pathlib.Path) -> pathlib.Path:
     return path
 
 
-def lammps_run(atoms, model, workdir: pathlib.Path, steps: int, ranks: int, threads: int) -> dict:
-    """NVE run of ``steps`` after 2 warm-up steps: s/step, peak RSS per rank, exchange share."""
-    write_nve_inputs(atoms, model, workdir, steps)
+def lammps_output(
+    atoms, model, workdir: pathlib.Path, steps: int, ranks: int, threads: int, pair_extra=""
+) -> str:
+    """Standard output of an NVE run of ``steps`` after 2 warm-up steps, each rank's peak
+    memory printed by ``RSS_WRAPPER``."""
+    write_nve_inputs(atoms, model, workdir, steps, pair_extra=pair_extra)
     (workdir / "rss.py").write_text(RSS_WRAPPER)
     cmd = [sys.executable, "rss.py", str(BIN / "lmp"), "-in", "in.bench", "-log", "log.lammps"]
     if ranks > 1:
@@ -79,10 +82,20 @@ def lammps_run(atoms, model, workdir: pathlib.Path, steps: int, ranks: int, thre
     proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         raise RuntimeError(f"LAMMPS failed in {workdir}:\n{proc.stdout[-2000:]}{proc.stderr}")
-    out = proc.stdout
+    return proc.stdout
+
+
+def step_seconds_and_rss(out: str):
+    """(s/step of the last run, each rank's peak RSS in MB) from ``lammps_output``."""
     loops = re.findall(r"Loop time of ([0-9.eE+-]+) on \d+ procs for (\d+) steps", out)
-    seconds, nsteps = float(loops[-1][0]), int(loops[-1][1])
     rss = [float(v) for v in re.findall(r"polmlip-bench rank peak RSS ([0-9.]+) MB", out)]
+    return float(loops[-1][0]) / int(loops[-1][1]), rss
+
+
+def lammps_run(atoms, model, workdir: pathlib.Path, steps: int, ranks: int, threads: int) -> dict:
+    """NVE run of ``steps`` after 2 warm-up steps: s/step, peak RSS per rank, exchange share."""
+    out = lammps_output(atoms, model, workdir, steps, ranks, threads)
+    step_s, rss = step_seconds_and_rss(out)
     share = float("nan")
     halo = re.findall(r"halo exchanges took ([0-9.eE+-]+) s of ([0-9.eE+-]+) s", out)
     if halo:
@@ -93,7 +106,7 @@ def lammps_run(atoms, model, workdir: pathlib.Path, steps: int, ranks: int, thre
     )
     model_share = float(calls[-1][1]) / float(calls[-1][0]) if calls else float("nan")
     return {
-        "step_s": seconds / nsteps,
+        "step_s": step_s,
         "rss_mb": max(rss) if rss else float("nan"),
         "exchange_share": share,
         "ghosts": ghosts[-1].strip() if ghosts else "",

@@ -56,8 +56,9 @@ def make_models(folder: pathlib.Path) -> dict:
     return out
 
 
-def write_nve_inputs(atoms, model, workdir: pathlib.Path, steps: int) -> None:
-    """data.lmp and in.bench of a water NVE run: 2 warm-up steps, then ``steps``."""
+def write_nve_inputs(atoms, model, workdir: pathlib.Path, steps: int, pair_extra: str = "") -> None:
+    """data.lmp and in.bench of a water NVE run: 2 warm-up steps, then ``steps``
+    (``pair_extra``: more pair_style keywords)."""
     workdir.mkdir(parents=True, exist_ok=True)
     ase.io.write(
         workdir / "data.lmp", atoms, format="lammps-data", specorder=["H", "O"], masses=True
@@ -66,7 +67,7 @@ def write_nve_inputs(atoms, model, workdir: pathlib.Path, steps: int) -> None:
 atom_style atomic
 boundary p p p
 read_data data.lmp
-pair_style polmlip {model}
+pair_style polmlip {model} {pair_extra}
 pair_coeff * * H O
 velocity all create 300 5 dist gaussian
 fix nve all nve

@@ -29,6 +29,7 @@
 #include "../cpp/core/model_loader.h"
 #include "../cpp/ops/allreduce.h"
 #include "../cpp/ops/halo.h"
+#include "../cpp/ops/mpi_mesh_comm.h"
 
 #include <mpi.h>
 
@@ -43,8 +44,9 @@ using namespace LAMMPS_NS;
 PairPolmlip::PairPolmlip(LAMMPS *lmp) :
     Pair(lmp), device(torch::kCPU), dtype(torch::kFloat64), cutoff(0.0),
     min_distance(0.0), energy_conversion(1.0), kspace_accuracy(0.0), field_limit(0.0),
-    total_charge(0.0), fold_images(false), bec_flag(false), nmax_peratom(0), peratom_flag(0),
-    halo_rows(nullptr), halo_width(0), feature_width(0), halo_reverse(false),
+    total_charge(0.0), fold_images(false), ewald_split(-1), real_space_cutoff(0.0), bec_flag(false), nmax_peratom(0), peratom_flag(0),
+    halo_rows(nullptr), halo_width(0), feature_width(0), halo_max_width(13), halo_bytes(0.0),
+    halo_reverse(false),
     ghosts_reported(false), halo_seconds(0.0), compute_seconds(0.0), model_seconds(0.0),
     halo_count(0), compute_count(0)
 {
@@ -77,12 +79,14 @@ PairPolmlip::PairPolmlip(LAMMPS *lmp) :
     if (!t.device().is_cpu()) host = host.to(t.device());
     t.copy_(host);
   });
+  polmlip::set_mesh_comm(polmlip::mpi_mesh_comm(comm));
 }
 
 PairPolmlip::~PairPolmlip()
 {
   polmlip::set_allreduce_hook(nullptr);
   polmlip::set_halo_exchange({});
+  polmlip::set_mesh_comm({});
   delete[] pvector;
   for (auto &p : peratom) {
     memory->destroy(p.vector);
@@ -139,6 +143,10 @@ void PairPolmlip::settings(int narg, char **arg)
       if (!std::isfinite(total_charge))
         error->all(FLERR, "pair_style polmlip total_charge must be a finite charge in e");
       iarg += 2;
+    } else if (strcmp(arg[iarg], "ewald_split") == 0) {
+      if (iarg + 2 > narg) error->all(FLERR, "pair_style polmlip ewald_split needs yes or no");
+      ewald_split = utils::logical(FLERR, arg[iarg + 1], false, lmp);
+      iarg += 2;
     } else if (strcmp(arg[iarg], "bec") == 0) {
       if (iarg + 2 > narg) error->all(FLERR, "pair_style polmlip bec needs yes or no");
       bec_flag = utils::logical(FLERR, arg[iarg + 1], false, lmp) == 1;
@@ -191,11 +199,19 @@ void PairPolmlip::settings(int narg, char **arg)
     elements = loaded.info.elements;
     cutoff = loaded.info.cutoff;
     min_distance = loaded.info.min_distance;
+    real_space_cutoff = ewald_split == 0 ? 0.0 : loaded.info.real_space_cutoff;
+    if (ewald_split == 1 && real_space_cutoff <= 0.0)
+      throw std::runtime_error("ewald_split yes needs a model with a real-space cutoff "
+                               "(real_space_cutoff > 0 in its long_range metadata); re-export "
+                               "it with this polmlip, or use ewald_split no");
     dtype = loaded.info.dtype == "float32" ? torch::kFloat32 : torch::kFloat64;
   } catch (std::exception &e) {
     error->all(FLERR, "pair_style polmlip: {}", e.what());
   }
   if (kspace_accuracy > 0.0) model.get_method("set_kspace_accuracy")({kspace_accuracy});
+  // Ewald split: the k-space part on a coarse mesh distributed over the ranks, the
+  // real-space pairs over the ghosts (on several ranks) or the folded images (one rank)
+  if (real_space_cutoff > 0.0) model.get_method("set_ewald_split")({true});
   if (field_limit > 0.0) model.get_method("set_field_limit")({field_limit});
   if (comm->me == 0) {
     std::vector<std::string> names;
@@ -204,6 +220,11 @@ void PairPolmlip::settings(int narg, char **arg)
                    "charge {} e\n  per-atom outputs for fix pair: {}\n",
                    model_file, utils::join_words(elements, " "), cutoff, total_charge,
                    utils::join_words(names, " "));
+    if (real_space_cutoff > 0.0)
+      utils::logmesg(lmp, "  long range: Ewald split, real-space pairs to {} A, k-space mesh "
+                     "distributed over the ranks\n", real_space_cutoff);
+    else
+      utils::logmesg(lmp, "  long range: all in k-space, mesh distributed over the ranks\n");
   }
 }
 
@@ -268,6 +289,10 @@ void PairPolmlip::init_style()
   if (fold_images && atom->tag_enable == 0)
     error->all(FLERR, "pair_style polmlip requires atom IDs (atom_modify id yes)");
   neighbor->add_request(this, NeighConst::REQ_FULL);
+  // the split's real-space pairs reach ghosts beyond the network's cutoff: widen the ghost
+  // shell (as comm_modify cutoff would; the neighbor list stays at cutoff + skin)
+  if (!fold_images && real_space_cutoff > cutoff)
+    comm->cutghostuser = MAX(comm->cutghostuser, real_space_cutoff + neighbor->skin);
   ghosts_reported = false;
   install_halo_exchange();
 }
@@ -372,11 +397,11 @@ void PairPolmlip::install_halo_exchange()
   exchange.forward = [this](torch::Tensor &rows, int64_t n_local) {
     const double t0 = MPI_Wtime();
     if (n_local != atom->nlocal || rows.size(0) != atom->nlocal + atom->nghost || rows.dim() != 2 ||
-        rows.size(1) > feature_width)
+        rows.size(1) > halo_max_width)
       error->one(FLERR, "pair_style polmlip: halo exchange of {} x {} rows for {} local and {} "
                  "ghost atoms (width at most {})", (int64_t) rows.size(0),
                  (int64_t) (rows.dim() > 1 ? rows.size(1) : 1), atom->nlocal, atom->nghost,
-                 feature_width);
+                 halo_max_width);
     halo_rows = rows.data_ptr<double>();
     halo_width = (int) rows.size(1);
     comm->forward_comm(this, halo_width);
@@ -385,7 +410,8 @@ void PairPolmlip::install_halo_exchange()
   };
   exchange.reverse = [this](torch::Tensor &rows, int64_t n_local) {
     const double t0 = MPI_Wtime();
-    if (n_local != atom->nlocal || rows.size(0) != atom->nlocal + atom->nghost)
+    if (n_local != atom->nlocal || rows.size(0) != atom->nlocal + atom->nghost ||
+        rows.size(1) > halo_max_width)
       error->one(FLERR, "pair_style polmlip: halo exchange (reverse) of {} rows for {} local "
                  "and {} ghost atoms", (int64_t) rows.size(0), atom->nlocal, atom->nghost);
     halo_rows = rows.data_ptr<double>();
@@ -404,6 +430,7 @@ void PairPolmlip::install_halo_exchange()
 
 int PairPolmlip::pack_forward_comm(int n, int *list, double *buf, int, int *)
 {
+  halo_bytes += (double) n * halo_width * sizeof(double);
   int m = 0;
   for (int i = 0; i < n; i++)
     for (int k = 0; k < halo_width; k++) buf[m++] = halo_rows[(size_t) list[i] * halo_width + k];
@@ -432,8 +459,10 @@ void PairPolmlip::report_ghosts()
   std::string text;
   for (int r = 0; r < comm->nprocs; r++)
     text += fmt::format(" {}:{}/{}", r, all[2 * r], all[2 * r + 1]);
-  utils::logmesg(lmp, "pair_style polmlip: ghost cutoff {} A (cutoff + skin); local/ghost atoms "
-                 "per rank:{}\n", cutoff + neighbor->skin, text);
+  const bool wider = real_space_cutoff > cutoff;
+  utils::logmesg(lmp, "pair_style polmlip: ghost cutoff {} A ({} + skin); local/ghost atoms "
+                 "per rank:{}\n", (wider ? real_space_cutoff : cutoff) + neighbor->skin,
+                 wider ? "real-space cutoff" : "cutoff", text);
 }
 
 /* ----------------------------------------------------------------------
@@ -452,6 +481,22 @@ void PairPolmlip::finish()
                      "the pair style ({:.1f}%, slowest rank)\n", halo_count, most[0], most[1],
                      100.0 * most[0] / most[1]);
   }
+  // the halo exchange and the mesh: bytes sent (and mesh points held) per force call by the
+  // busiest rank; halo bytes count every packed row, copies across periodic boundaries too
+  double halo_mine = compute_count > 0 ? halo_bytes / compute_count : 0.0, halo_most = 0.0;
+  MPI_Reduce(&halo_mine, &halo_most, 1, MPI_DOUBLE, MPI_MAX, 0, world);
+  if (comm->me == 0 && compute_count > 0 && !fold_images)
+    utils::logmesg(lmp, "pair_style polmlip: halo exchange per rank (largest): {:.0f} bytes sent "
+                   "per force call\n", halo_most);
+  halo_bytes = 0.0;
+  double mesh[2] = {(double) polmlip::mesh_points_held(),
+                    compute_count > 0 ? (double) polmlip::mesh_bytes_sent() / compute_count : 0.0};
+  double mesh_most[2] = {0.0, 0.0};
+  MPI_Reduce(mesh, mesh_most, 2, MPI_DOUBLE, MPI_MAX, 0, world);
+  if (comm->me == 0 && compute_count > 0 && comm->nprocs > 1)
+    utils::logmesg(lmp, "pair_style polmlip: mesh per rank (largest): {:.0f} points held, {:.0f} "
+                   "bytes sent per force call\n", mesh_most[0], mesh_most[1]);
+  polmlip::set_mesh_comm(polmlip::mpi_mesh_comm(world));  // restarts the counts
   halo_seconds = compute_seconds = model_seconds = 0.0;
   halo_count = compute_count = 0;
 }

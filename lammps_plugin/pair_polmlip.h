@@ -67,6 +67,8 @@ class PairPolmlip : public Pair {
   double field_limit;    // V/A, 0: the model's own
   double total_charge;   // e, the system's total charge (keyword total_charge)
   bool fold_images;    // one rank: images folded onto owners (lattice shifts), no ghosts
+  int ewald_split;     // keyword ewald_split: -1 default (split when the model can), 0 no, 1 yes
+  double real_space_cutoff;  // A: the split's real-space pairs (0: everything in k-space)
   bool bec_flag;       // `bec yes`: request the Born effective charges (9 columns, e)
   // Per-atom outputs for `fix pair`, one per per-atom output the model declares (forces
   // excepted), under its declared name (docs/export.md); on-request ones only if requested.
@@ -87,6 +89,8 @@ class PairPolmlip : public Pair {
   // (halo_reverse) or the per-atom outputs with ghost rows.
   double *halo_rows;
   int halo_width, feature_width;
+  int halo_max_width;  // widest exchanged row: max(feature_width, 13 = q, mu, Theta)
+  double halo_bytes;   // bytes packed by the halo exchange since the last finish()
   bool halo_reverse;
   bool ghosts_reported;
   double halo_seconds, compute_seconds;  // wall time in exchanges, in compute()

@@ -55,10 +55,12 @@ void PairPolmlip::setup_peratom(const std::vector<polmlip::OutputSpec> &declared
     if (p.graph_rows) graph_columns += p.columns;
     peratom.push_back(p);
   }
-  // buffer sizes of LAMMPS' communication: the halo exchange moves up to feature_width
-  // values per atom, the per-atom outputs with ghost rows graph_columns
-  comm_forward = std::max(feature_width, 1);
-  comm_reverse = std::max(feature_width, graph_columns);
+  // buffer sizes of LAMMPS' communication: the halo exchange moves up to halo_max_width
+  // values per atom (the features, or q, mu and Theta of the Ewald split: 1 + 3 + 9), the
+  // per-atom outputs with ghost rows graph_columns
+  halo_max_width = std::max(feature_width, 13);
+  comm_forward = halo_max_width;
+  comm_reverse = std::max(halo_max_width, graph_columns);
 }
 
 void *PairPolmlip::extract(const char *name, int &dim)
@@ -89,6 +91,7 @@ int PairPolmlip::pack_reverse_comm(int n, int first, double *buf)
 {
   int m = 0;
   if (halo_reverse) {
+    halo_bytes += (double) n * halo_width * sizeof(double);
     for (int i = first; i < first + n; i++)
       for (int k = 0; k < halo_width; k++) buf[m++] = halo_rows[(size_t) i * halo_width + k];
     return m;

@@ -214,6 +214,16 @@ ModelInfo parse_metadata(const std::string &path, const std::string &text) {
     if (!(info.min_distance >= 0.0) || !std::isfinite(info.min_distance))
       throw Corrupted("'min_distance' is " + std::to_string(info.min_distance));
   }
+  if (const Json *lr = field(meta, "long_range")) {
+    if (!lr->is_object()) wrong_type("'long_range'", *lr, "an object");
+    if (const Json *v = field(*lr, "real_space_cutoff")) {
+      if (!v->is_null()) {
+        info.real_space_cutoff = as_number(*v, "'real_space_cutoff' of 'long_range'");
+        if (!(info.real_space_cutoff >= 0.0) || !std::isfinite(info.real_space_cutoff))
+          throw Corrupted("'real_space_cutoff' is " + std::to_string(info.real_space_cutoff));
+      }
+    }
+  }
   info.dtype = "float64";
   if (const Json *v = field(meta, "dtype")) info.dtype = as_string(*v, "'dtype'");
   if (info.dtype != "float64" && info.dtype != "float32")

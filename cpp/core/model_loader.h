@@ -31,6 +31,9 @@ struct OutputSpec {
 struct ModelInfo {
   std::vector<std::string> elements;
   double cutoff = 0.0;        // Å
+  // Å: real-space cutoff of the Ewald split of the Gaussian sites (metadata
+  // long_range.real_space_cutoff; 0: the model cannot split, or was exported before)
+  double real_space_cutoff = 0.0;
   double ghost_cutoff = 0.0;  // Å, how far ghost atoms must reach (one cutoff with the halo)
   // Å: closer atoms are refused as overlapping (metadata "min_distance"; files written
   // before it was recorded use units::kMinDistance)

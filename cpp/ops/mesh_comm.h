@@ -62,4 +62,8 @@ void set_mesh_comm(MeshComm comm);
 // since it was installed (benchmarks).
 int64_t mesh_bytes_sent();
 
+// The most mesh points this process held at once (its brick plus its x-slab, in one
+// mesh_to_slabs call) since the communicator was installed (benchmarks).
+int64_t mesh_points_held();
+
 }  // namespace polmlip

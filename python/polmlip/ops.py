@@ -1,10 +1,13 @@
 """Loading the native TorchScript operators, with a pure-PyTorch fallback.
 
 ``polmlip::spread``, ``polmlip::gather``, ``polmlip::allreduce``, ``polmlip::halo`` (with
-``polmlip::set_halo_owners``) and ``polmlip::neighbor_pairs`` always exist after importing
-polmlip (``allreduce`` is the identity in one process and ``halo`` the identity on frames
-without ghosts; an engine that decomposes the domain installs an MPI sum and a halo exchange
-into the native ones):
+``polmlip::set_halo_owners``), ``polmlip::neighbor_pairs`` and the distributed-mesh operators
+``polmlip::mesh_layout``, ``dist_rfftn``, ``dist_irfftn``, ``mesh_to_slabs`` and
+``slabs_to_mesh`` (``cpp/ops/mesh_comm.h``) always exist after importing polmlip
+(``allreduce`` is the identity in one process and ``halo`` the identity on frames without
+ghosts; in one process the mesh operators are ``torch.fft.rfftn``, ``irfftn`` and a periodic
+wrap-sum / wrap-gather, see :mod:`polmlip.mesh_reference`; an engine that decomposes the domain
+installs an MPI sum, a halo exchange and an MPI all-to-all into the native ones):
 
 * the C++ kernels of ``libpolmlip_ops`` (built by CMake into ``polmlip/lib``, or named by
   the environment variable ``POLMLIP_OPS_LIBRARY``) when they can be loaded;
@@ -30,6 +33,12 @@ _SCHEMAS = {
     "set_halo_owners": "set_halo_owners(Tensor owners) -> ()",
     "neighbor_pairs": "neighbor_pairs(Tensor positions, Tensor cell, bool periodic, float cutoff)"
     " -> (Tensor, Tensor)",
+    "mesh_layout": "mesh_layout(int[] mesh_shape) -> int[]",
+    "dist_rfftn": "dist_rfftn(Tensor slab, int[] mesh_shape) -> Tensor",
+    "dist_irfftn": "dist_irfftn(Tensor kslab, int[] mesh_shape) -> Tensor",
+    "mesh_to_slabs": "mesh_to_slabs(Tensor brick, int[] lo, int[] mesh_shape) -> Tensor",
+    "slabs_to_mesh": "slabs_to_mesh(Tensor slab, int[] lo, int[] brick_shape, int[] mesh_shape)"
+    " -> Tensor",
 }
 _state = {"backend": None, "fallback": None}
 
@@ -111,6 +120,7 @@ def _register_fallback() -> None:
     # mark the backend first: importing mesh_ops imports polmlip.electrostatics, which calls
     # load() again, and a second registration of the namespace is an error
     _state["backend"] = "reference"
+    from . import mesh_reference
     from .electrostatics import mesh_ops
 
     lib = torch.library.Library("polmlip", "DEF")
@@ -122,6 +132,8 @@ def _register_fallback() -> None:
     lib.impl("halo", _halo, "CompositeImplicitAutograd")
     lib.impl("set_halo_owners", _set_halo_owners, "CompositeImplicitAutograd")
     lib.impl("neighbor_pairs", _neighbor_pairs, "CompositeExplicitAutograd")
+    for name in ("mesh_layout", "dist_rfftn", "dist_irfftn", "mesh_to_slabs", "slabs_to_mesh"):
+        lib.impl(name, getattr(mesh_reference, name), "CompositeImplicitAutograd")
     _state["fallback"] = lib  # keep the registration alive
 
 

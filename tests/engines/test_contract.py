@@ -64,14 +64,25 @@ def frame():
     return atoms
 
 
-@pytest.fixture(scope="module")
-def ase_results(exported, frame):
+def _ase(exported, frame, split):
     atoms = frame.copy()
     atoms.calc = PolMLIPCalculator(
-        str(exported[0]), external_field=FIELD, total_charge=TOTAL_CHARGE
+        str(exported[0]), external_field=FIELD, total_charge=TOTAL_CHARGE, ewald_split=split
     )
     atoms.calc.get_property("bec", atoms)
     return atoms.calc.results
+
+
+@pytest.fixture(scope="module")
+def ase_results(exported, frame):
+    """One process (OpenMM's and ASE's default): everything in k-space."""
+    return _ase(exported, frame, False)
+
+
+@pytest.fixture(scope="module")
+def ase_split_results(exported, frame):
+    """As LAMMPS sums it: Ewald-split."""
+    return _ase(exported, frame, True)
 
 
 def _declared(meta):
@@ -141,7 +152,7 @@ def _per_atom_names(meta):
 @pytest.mark.skipif(not lammps_available(), reason="LAMMPS plugin not built or lmp missing")
 @pytest.mark.parametrize("ranks", [1, 2])
 def test_lammps_fix_pair_exposes_every_declared_per_atom_output(
-    exported, frame, ase_results, tmp_path, ranks
+    exported, frame, ase_split_results, tmp_path, ranks
 ):
     path, meta = exported
     names = _per_atom_names(meta)
@@ -174,15 +185,15 @@ def test_lammps_fix_pair_exposes_every_declared_per_atom_output(
     data = data[np.argsort(data[:, 0]), 1:]
     start = 0
     for name in names:
-        ref = np.asarray(ase_results[name]).reshape(len(frame), -1)
+        ref = np.asarray(ase_split_results[name]).reshape(len(frame), -1)
         got = data[:, start : start + columns[name]]
         start += columns[name]
         scale = max(np.abs(ref).max(), 1e-3)
         assert np.abs(got - ref).max() <= 1e-7 * scale, name
     energy = read_thermo(tmp_path)[0][1]
-    assert energy == pytest.approx(ase_results["energy"], rel=1e-9, abs=1e-9)
+    assert energy == pytest.approx(ase_split_results["energy"], rel=1e-9, abs=1e-9)
     forces = read_forces(tmp_path)[0]
-    ref_f = ase_results["forces"]
+    ref_f = ase_split_results["forces"]
     assert np.abs(forces - ref_f).max() <= 1e-7 * np.abs(ref_f).max()
 
 

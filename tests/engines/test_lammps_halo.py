@@ -36,18 +36,20 @@ SKIN = 2.0  # LAMMPS' default neighbour skin in metal units
 CUTOFF = 3.5
 
 
-def _model(path, elements, **heads):
+def _model(path, elements, **settings):
+    """A small model; explicit-k Ewald at 1e-12 unless ``settings`` say otherwise (the PME
+    cases run the mesh distributed over the ranks)."""
     torch.manual_seed(0)
-    cfg = ModelConfig(
+    cfg = dict(
         elements=elements,
         channels=6,
         cutoff=CUTOFF,
         num_layers=2,
         kspace_method="ewald",
         kspace_accuracy=1e-12,
-        **heads,
     )
-    export_model(PolMLIP(cfg).double(), path)
+    cfg.update(settings)
+    export_model(PolMLIP(ModelConfig(**cfg)).double(), path)
     return str(path)
 
 
@@ -56,6 +58,16 @@ def _clustered():
     the far slabs own no atom (and some have no ghost either)."""
     atoms = water_cluster(6, seed=11, box=5.5)
     atoms.set_cell([14.0, 9.0, 9.0])
+    return atoms
+
+
+def _clustered_off_cutoff():
+    """As :func:`_clustered`, in a 14 × 9.3 × 9.3 Å box: lattice vectors of exactly the
+    real-space cutoff (9 Å) would put self-image pairs at exactly the cutoff, which the
+    periodic search and the ghost images classify differently by rounding (a 1e-8 force
+    difference at PME accuracy 1e-6; the truncation itself is hard, as in LAMMPS coul/long)."""
+    atoms = _clustered()
+    atoms.set_cell([14.0, 9.3, 9.3])
     return atoms
 
 
@@ -79,6 +91,27 @@ CASES = {
         dict(induced_charges=True),
         (0.0, 0.03, 0.0),
         "processors * 1 1",
+    ),
+    "triclinic_all_heads_field_pme": (
+        triclinic_water,
+        ["H", "O"],
+        dict(ALL_HEADS, kspace_method="pme", kspace_accuracy=1e-6),
+        (0.02, -0.01, 0.03),
+        "",
+    ),
+    "rank_without_atoms_pme": (
+        _clustered_off_cutoff,
+        ["H", "O"],
+        dict(induced_charges=True, kspace_method="pme", kspace_accuracy=1e-6),
+        (0.0, 0.03, 0.0),
+        "processors * 1 1",
+    ),
+    "water_pme_2x2x2": (
+        lambda: water_cluster(16, seed=3, box=11.0),
+        ["H", "O"],
+        dict(quadrupoles=True, induced_dipoles=True, kspace_method="pme"),
+        (0.01, 0.0, 0.0),
+        "",
     ),
     "box_just_over_twice_the_cutoff": (
         lambda: water_cluster(4, seed=6, box=2 * CUTOFF + 0.3),
@@ -119,7 +152,7 @@ def test_halo_ranks_match_ase(case, tmp_path):
     atoms = build()
     atoms.wrap()
     model = _model(tmp_path / "model.pt", elements, **heads)
-    calc = PolMLIPCalculator(model, external_field=field)
+    calc = PolMLIPCalculator(model, external_field=field, ewald_split=True)
     atoms.calc = calc
     e_ref = atoms.get_potential_energy()
     f_ref = atoms.get_forces()
@@ -150,7 +183,7 @@ def test_halo_ranks_match_ase(case, tmp_path):
         data = _peratom(tmp_path, len(atoms))
         _close(data[:, 0], q_ref, "charges " + where)
         _close(data[:, 1:10], bec_ref, "bec " + where)
-        if case == "rank_without_atoms" and ranks >= 4:
+        if case.startswith("rank_without_atoms") and ranks >= 4:
             counts = _ghost_counts(tmp_path)
             assert any(local == 0 for local, _ in counts), counts
 
@@ -184,12 +217,15 @@ def _expected_ghosts(atoms, grid, cut):
 def test_ghost_atoms_reach_cutoff_plus_skin_only(tmp_path):
     """The log's ghost counts per rank are those within cutoff + skin of each subdomain, as
     computed here from the geometry; within num_layers × cutoff + skin (what every rank
-    evaluated before the exchange) there would be far more."""
+    evaluated before the exchange) there would be far more. With the Ewald split (the
+    default) the shell reaches the real-space cutoff + skin instead."""
     atoms = water_cluster(40, seed=4, box=16.0)
     atoms.set_cell(np.diag([16.0, 16.0, 16.0]))
     atoms.wrap()
     model = _model(tmp_path / "model.pt", ["H", "O"])
-    write_inputs(tmp_path, atoms, "model.pt", ["H", "O"], pre="processors 2 1 1")
+    write_inputs(
+        tmp_path, atoms, "model.pt", ["H", "O"], pre="processors 2 1 1", pair_extra="ewald_split no"
+    )
     proc = run_lammps(tmp_path, 2)
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert "ghost cutoff 5.5 A (cutoff + skin)" in (tmp_path / "log.lammps").read_text()
@@ -197,6 +233,13 @@ def test_ghost_atoms_reach_cutoff_plus_skin_only(tmp_path):
     assert counts == _expected_ghosts(atoms, (2, 1, 1), CUTOFF + SKIN)
     deep = _expected_ghosts(atoms, (2, 1, 1), 2 * CUTOFF + SKIN)
     assert all(g_deep > 1.3 * g for (_, g), (_, g_deep) in zip(counts, deep)), (counts, deep)
+    write_inputs(tmp_path, atoms, "model.pt", ["H", "O"], pre="processors 2 1 1")
+    proc = run_lammps(tmp_path, 2)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    reach = ModelConfig(elements=["H", "O"]).real_space_cutoff + SKIN
+    log = (tmp_path / "log.lammps").read_text()
+    assert f"ghost cutoff {reach:g} A (real-space cutoff + skin)" in log
+    assert _ghost_counts(tmp_path) == _expected_ghosts(atoms, (2, 1, 1), reach)
     del model
 
 
@@ -208,7 +251,7 @@ def test_atom_ids_with_gaps_on_two_ranks(tmp_path):
     atoms.wrap()
     model = _model(tmp_path / "model.pt", ["H", "O"], induced_charges=True)
     remaining = atoms[[i for i in range(len(atoms)) if i != 2]]
-    remaining.calc = PolMLIPCalculator(model)
+    remaining.calc = PolMLIPCalculator(model, ewald_split=True)
     e_ref, f_ref = remaining.get_potential_energy(), remaining.get_forces()
     write_inputs(
         tmp_path,

@@ -176,3 +176,25 @@ def test_exported_pme_model_gives_bec_and_forces_together(tmp_path):
         f = atoms.get_forces()
     assert z.shape == (8, 3, 3) and np.isfinite(z).all() and np.isfinite(f).all()
     assert abs(z[0].trace() / 3) > 0.01
+
+
+def test_ewald_split_in_ase(tmp_path, exported):
+    """``ewald_split=True`` sums as LAMMPS does (the same physics to the accuracy); a model
+    without a real-space cutoff cannot split, which is a clear error."""
+    from polmlip.model import ModelConfig, PolMLIP
+
+    path, meta = exported
+    assert meta["long_range"]["real_space_cutoff"] == pytest.approx(9.0)
+    atoms = water_cluster(4, seed=5, box=7.0)
+    atoms.calc = PolMLIPCalculator(str(path))
+    e, f = atoms.get_potential_energy(), atoms.get_forces()
+    atoms.calc = PolMLIPCalculator(str(path), ewald_split=True)
+    e_split, f_split = atoms.get_potential_energy(), atoms.get_forces()
+    assert e_split == pytest.approx(e, rel=1e-5)
+    assert np.abs(f_split - f).max() < 1e-4 * np.abs(f).max()
+    assert np.abs(f_split - f).max() > 0.0  # really a different summation
+    torch.manual_seed(0)
+    cfg = ModelConfig(elements=["H", "O"], channels=4, lmax=1, real_space_cutoff=0.0)
+    export_model(PolMLIP(cfg).double(), tmp_path / "nosplit.pt")
+    with pytest.raises(InputError, match="ewald_split needs a model exported with"):
+        PolMLIPCalculator(str(tmp_path / "nosplit.pt"), ewald_split=True)

@@ -1081,6 +1081,14 @@ CASES = [
         needs="lammps",
     ),
     Case(
+        "lammps-ewald-split",
+        "lammps",
+        "`ewald_split maybe`",
+        "Expected boolean parameter instead of 'maybe'",
+        {"atoms": lambda: water(4, seed=1, box=9.0), "pair_extra": "ewald_split maybe"},
+        needs="lammps",
+    ),
+    Case(
         "lammps-keyword",
         "lammps",
         "unknown `pair_style` keyword",
