@@ -61,10 +61,11 @@ RSS_WRAPPER = (
 )
 
 
-def make_model(folder: pathlib.Path) -> pathlib.Path:
+def make_model(folder: pathlib.Path, settings=None, name="model.pt") -> pathlib.Path:
+    """Export an untrained model of ``settings`` (default ``MODEL``) into ``folder``."""
     torch.manual_seed(0)
-    path = folder / "model.pt"
-    export_model(PolMLIP(ModelConfig.from_dict(dict(MODEL))).double(), path)
+    path = folder / name
+    export_model(PolMLIP(ModelConfig.from_dict(dict(settings or MODEL))).double(), path)
     return path
 
 

@@ -44,7 +44,8 @@ using namespace LAMMPS_NS;
 PairPolmlip::PairPolmlip(LAMMPS *lmp) :
     Pair(lmp), device(torch::kCPU), dtype(torch::kFloat64), cutoff(0.0),
     min_distance(0.0), energy_conversion(1.0), kspace_accuracy(0.0), field_limit(0.0),
-    total_charge(0.0), fold_images(false), ewald_split(-1), real_space_cutoff(0.0), bec_flag(false), nmax_peratom(0), peratom_flag(0),
+    total_charge(0.0), fold_images(false), ewald_split(0), real_space_cutoff(0.0),
+    bec_flag(false), nmax_peratom(0), peratom_flag(0),
     halo_rows(nullptr), halo_width(0), feature_width(0), halo_max_width(13), halo_bytes(0.0),
     halo_reverse(false),
     ghosts_reported(false), halo_seconds(0.0), compute_seconds(0.0), model_seconds(0.0),
@@ -199,7 +200,7 @@ void PairPolmlip::settings(int narg, char **arg)
     elements = loaded.info.elements;
     cutoff = loaded.info.cutoff;
     min_distance = loaded.info.min_distance;
-    real_space_cutoff = ewald_split == 0 ? 0.0 : loaded.info.real_space_cutoff;
+    real_space_cutoff = ewald_split == 1 ? loaded.info.real_space_cutoff : 0.0;
     if (ewald_split == 1 && real_space_cutoff <= 0.0)
       throw std::runtime_error("ewald_split yes needs a model with a real-space cutoff "
                                "(real_space_cutoff > 0 in its long_range metadata); re-export "

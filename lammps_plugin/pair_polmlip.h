@@ -67,7 +67,7 @@ class PairPolmlip : public Pair {
   double field_limit;    // V/A, 0: the model's own
   double total_charge;   // e, the system's total charge (keyword total_charge)
   bool fold_images;    // one rank: images folded onto owners (lattice shifts), no ghosts
-  int ewald_split;     // keyword ewald_split: -1 default (split when the model can), 0 no, 1 yes
+  int ewald_split;     // keyword ewald_split: 0 no (default), 1 yes
   double real_space_cutoff;  // A: the split's real-space pairs (0: everything in k-space)
   bool bec_flag;       // `bec yes`: request the Born effective charges (9 columns, e)
   // Per-atom outputs for `fix pair`, one per per-atom output the model declares (forces

@@ -174,7 +174,7 @@ def test_lammps_fix_pair_exposes_every_declared_per_atom_output(
         ["H", "O"],
         field=FIELD,
         run=run,
-        pair_extra=f"total_charge {TOTAL_CHARGE} bec yes",
+        pair_extra=f"total_charge {TOTAL_CHARGE} bec yes ewald_split yes",
     )
     proc = run_lammps(tmp_path, ranks)
     assert proc.returncode == 0, proc.stdout[-3000:]

@@ -52,7 +52,7 @@ def test_lammps_matches_ase_at_1_2_4_ranks(case, tmp_path):
     atoms = build()
     atoms.wrap()
     model = _model(tmp_path / "model.pt", elements, **heads)
-    atoms.calc = PolMLIPCalculator(model, external_field=field, ewald_split=True)
+    atoms.calc = PolMLIPCalculator(model, external_field=field)
     e_ref, f_ref = atoms.get_potential_energy(), atoms.get_forces()
     p_ref = pressure_from_stress(atoms.get_stress(), atoms.get_volume())
     write_inputs(tmp_path, atoms, "model.pt", elements, field=field)
@@ -99,7 +99,7 @@ def test_time_dependent_field_variable(tmp_path):
     assert proc.returncode == 0, proc.stdout[-2000:]
     forces = read_forces(tmp_path)
     blocks = (tmp_path / "pos.dump").read_text().split("ITEM: TIMESTEP")[1:]
-    calc = PolMLIPCalculator(model, ewald_split=True)
+    calc = PolMLIPCalculator(model)
     for step in (1, 3, 6):
         lines = blocks[step].strip().splitlines()
         data = np.array([[float(v) for v in l.split()] for l in lines[8 : 8 + len(atoms)]])
@@ -118,7 +118,7 @@ def test_per_atom_outputs_with_fix_pair(tmp_path):
     atoms.wrap()
     model = _model(tmp_path / "model.pt", ["H", "O"], induced_charges=True, induced_dipoles=True)
     field = (0.03, 0.0, 0.0)
-    atoms.calc = PolMLIPCalculator(model, external_field=field, ewald_split=True)
+    atoms.calc = PolMLIPCalculator(model, external_field=field)
     q_ref = atoms.calc.get_property("charges", atoms)
     mu_ref = atoms.calc.get_property("dipoles", atoms)
     run = (
@@ -154,7 +154,7 @@ def test_per_atom_bec_with_fix_pair(tmp_path, ranks):
     atoms.wrap()
     model = _model(tmp_path / "model.pt", ["H", "O"], induced_charges=True, induced_dipoles=True)
     field = (0.0, 0.02, 0.0)
-    atoms.calc = PolMLIPCalculator(model, external_field=field, ewald_split=True)
+    atoms.calc = PolMLIPCalculator(model, external_field=field)
     z_ref = atoms.calc.get_property("bec", atoms).reshape(len(atoms), 9)
     cols = " ".join(f"f_z[{k + 1}]" for k in range(9))
     run = (
@@ -189,7 +189,7 @@ def test_global_polarization_vector(tmp_path):
     atoms = water_cluster(6, seed=3, box=8.0)
     atoms.wrap()
     model = _model(tmp_path / "model.pt", ["H", "O"], induced_dipoles=True)
-    atoms.calc = PolMLIPCalculator(model, external_field=(0.0, 0.02, 0.0), ewald_split=True)
+    atoms.calc = PolMLIPCalculator(model, external_field=(0.0, 0.02, 0.0))
     p_ref = atoms.calc.get_property("polarization", atoms)
     run = (
         "compute P all pair polmlip\nthermo_style custom step c_P[1] c_P[2] c_P[3]\n"

@@ -109,7 +109,7 @@ CASES = {
     "water_pme_2x2x2": (
         lambda: water_cluster(16, seed=3, box=11.0),
         ["H", "O"],
-        dict(quadrupoles=True, induced_dipoles=True, kspace_method="pme"),
+        dict(quadrupoles=True, induced_dipoles=True, kspace_method="pme", kspace_accuracy=1e-6),
         (0.01, 0.0, 0.0),
         "",
     ),
@@ -120,6 +120,15 @@ CASES = {
         (0.0, 0.0, 0.02),
         "",
     ),
+}
+
+#: cases run with ``ewald_split yes`` (and ASE ``ewald_split=True``): the real-space pairs
+#: over ghosts to the real-space cutoff; the others sum everything in k-space (the default)
+SPLIT_CASES = {
+    "rocksalt",
+    "triclinic_all_heads_field_pme",
+    "rank_without_atoms_pme",
+    "box_just_over_twice_the_cutoff",
 }
 
 RUN = (
@@ -152,7 +161,8 @@ def test_halo_ranks_match_ase(case, tmp_path):
     atoms = build()
     atoms.wrap()
     model = _model(tmp_path / "model.pt", elements, **heads)
-    calc = PolMLIPCalculator(model, external_field=field, ewald_split=True)
+    split = case in SPLIT_CASES
+    calc = PolMLIPCalculator(model, external_field=field, ewald_split=split)
     atoms.calc = calc
     e_ref = atoms.get_potential_energy()
     f_ref = atoms.get_forces()
@@ -168,7 +178,7 @@ def test_halo_ranks_match_ase(case, tmp_path):
         field=field,
         run=RUN,
         pre=pre,
-        pair_extra="bec yes",
+        pair_extra="bec yes ewald_split yes" if split else "bec yes",
     )
     for ranks in (1, 2, 4, 8):
         proc = run_lammps(tmp_path, ranks)
@@ -217,15 +227,13 @@ def _expected_ghosts(atoms, grid, cut):
 def test_ghost_atoms_reach_cutoff_plus_skin_only(tmp_path):
     """The log's ghost counts per rank are those within cutoff + skin of each subdomain, as
     computed here from the geometry; within num_layers × cutoff + skin (what every rank
-    evaluated before the exchange) there would be far more. With the Ewald split (the
-    default) the shell reaches the real-space cutoff + skin instead."""
+    evaluated before the exchange) there would be far more. With the Ewald split
+    (``ewald_split yes``) the shell reaches the real-space cutoff + skin instead."""
     atoms = water_cluster(40, seed=4, box=16.0)
     atoms.set_cell(np.diag([16.0, 16.0, 16.0]))
     atoms.wrap()
     model = _model(tmp_path / "model.pt", ["H", "O"])
-    write_inputs(
-        tmp_path, atoms, "model.pt", ["H", "O"], pre="processors 2 1 1", pair_extra="ewald_split no"
-    )
+    write_inputs(tmp_path, atoms, "model.pt", ["H", "O"], pre="processors 2 1 1")
     proc = run_lammps(tmp_path, 2)
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert "ghost cutoff 5.5 A (cutoff + skin)" in (tmp_path / "log.lammps").read_text()
@@ -233,7 +241,9 @@ def test_ghost_atoms_reach_cutoff_plus_skin_only(tmp_path):
     assert counts == _expected_ghosts(atoms, (2, 1, 1), CUTOFF + SKIN)
     deep = _expected_ghosts(atoms, (2, 1, 1), 2 * CUTOFF + SKIN)
     assert all(g_deep > 1.3 * g for (_, g), (_, g_deep) in zip(counts, deep)), (counts, deep)
-    write_inputs(tmp_path, atoms, "model.pt", ["H", "O"], pre="processors 2 1 1")
+    write_inputs(
+        tmp_path, atoms, "model.pt", ["H", "O"], pre="processors 2 1 1", pair_extra="ewald_split yes"
+    )
     proc = run_lammps(tmp_path, 2)
     assert proc.returncode == 0, proc.stdout[-3000:]
     reach = ModelConfig(elements=["H", "O"]).real_space_cutoff + SKIN
@@ -251,7 +261,7 @@ def test_atom_ids_with_gaps_on_two_ranks(tmp_path):
     atoms.wrap()
     model = _model(tmp_path / "model.pt", ["H", "O"], induced_charges=True)
     remaining = atoms[[i for i in range(len(atoms)) if i != 2]]
-    remaining.calc = PolMLIPCalculator(model, ewald_split=True)
+    remaining.calc = PolMLIPCalculator(model)
     e_ref, f_ref = remaining.get_potential_energy(), remaining.get_forces()
     write_inputs(
         tmp_path,

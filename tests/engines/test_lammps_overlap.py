@@ -49,7 +49,16 @@ def _overlapping(distance, far=False):
 
 def _write(tmp_path, atoms, model_file):
     # skin 0.5: the ghost region (cutoff + skin) leaves part of the 20 Å box unseen by rank 0
-    write_inputs(tmp_path, atoms, model_file, ["H", "O"], field=None, extra="neighbor 0.5 bin")
+    # (without the Ewald split, whose real-space pairs would widen it to 9.5 Å)
+    write_inputs(
+        tmp_path,
+        atoms,
+        model_file,
+        ["H", "O"],
+        field=None,
+        extra="neighbor 0.5 bin",
+        pair_extra="ewald_split no",
+    )
 
 
 @pytest.mark.parametrize("ranks", [1, 2])

@@ -71,6 +71,6 @@ def test_documented_python_snippet_runs_in_a_plain_environment(tmp_path, ranks):
     energy = energies[0]
     assert np.allclose(energies, energy, rtol=1e-12, atol=0)
 
-    atoms.calc = PolMLIPCalculator(str(tmp_path / "model.pt"), ewald_split=True)
+    atoms.calc = PolMLIPCalculator(str(tmp_path / "model.pt"))
     reference = atoms.get_potential_energy()
     assert energy == pytest.approx(reference, rel=1e-6, abs=1e-9), (energy, reference)
