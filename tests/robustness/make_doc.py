@@ -55,6 +55,7 @@ def main() -> None:
                 message = run_case(case, work, ranks)
             except Exception as exc:  # a failing row is reported, not hidden
                 message = f"(row failed: {type(exc).__name__}: {str(exc).splitlines()[0]})"
+            message = message.replace(str(tmp), "$TMPDIR")  # no path of this run in the page
             results.setdefault(case.route, []).append((case, ranks, message))
             print(f"{case.id} [{ranks}]: {message}", flush=True)
     lines = [HEADER]
