@@ -135,9 +135,9 @@ def main(argv=None) -> int:
     p.add_argument("--quick", action="store_true", help="small boxes (smoke test)")
     p.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md")
     args = p.parse_args(argv)
-    # (water molecules, rank counts): ~100k atoms only at 8 ranks, because the real-space
-    # pairs' autograd intermediates (~650 bytes per pair, ~300 pairs per atom) would need
-    # ~20 GB in one process, more than this machine has
+    # (water molecules, rank counts): ~100k atoms only at 8 ranks: the split's real-space
+    # pairs hold their autograd intermediates (the 12k box peaks at 2.3 GB on one rank), so
+    # one process would need ~20 GB for ~100k atoms, about what this machine has
     plan = [(256, [1, 2, 4]), (1024, [4])] if args.quick else [(4096, [1, 2, 4, 8]), (32768, [8])]
     t_start = time.perf_counter()
     memory_rows, speed = [], {}
