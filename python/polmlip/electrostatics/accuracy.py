@@ -25,9 +25,9 @@ import numpy as np
 _NK = 1500
 _NTABLE = 120  # candidate cutoffs / mesh spacings per table
 _ALIAS_PREFACTOR = 0.6
-# measured/estimated real-space error of the split on water boxes (up to 2.4x at 6-10 Å; the
-# uncorrelated-site estimate underrates neutral molecules, whose total forces cancel more),
-# with a margin; see tests/physics/test_ewald_split.py
+# the uncorrelated-site estimate of the split's real-space error underrates water (neutral
+# molecules, whose total forces cancel more); times 3 it bounds the measured truncation
+# error there (tests/physics/test_ewald_split.py::test_real_space_error_estimate_bounds_water)
 _REAL_SPACE_PREFACTOR = 3.0
 
 
