@@ -42,23 +42,15 @@ def energy_drift(times, energies):
     return float(fit[0]), stderr, rms
 
 
-def water_sites(n_sites, seed=0, density=0.1, dtype=torch.float64):
-    """Random rigid waters (O −0.8 e, H +0.4 e, OH 0.9572 Å, HOH 104.52°) at ``density``
-    sites/Å³ in a cube: positions (N, 3), cell (3, 3), charges (N,)."""
-    import math
+def water_sites(n_sites, seed=0, dtype=torch.float64):
+    """Rigid waters at 1 g/cm³ (0.1 sites/Å³; ``polmlip.data.structures.water_box``) with
+    charges O −0.8 e, H +0.4 e: positions (N, 3), cell (3, 3), charges (N,)."""
+    from polmlip.data.structures import water_box
 
-    g = torch.Generator().manual_seed(seed)
-    n_mol = n_sites // 3
-    length = (3 * n_mol / density) ** (1.0 / 3.0)
-    oxygen = torch.rand(n_mol, 3, generator=g, dtype=torch.float64) * length
-    half = math.radians(104.52) / 2.0
-    local = 0.9572 * torch.tensor(
-        [[math.sin(half), math.cos(half), 0.0], [-math.sin(half), math.cos(half), 0.0]],
-        dtype=torch.float64,
+    atoms = water_box(n_sites // 3, seed=seed)
+    q = [-0.8 if s == "O" else 0.4 for s in atoms.get_chemical_symbols()]
+    return (
+        torch.tensor(atoms.get_positions(), dtype=dtype),
+        torch.tensor(atoms.cell.array, dtype=dtype),
+        torch.tensor(q, dtype=dtype),
     )
-    rot, _ = torch.linalg.qr(torch.randn(n_mol, 3, 3, generator=g, dtype=torch.float64))
-    hydrogen = oxygen[:, None, :] + torch.einsum("hj,mij->mhi", local, rot)
-    pos = torch.cat([oxygen[:, None, :], hydrogen], dim=1).reshape(-1, 3) % length
-    q = torch.tensor([-0.8, 0.4, 0.4], dtype=torch.float64).repeat(n_mol)
-    cell = torch.eye(3, dtype=torch.float64) * length
-    return pos.to(dtype), cell.to(dtype), q.to(dtype)

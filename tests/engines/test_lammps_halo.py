@@ -242,7 +242,12 @@ def test_ghost_atoms_reach_cutoff_plus_skin_only(tmp_path):
     deep = _expected_ghosts(atoms, (2, 1, 1), 2 * CUTOFF + SKIN)
     assert all(g_deep > 1.3 * g for (_, g), (_, g_deep) in zip(counts, deep)), (counts, deep)
     write_inputs(
-        tmp_path, atoms, "model.pt", ["H", "O"], pre="processors 2 1 1", pair_extra="ewald_split yes"
+        tmp_path,
+        atoms,
+        "model.pt",
+        ["H", "O"],
+        pre="processors 2 1 1",
+        pair_extra="ewald_split yes",
     )
     proc = run_lammps(tmp_path, 2)
     assert proc.returncode == 0, proc.stdout[-3000:]

@@ -76,8 +76,8 @@ def _split_radial(r: torch.Tensor, a: float, b: float, nmax: int) -> torch.Tenso
     """B_0..B_nmax of [erfc(a r) − erfc(b r)]/r: the ERFC recursion run once on the
     difference (it is linear), which halves the work and the saved autograd tensors."""
     inv_r2 = 1.0 / (r * r)
-    ga = torch.exp(-(a * r) ** 2) / (a * math.sqrt(math.pi))
-    gb = torch.exp(-(b * r) ** 2) / (b * math.sqrt(math.pi))
+    ga = torch.exp(-((a * r) ** 2)) / (a * math.sqrt(math.pi))
+    gb = torch.exp(-((b * r) ** 2)) / (b * math.sqrt(math.pi))
     out = [(torch.erfc(a * r) - torch.erfc(b * r)) / r]
     for n in range(1, nmax + 1):
         source = (2.0 * a * a) ** n * ga - (2.0 * b * b) ** n * gb
