@@ -279,3 +279,15 @@ def test_atom_ids_with_gaps_on_two_ranks(tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert read_thermo(tmp_path)[0][1] == pytest.approx(e_ref, rel=RTOL)
     _close(read_forces(tmp_path)[0], f_ref, "forces")
+
+
+def test_ewald_split_needs_a_real_space_cutoff(tmp_path):
+    """``ewald_split yes`` with a model exported without a real-space cutoff is a LAMMPS
+    error that says what to do, not a silent fallback."""
+    atoms = water_cluster(4, seed=6, box=8.0)
+    atoms.wrap()
+    _model(tmp_path / "model.pt", ["H", "O"], real_space_cutoff=0.0)
+    write_inputs(tmp_path, atoms, "model.pt", ["H", "O"], pair_extra="ewald_split yes")
+    proc = run_lammps(tmp_path, 1)
+    assert proc.returncode != 0
+    assert "ewald_split yes needs a model with a real-space cutoff" in proc.stdout + proc.stderr
