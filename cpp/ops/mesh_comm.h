@@ -66,4 +66,7 @@ int64_t mesh_bytes_sent();
 // mesh_to_slabs call) since the communicator was installed (benchmarks).
 int64_t mesh_points_held();
 
+// Restart both counts (an engine's next run).
+void reset_mesh_counts();
+
 }  // namespace polmlip

@@ -42,12 +42,11 @@ def radial_functions(
     Returns:
         (nmax + 1, P) tensor; B_n has units Å^-(2n+1).
     """
-    inv_r2 = 1.0 / (r * r)
-    out = [torch.zeros_like(r) for _ in range(nmax + 1)]
     if kind == 0:  # COULOMB
-        out[0] = 1.0 / r
+        inv_r2 = 1.0 / (r * r)
+        out = [1.0 / r]
         for n in range(1, nmax + 1):
-            out[n] = (2 * n - 1) * out[n - 1] * inv_r2
+            out.append((2 * n - 1) * out[n - 1] * inv_r2)
         return torch.stack(out)
     if kind == 3:  # SPLIT_REMAINDER
         out_t = _split_radial(r, a, b, nmax)

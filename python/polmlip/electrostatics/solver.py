@@ -163,6 +163,23 @@ class MultipoleElectrostatics(torch.nn.Module):
         )
         return 1.0 / (math.sqrt(2.0) * eta)
 
+    def _kspace_pick(
+        self,
+        candidates: List[float],
+        table: List[List[float]],
+        width: float,
+        magnitudes: List[float],
+    ) -> float:
+        """The first candidate of a k-space table (made at the reference width) that meets
+        the k-space budget at pair width ``width``, in the reference width's units."""
+        return acc.pick(
+            candidates,
+            table,
+            self._scaled_norms(width),
+            magnitudes,
+            self._kspace_budget(width, magnitudes),
+        )
+
     def _kspace_budget(self, width: float, magnitudes: List[float]) -> float:
         """Relative error allowed to the k-space part at pair width ``width``.
 
@@ -189,13 +206,7 @@ class MultipoleElectrostatics(torch.nn.Module):
     def kspace_cutoff(self, magnitudes: List[float]) -> float:
         """Ewald k cutoff (1/Å) for the multipole magnitudes [Σq², Σ|μ|²/3, ΣΘ:Θ/30]."""
         width = self.kspace_width(magnitudes)
-        kcut = acc.pick(
-            self.kcut_candidates,
-            self.kcut_table,
-            self._scaled_norms(width),
-            magnitudes,
-            self._kspace_budget(width, magnitudes),
-        )
+        kcut = self._kspace_pick(self.kcut_candidates, self.kcut_table, width, magnitudes)
         return kcut * self.width / width
 
     @torch.jit.export
@@ -205,13 +216,7 @@ class MultipoleElectrostatics(torch.nn.Module):
         Raises if the mesh would exceed ``max_mesh_points``.
         """
         width = self.kspace_width(magnitudes)
-        h = acc.pick(
-            self.spacing_candidates,
-            self.spacing_table,
-            self._scaled_norms(width),
-            magnitudes,
-            self._kspace_budget(width, magnitudes),
-        )
+        h = self._kspace_pick(self.spacing_candidates, self.spacing_table, width, magnitudes)
         h = h * width / self.width
         spacing = cellmod.plane_spacings(cell.detach())
         widths = [float(spacing[0]), float(spacing[1]), float(spacing[2])]
