@@ -102,14 +102,22 @@ def _read_bec(workdir, n):
 
 
 @needs_lammps
+@pytest.mark.parametrize("split", ["no", "yes"])
 @pytest.mark.parametrize("cell", ["water", "triclinic_water"])
-def test_sum_rule_through_lammps_at_1_2_4_ranks(tmp_path, cell):
+def test_sum_rule_through_lammps_at_1_2_4_ranks(tmp_path, cell, split):
+    """Σ F = 0 and Σ Z* = 0 for neutral cells under a field, all in k-space and Ewald-split."""
     build, elements = CELLS[cell]
     atoms = build()
     atoms.wrap()
     _model(tmp_path / "model.pt", elements, **ALL_HEADS)
     write_inputs(
-        tmp_path, atoms, "model.pt", elements, field=FIELD, run=_bec_run(), pair_extra="bec yes"
+        tmp_path,
+        atoms,
+        "model.pt",
+        elements,
+        field=FIELD,
+        run=_bec_run(),
+        pair_extra=f"bec yes ewald_split {split}",
     )
     for ranks in (1, 2, 4):
         proc = run_lammps(tmp_path, ranks)
@@ -265,10 +273,11 @@ def test_ase_ac_field_energy_balance(trained_water_model):
 
 
 @needs_lammps
-@pytest.mark.parametrize("ranks, steps", [(1, 2000), (2, 200)])
-def test_lammps_nve_under_static_field(tmp_path, trained_water_model, ranks, steps):
+@pytest.mark.parametrize("ranks, steps, split", [(1, 2000, "no"), (2, 200, "no"), (2, 200, "yes")])
+def test_lammps_nve_under_static_field(tmp_path, trained_water_model, ranks, steps, split):
     """0.5 ps on one rank (images folded) for the drift, 50 fs on two (ghosts) for the
-    centre of mass; the same velocities with and without the field."""
+    centre of mass; the same velocities with and without the field; on two ranks also with
+    the Ewald split (real-space pairs over ghosts)."""
     import shutil
 
     shutil.copy(trained_water_model, tmp_path / "model.pt")
@@ -287,6 +296,7 @@ def test_lammps_nve_under_static_field(tmp_path, trained_water_model, ranks, ste
             "variable vx equal vcm(all,x)",
             run="thermo_style custom step etotal v_vx v_vz\nthermo_modify format float %.15g\n"
             f"run {steps}",
+            pair_extra=f"ewald_split {split}",
         )
         proc = run_lammps(tmp_path, ranks)
         assert proc.returncode == 0, proc.stdout[-2000:]
