@@ -123,6 +123,12 @@ def train_model(name: str, work: pathlib.Path, train_path: pathlib.Path, epochs:
             },
         }
     )
+    return train_timed(cfg, out)
+
+
+def train_timed(cfg, out: pathlib.Path):
+    """Train ``cfg`` into ``out``, resuming a checkpoint there; returns (best model, minutes
+    of training, including the runs it resumed)."""
     t0 = time.perf_counter()
     trainer = Trainer(cfg)
     resumed = trainer.resume_if_possible()

@@ -81,3 +81,9 @@ REF_DIPOLE: Final[str] = "ref_dipole"  # (B, 3) | e·Å
 REF_POLARIZATION: Final[str] = "ref_polarization"  # (B, 3) | e·Å
 REF_BEC: Final[str] = "ref_bec"  # (N, 3, 3) | e
 REF_CHARGES: Final[str] = "ref_charges"  # (N,) | e
+
+#: How the 9 numbers of a Born charge tensor are ordered in a file (row-major):
+#: ``polarization-major`` Z*_βγ = ∂P_β/∂r_γ at position 3β + γ (polmlip's own, ``polmlip
+#: datagen``); ``displacement-major`` the transpose, ∂P_β/∂r_γ at 3γ + β (the SPICE sets
+#: of ``../shared/data``, and codes that store ∂F_γ/∂E_β by field direction last).
+BEC_LAYOUTS = ("polarization-major", "displacement-major")

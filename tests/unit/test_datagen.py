@@ -148,3 +148,52 @@ def test_cli_writes_file_and_refuses_bad_requests(tmp_path, capsys):
     assert "linear-response" in capsys.readouterr().err
     args = _cli(["datagen", "water-clusters", "-o", "x.xyz", "--field", "0.005", "0.01"])
     assert args.field == [0.005, 0.01]
+
+
+def test_bec_from_field_derivative_of_forces_equals_dipole_differences():
+    """The Maxwell relation ∂μ_β/∂r_γ = ∂F_γ/∂E_β, both sides from tblite (6 vs 6N points)."""
+    lab = XtbLabeller()
+    atoms = datagen.water_cluster(2, np.random.default_rng(3))
+    by_field = lab.born_charges(atoms, method="field")
+    by_dipole = lab.born_charges(atoms, method="dipole")
+    assert np.abs(by_field - by_dipole).max() < 3e-3
+    assert np.abs(by_field).max() > 0.3
+    with pytest.raises(InputError, match="field' or 'dipole"):
+        lab.born_charges(atoms, method="spline")
+
+
+def test_file_labelling_keeps_labels_and_a_transposed_layout_is_caught(tmp_path, capsys):
+    from polmlip.cli.main import main
+
+    frames = datagen.generate("water-clusters", 3, molecules=(2, 3), bec=True, progress=False)
+    src = datagen.write_extxyz_atomic(frames, tmp_path / "src.xyz")
+    out = tmp_path / "labelled.xyz"
+    assert main(["datagen", "file", "--input", str(src), "--bec", "-o", str(out), "--quiet"]) == 0
+    back = read_frames(out)
+    for a, b in zip(frames, back):
+        assert b.get_potential_energy() == pytest.approx(a.info["energy"])  # kept
+        assert b.info["xtb_energy"] == pytest.approx(a.info["energy"], abs=1e-5)
+        assert np.allclose(b.arrays["xtb_forces"], a.arrays["forces"], atol=1e-4)
+        assert np.allclose(b.arrays["xtb_bec"], a.arrays["bec"], atol=3e-3)
+    # the same Born charges stored transposed: refused as read, right with the layout
+    for a in back:
+        a.arrays["bec"] = a.arrays["bec"].reshape(-1, 3, 3).transpose(0, 2, 1).reshape(-1, 9)
+    flipped = datagen.write_extxyz_atomic(back, tmp_path / "flipped.xyz")
+    with pytest.raises(InputError, match="bec_layout"):
+        build_dataset(read_frames(flipped), ["H", "O"], 3.0, DataKeys(), ("energy",))
+    graphs = build_dataset(
+        read_frames(flipped),
+        ["H", "O"],
+        3.0,
+        DataKeys(),
+        ("energy",),
+        bec_layout="displacement-major",
+    )
+    for a, g in zip(frames, graphs):
+        assert np.allclose(g["ref_bec"].numpy(), a.arrays["bec"].reshape(-1, 3, 3))
+    assert main(["datagen", "file", "-o", str(tmp_path / "x.xyz")]) == 2
+    assert "--input" in capsys.readouterr().err
+    box = datagen.generate("water-box", 1, molecules=(4, 4), progress=False)
+    periodic = datagen.write_extxyz_atomic(box, tmp_path / "box.xyz")
+    assert main(["datagen", "file", "--input", str(periodic), "-o", str(tmp_path / "y.xyz")]) == 2
+    assert "periodic" in capsys.readouterr().err

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 
+from ..errors import InputError
 from .args import positive_int
 
 DESCRIPTION = """Make reference data with GFN2-xTB (tblite): distorted structures labelled with
 energy (eV), forces (eV/Å), dipole (e·Å, clusters), Mulliken charges and, with --bec,
-Born effective charges by central differences of the dipole (6N single points per frame).
+Born effective charges from the field derivative of the forces (6 single points per frame).
 A uniform field can be applied to a fraction of the frames; it is stored per frame as
 external_field in V/Å, the key polmlip train reads. The file is written atomically.
 
@@ -16,19 +17,33 @@ systems:
   water-clusters   open clusters of --molecules waters (default 1-16)
   water-box        periodic 1 g/cm3 water boxes (no field, no BECs)
   nacl-clusters    open rock-salt NaCl fragments (8-27 ions)
+  file             the open frames of --input, which keep their own labels; the GFN2-xTB
+                   ones are added as xtb_energy, xtb_forces, xtb_dipole, xtb_charges and,
+                   with --bec, xtb_bec (e.g. Born charges for a DFT set that has none)
 
 examples:
   polmlip datagen water-clusters -n 200 -o train.xyz
   polmlip datagen water-clusters -n 40 --field 0.005 0.01 -o field_test.xyz  # 0.01 au = 0.514 V/Å
   polmlip datagen water-clusters -n 20 --molecules 2 6 --bec -o bec_test.xyz
+  polmlip datagen file --input dft.xyz --bec -o dft_with_xtb_bec.xyz
 """
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ..data.datagen import generate, write_extxyz_atomic
+    from ..data.datagen import generate, label_frames, write_extxyz_atomic
     from ..fileio import check_output
 
-    check_output(args.output, "data")
+    if (args.system == "file") != (args.input is not None):
+        raise InputError("--input FILE goes with the system 'file' (and 'file' needs --input)")
+    check_output(args.output, "data", inputs=[args.input] if args.input else ())
+    if args.system == "file":
+        from ..data.dataset import read_frames
+
+        frames = label_frames(read_frames(args.input), bec=args.bec, progress=not args.quiet)
+        path = write_extxyz_atomic(frames, args.output)
+        n_atoms = sum(len(a) for a in frames)
+        print(f"wrote {path}: {len(frames)} frames, {n_atoms} atoms (GFN2-xTB labels xtb_*)")
+        return 0
     frames = generate(
         args.system,
         args.frames,
@@ -91,6 +106,7 @@ def add_parser(sub) -> None:
         help="field direction (default: random per frame)",
     )
     p.add_argument("--bec", action="store_true", help="finite-difference Born effective charges")
+    p.add_argument("--input", help="extxyz file whose open frames the system 'file' labels")
     p.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_run)

@@ -13,6 +13,7 @@ from typing import List, Optional
 
 from ..errors import InputError, PolmlipError
 from ..fileio import check_output, file_role, read_checkpoint, write_text
+from ..keys import BEC_LAYOUTS
 from . import datagen, ir, lo_to
 from .args import finite_floats, positive_int
 
@@ -70,7 +71,9 @@ def _evaluate(args: argparse.Namespace) -> int:
     module, meta = load_exported(args.model)
     dtype = getattr(torch, meta["dtype"])
     frames = read_frames(args.data)
-    graphs = build_dataset(frames, meta["elements"], meta["cutoff"], keys_cfg, ("energy",), dtype)
+    graphs = build_dataset(
+        frames, meta["elements"], meta["cutoff"], keys_cfg, ("energy",), dtype, args.bec_layout
+    )
     pairs = collect(ExportedAsModel(module), graphs)
     rows = metrics_table(pairs)
     print(format_table(rows))
@@ -191,6 +194,14 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("data", help="extxyz file")
     e.add_argument("--output", default="evaluation", help="folder for plots (default: %(default)s)")
     e.add_argument("--keys", help='JSON mapping of property names, e.g. \'{"forces": "force"}\'')
+    e.add_argument(
+        "--bec-layout",
+        choices=BEC_LAYOUTS,
+        default=BEC_LAYOUTS[0],
+        help="order of the 9 Born-charge numbers in the file: polarization-major "
+        "(dP_beta/dr_gamma at 3*beta+gamma, polmlip's) or displacement-major (the transpose); "
+        "default %(default)s, checked against the rotation sum rule",
+    )
     e.set_defaults(func=_evaluate)
     x = sub.add_parser(
         "export",

@@ -25,6 +25,7 @@ SYSTEMS = {
     "water-clusters": "open water clusters of a random size in --molecules (dipoles, BECs)",
     "water-box": "periodic liquid-density water boxes (energies and forces; no field)",
     "nacl-clusters": "open rock-salt NaCl fragments, 8 to 18 ions (dipoles, BECs)",
+    "file": "the open frames of --input, keeping their labels (GFN2-xTB ones added as xtb_*)",
 }
 
 #: Rock-salt NaCl lattice constant, Å (experiment, room temperature).
@@ -193,6 +194,57 @@ def generate(
             atoms.arrays["bec"] = res.bec.reshape(len(atoms), 9)
         frames.append(atoms)
     return frames
+
+
+#: Prefix of the GFN2-xTB labels :func:`label_file` adds to frames that keep their own.
+XTB_PREFIX = "xtb_"
+
+
+def label_frames(frames: Sequence[Atoms], bec: bool = True, progress: bool = True) -> List[Atoms]:
+    """Add GFN2-xTB labels to existing open frames, keeping every label they carry.
+
+    The new labels are named with :data:`XTB_PREFIX`: ``info`` xtb_energy (eV), xtb_dipole
+    (e·Å); ``arrays`` xtb_forces (eV/Å), xtb_charges (e) and, with ``bec``, xtb_bec (N, 9)
+    e in polmlip's layout Z*_βγ = ∂μ_β/∂r_γ (row-major). The frame's total charge is read
+    from ``info`` (``total_charge`` or ``charge``, default 0) and its applied field from
+    ``external_field`` (V/Å, default none). Typical use: GFN2-xTB Born charges for a DFT set
+    that has energies, forces and dipoles but no Born charges.
+    """
+    from tqdm.auto import tqdm
+
+    from .xtb import XtbLabeller
+
+    out = []
+    for k, atoms in enumerate(
+        tqdm(frames, desc="GFN2-xTB labels", unit="frame", disable=not progress)
+    ):
+        if atoms.pbc.any():
+            raise InputError(
+                f"frame {k} is periodic: GFN2-xTB Born charges and dipoles need open frames"
+            )
+        charge = float(atoms.info.get("total_charge", atoms.info.get("charge", 0.0)))
+        field = np.asarray(atoms.info.get("external_field", np.zeros(3)), dtype=np.float64)
+        labeller = XtbLabeller(total_charge=charge)
+        res = labeller.label(atoms, field=field.reshape(3), bec=bec)
+        atoms = atoms.copy() if atoms.calc is None else _with_results(atoms)
+        atoms.info[XTB_PREFIX + "energy"] = res.energy
+        atoms.info[XTB_PREFIX + "dipole"] = res.dipole
+        atoms.arrays[XTB_PREFIX + "forces"] = res.forces
+        atoms.arrays[XTB_PREFIX + "charges"] = res.charges
+        if res.bec is not None:
+            atoms.arrays[XTB_PREFIX + "bec"] = res.bec.reshape(len(atoms), 9)
+        out.append(atoms)
+    return out
+
+
+def _with_results(atoms: Atoms) -> Atoms:
+    """A copy of ``atoms`` that keeps its calculator results (ASE puts energy and dipole
+    of an extxyz file there; they are written back under their own names)."""
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    copy = atoms.copy()
+    copy.calc = SinglePointCalculator(copy, **atoms.calc.results)
+    return copy
 
 
 def write_extxyz_atomic(frames: Sequence[Atoms], path) -> pathlib.Path:

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError
-from ..keys import REFERENCE_PREFIX
+from ..keys import BEC_LAYOUTS, REFERENCE_PREFIX
 from .graph import atoms_to_graph
 
 
@@ -66,8 +66,13 @@ def read_frames(path: str | pathlib.Path, index: str = ":") -> list:
     return frames if isinstance(frames, list) else [frames]
 
 
-def frame_targets(atoms, keys: DataKeys, index: int) -> Dict[str, np.ndarray]:
-    """Reference properties of one frame; NaN or wrong shapes raise InputError."""
+def frame_targets(
+    atoms, keys: DataKeys, index: int, bec_layout: str = BEC_LAYOUTS[0]
+) -> Dict[str, np.ndarray]:
+    """Reference properties of one frame; NaN or wrong shapes raise InputError.
+
+    Born charges come back as (N, 3, 3) Z*_βγ = ∂P_β/∂r_γ whatever ``bec_layout`` the
+    file uses (:data:`BEC_LAYOUTS`)."""
     n = len(atoms)
     shapes = {
         "energy": (),
@@ -87,6 +92,8 @@ def frame_targets(atoms, keys: DataKeys, index: int) -> Dict[str, np.ndarray]:
             value = _voigt_to_matrix(value)
         elif prop == "bec" and value.size == 9 * n:
             value = value.reshape(n, 3, 3)
+            if bec_layout == "displacement-major":
+                value = value.transpose(0, 2, 1).copy()
         elif prop in ("dipole", "polarization", "energy") and value.size == int(np.prod(shape)):
             value = value.reshape(shape)
         if shape is not None and value.shape != shape:
@@ -95,6 +102,45 @@ def frame_targets(atoms, keys: DataKeys, index: int) -> Dict[str, np.ndarray]:
             raise InputError(f"frame {index}: {prop} contains NaN or inf")
         out[prop] = value
     return out
+
+
+def rotation_sum_rule_residual(positions: np.ndarray, bec: np.ndarray, dipole: np.ndarray) -> float:
+    """How far Born charges are from the rotation sum rule of a neutral open frame, in e·Å.
+
+    A rigid rotation δr_i = ω × (r_i − c) turns the dipole, δP = ω × P, so
+    Σ_i Z*_i (ω × (r_i − c)) = ω × P for each axis ω; returns the norm of the
+    difference summed over the three axes (zero for exact Z*_βγ = ∂P_β/∂r_γ; the
+    transposed tensor misses by about |P| when the atoms' Z* are anisotropic).
+    """
+    r = positions - positions.mean(0)
+    total = 0.0
+    for axis in np.eye(3):
+        dp = np.einsum("ibg,ig->b", bec, np.cross(axis, r))
+        total += float(np.linalg.norm(dp - np.cross(axis, dipole)))
+    return total
+
+
+def check_bec_layout(targets: List[Dict[str, np.ndarray]], positions: List[np.ndarray]) -> None:
+    """Refuse Born charges that were read in the wrong :data:`BEC_LAYOUTS` order.
+
+    Uses the neutral, zero-field open frames that also have a dipole: if the transposed
+    tensors satisfy the rotation sum rule far better than the tensors as read, the file
+    stores the other layout, and training on it would fit the wrong physics silently.
+    """
+    as_read, transposed = 0.0, 0.0
+    for t, pos in zip(targets, positions):
+        if "bec" not in t or "dipole" not in t:
+            continue
+        as_read += rotation_sum_rule_residual(pos, t["bec"], t["dipole"])
+        transposed += rotation_sum_rule_residual(pos, t["bec"].transpose(0, 2, 1), t["dipole"])
+    if as_read > 3.0 * transposed and as_read > 0.05 * len(targets):
+        raise InputError(
+            "the Born charges in this file break the rotation sum rule as read "
+            f"(residual {as_read:.3g} e·Å over the frames) and satisfy it transposed "
+            f"({transposed:.3g} e·Å): the file stores them in the other order; set "
+            "data.bec_layout (or --bec-layout) to the one it uses, one of "
+            f"{list(BEC_LAYOUTS)}"
+        )
 
 
 def _voigt_to_matrix(s: np.ndarray) -> np.ndarray:
@@ -114,11 +160,20 @@ def build_dataset(
     keys: DataKeys,
     required: Sequence[str] = ("energy",),
     dtype: torch.dtype = torch.float64,
+    bec_layout: str = BEC_LAYOUTS[0],
 ) -> List[Dict[str, torch.Tensor]]:
-    """Graphs with reference targets attached under ``ref_<property>`` keys."""
+    """Graphs with reference targets attached under ``ref_<property>`` keys.
+
+    ``bec_layout``: the order of the Born charges in the file (:data:`BEC_LAYOUTS`);
+    checked against the rotation sum rule where the frames allow (:func:`check_bec_layout`).
+    """
+    if bec_layout not in BEC_LAYOUTS:
+        raise InputError(f"bec_layout must be one of {list(BEC_LAYOUTS)}, got {bec_layout!r}")
     out = []
+    checked: List[Dict[str, np.ndarray]] = []
+    checked_positions: List[np.ndarray] = []
     for idx, atoms in enumerate(frames):
-        targets = frame_targets(atoms, keys, idx)
+        targets = frame_targets(atoms, keys, idx, bec_layout)
         missing = [r for r in required if r not in targets]
         if missing:
             raise InputError(
@@ -127,6 +182,11 @@ def build_dataset(
             )
         field = _lookup(atoms, keys.external_field)
         charge = _lookup(atoms, keys.total_charge)
+        neutral = charge is None or abs(float(charge)) < 1e-8
+        no_field = field is None or not np.any(field)
+        if "bec" in targets and neutral and no_field and not atoms.pbc.any():
+            checked.append(targets)
+            checked_positions.append(np.asarray(atoms.positions, dtype=np.float64))
         g = atoms_to_graph(
             atoms,
             elements,
@@ -141,4 +201,5 @@ def build_dataset(
                 t[None] if k in ("energy", "dipole", "polarization", "stress") else t
             )
         out.append(g)
+    check_bec_layout(checked, checked_positions)
     return out

@@ -11,9 +11,10 @@ import yaml
 from ..config_checks import at_least, between, check_fields, one_of, positive
 from ..devices import DEVICE_HELP, is_device_name
 from ..errors import InputError
+from ..keys import BEC_LAYOUTS
 from ..model.config import ModelConfig
 
-_DATA_RULES = {"val_fraction": between(0.0, 1.0)}
+_DATA_RULES = {"val_fraction": between(0.0, 1.0), "bec_layout": one_of(*BEC_LAYOUTS)}
 
 _TRAINING_RULES = {
     "epochs": at_least(1),
@@ -30,6 +31,7 @@ _TRAINING_RULES = {
     "dipole_weight": at_least(0),
     "polarization_weight": at_least(0),
     "bec_weight": at_least(0),
+    "charges_weight": at_least(0),
     "seed": at_least(0),
     "dtype": one_of("float32", "float64"),
     "device": (is_device_name, DEVICE_HELP),
@@ -46,12 +48,16 @@ class DataConfig:
         train: extxyz file with training frames. validation: optional separate file;
             otherwise ``val_fraction`` of ``train`` is held out (seeded).
         keys: property names (see :class:`polmlip.data.dataset.DataKeys`).
+        bec_layout: the order of the 9 Born-charge numbers per atom in the files
+            (:data:`polmlip.data.dataset.BEC_LAYOUTS`; checked against the rotation sum
+            rule when the frames have dipoles).
     """
 
     train: str
     validation: Optional[str] = None
     val_fraction: float = 0.1
     keys: Dict[str, Any] = dataclasses.field(default_factory=dict)
+    bec_layout: str = BEC_LAYOUTS[0]
 
     def validate(self) -> None:
         check_fields(self, "data", _DATA_RULES)
@@ -76,6 +82,7 @@ class TrainingConfig:
     dipole_weight: float = 0.0
     polarization_weight: float = 0.0
     bec_weight: float = 0.0
+    charges_weight: float = 0.0
     seed: int = 0
     dtype: str = "float64"
     device: str = "cpu"

@@ -19,6 +19,7 @@ UNITS = {
     "dipole": "e·Å",
     "polarization": "e·Å",
     "bec": "e",
+    "charges": "e",
 }
 PRED = {
     "energy": keys.ENERGY,
@@ -27,6 +28,7 @@ PRED = {
     "dipole": keys.POLARIZATION,
     "polarization": keys.POLARIZATION,
     "bec": keys.BEC,
+    "charges": keys.CHARGES,
 }
 
 

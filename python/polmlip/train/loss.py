@@ -16,6 +16,7 @@ PROPERTIES = {
     "dipole": (keys.REF_DIPOLE, keys.POLARIZATION),
     "polarization": (keys.REF_POLARIZATION, keys.POLARIZATION),
     "bec": (keys.REF_BEC, keys.BEC),
+    "charges": (keys.REF_CHARGES, keys.CHARGES),
 }
 
 

@@ -22,13 +22,13 @@ def sign_is_determined(
     graphs: List[Dict[str, torch.Tensor]], weights: Optional[Dict[str, float]] = None
 ) -> bool:
     """True if training saw information on the sign: an applied field, or dipole,
-    polarization or BEC targets that are in the loss (``weights[name] > 0``; with no
+    polarization, BEC or atomic-charge targets that are in the loss (``weights[name] > 0``; with no
     ``weights`` every target present counts). Targets only present in the file, with
     zero weight, do not fix the sign."""
     for g in graphs:
         if bool((g[keys.EXTERNAL_FIELD] != 0).any()):
             return True
-        for name in ("dipole", "polarization", "bec"):
+        for name in ("dipole", "polarization", "bec", "charges"):
             if keys.REFERENCE_PREFIX + name in g and (
                 weights is None or weights.get(name, 0.0) > 0
             ):

@@ -34,8 +34,9 @@ def load_splits(
         val_frames = [train_frames[i] for i in order[:n_val]]
         train_frames = [train_frames[i] for i in order[n_val:]]
     cfg = run.model
-    train = build_dataset(train_frames, cfg.elements, cfg.cutoff, dkeys, ("energy",), dtype)
-    val = build_dataset(val_frames, cfg.elements, cfg.cutoff, dkeys, ("energy",), dtype)
+    layout = run.data.bec_layout
+    train = build_dataset(train_frames, cfg.elements, cfg.cutoff, dkeys, ("energy",), dtype, layout)
+    val = build_dataset(val_frames, cfg.elements, cfg.cutoff, dkeys, ("energy",), dtype, layout)
     return train, val
 
 

@@ -62,6 +62,7 @@ class Trainer:
             "dipole": self.cfg.dipole_weight,
             "polarization": self.cfg.polarization_weight,
             "bec": self.cfg.bec_weight,
+            "charges": self.cfg.charges_weight,
         }
         self._build()
         self.epoch = 0
