@@ -3,8 +3,8 @@
 1. reference data: water clusters labelled by GFN2-xTB (tblite) with Born charges, half of
    the training frames under a uniform field, and held-out test clusters;
 2. training on energies, forces, dipoles and Born charges (all heads: q, μ, induced q and μ;
-   the labels of the recipe in ``docs/validation.md``, whose Born charges drive the field
-   force Z*ᵀE);
+   the labels of ``examples/train_spice_bec.yaml``, compared by
+   ``benchmarks/bec_validation.py``; the Born charges drive the field force Z*ᵀE);
 3. evaluation on held-out clusters: energy, forces, dipole and BECs against GFN2-xTB;
 4. export to one TorchScript file;
 5. LAMMPS NVE on 2 MPI ranks under an AC field (``pair_style polmlip``, equal-style field);
