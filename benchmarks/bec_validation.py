@@ -31,7 +31,7 @@ import platform
 import shutil
 import sys
 import time
-from typing import Dict, List
+from typing import Any, Dict, List
 
 import numpy as np
 import torch
@@ -42,6 +42,7 @@ from report import replace_section  # noqa: E402
 from validation import train_timed  # noqa: E402
 
 from polmlip import keys  # noqa: E402
+from polmlip.data.calibration import teacher_dipole_ratio  # noqa: E402
 from polmlip.data.dataset import DataKeys, build_dataset, read_frames  # noqa: E402
 from polmlip.data.graph import collate  # noqa: E402
 from polmlip.train.config import parse_config  # noqa: E402
@@ -55,12 +56,13 @@ SPICE_TRAIN = SHARED / "spice_dipeptides_train.xyz"
 SPICE_VAL = SHARED / "spice_dipeptides_val.xyz"
 SPICE_ELEMENTS = ["H", "C", "N", "O"]
 
-#: SPICE models: name -> loss weights that replace the recipe's (None: the recipe as shipped)
-SPICE_MODELS: Dict[str, Dict[str, float] | None] = {
-    "E/F only": dict(dipole_weight=0.0, charges_weight=0.0, bec_weight=0.0),
-    "E/F + dipoles": dict(charges_weight=0.0, bec_weight=0.0),
-    "E/F + dipoles + MBI charges": dict(bec_weight=0.0),
-    "recipe": None,
+#: SPICE models: name -> settings that differ from the recipe, by section (one change each)
+SPICE_MODELS: Dict[str, Dict[str, Dict[str, Any]]] = {
+    "E/F only": {"training": dict(dipole_weight=0.0, charges_weight=0.0, bec_weight=0.0)},
+    "E/F + dipoles": {"training": dict(charges_weight=0.0, bec_weight=0.0)},
+    "E/F + dipoles + MBI charges": {"training": dict(bec_weight=0.0)},
+    "recipe": {},
+    "recipe without response heads": {"model": dict(ladder="qmu")},
 }
 
 #: labels each loss weight stands for, for the tables
@@ -154,15 +156,34 @@ def train_spice(name: str, train_path: pathlib.Path, epochs: int | None, fresh: 
     if fresh and out.exists():
         shutil.rmtree(out)
     raw["training"]["output"] = str(out)
-    raw["training"].update(SPICE_MODELS[name] or {})
+    for section, changes in SPICE_MODELS[name].items():
+        raw[section].update(changes)
     if epochs is not None:
         raw["training"]["epochs"] = epochs
     return _train(raw, out)
 
 
 def _train(raw: dict, out: pathlib.Path):
-    model, minutes = train_timed(parse_config(raw), out)
+    """Train ``raw`` into ``out``; a cached run made with other settings is redone."""
+    cfg = parse_config(raw)
+    checkpoint = out / "checkpoint.pt"
+    if checkpoint.exists():
+        from polmlip.fileio import read_checkpoint
+
+        saved = read_checkpoint(checkpoint)["config"]
+        now = cfg.to_dict()
+        if _comparable(saved) != _comparable(now):
+            print(f"{out}: cached model was trained with other settings; training again")
+            shutil.rmtree(out)
+    model, minutes = train_timed(cfg, out)
     return model, minutes, dict(raw["training"])
+
+
+def _comparable(config: dict) -> dict:
+    """A run's settings without those that do not change the model it trains."""
+    model = {k: v for k, v in config["model"].items() if k != "avg_neighbors"}
+    training = {k: v for k, v in config["training"].items() if k != "output"}
+    return {"model": model, "data": config["data"], "training": training}
 
 
 def spice_reference():
@@ -217,7 +238,25 @@ def spice_section(args) -> str:
     base = per_element_mean(ref_bec, symbols)
     xtb = xtb_on_validation(frames)
     mbi = np.concatenate([a.arrays["mbi_charges"] for a in frames])[:, None, None] * np.eye(3)
-    return _spice_markdown(results, base, xtb, mbi, ref_bec, symbols, len(frames))
+    ratio = teacher_dipole_ratio(read_frames(train_path), "xtb_dipole")
+    teachers = {
+        "per-element mean Z* (baseline)": base,
+        "MBI charge × I": mbi,
+        "GFN2-xTB (the Z* teacher)": xtb,
+        f"GFN2-xTB × {recipe_config()['data']['bec_scale']} (the recipe's labels)": xtb
+        * recipe_config()["data"]["bec_scale"],
+    }
+    return _spice_markdown(results, teachers, ratio, ref_bec, symbols, len(frames))
+
+
+def _changes(name: str) -> str:
+    """The settings of a model that differ from the recipe, as ``section.key: value``."""
+    items = [
+        f"`{section}.{key}: {value}`"
+        for section, changes in SPICE_MODELS.get(name, {}).items()
+        for key, value in changes.items()
+    ]
+    return ", ".join(items) or "–"
 
 
 def _labels(weights: dict) -> str:
@@ -225,7 +264,7 @@ def _labels(weights: dict) -> str:
     return " + ".join(used)
 
 
-def _spice_markdown(results, base, xtb, mbi, ref, symbols, n_frames) -> str:
+def _spice_markdown(results, teachers, ratio, ref, symbols, n_frames) -> str:
     recipe = recipe_config()
     m, t = recipe["model"], recipe["training"]
     label_minutes = spice_training_file(False).parent / "spice_label_minutes.json"
@@ -248,9 +287,17 @@ def _spice_markdown(results, base, xtb, mbi, ref, symbols, n_frames) -> str:
         f"lmax {m['lmax']}, {m['num_layers']} layers, cutoff {m['cutoff']} Å, "
         f"{t['dtype']}, up to {t['epochs']} epochs) and differs only in the labels in its loss.",
         "",
-        "| model | labels in the loss | Z* r (all 9) | Z* r (diagonal) | Z* MAE [e] | "
-        "dipole MAE [e·Å] | force MAE [eV/Å] | train [min] | target |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---|",
+        f"Teacher calibration (training data only): the DFT dipole changes of the training "
+        f"frames are {ratio['ratio']:.3f} × GFN2-xTB's (least squares over the "
+        f"{ratio['frames']} frames of {ratio['molecules']} molecules, each minus its "
+        f"molecule's mean), and the recipe scales its GFN2-xTB Z* labels by "
+        f"`data.bec_scale: {recipe['data']['bec_scale']}`. Z* loss: `bec_loss: "
+        f"{t.get('bec_loss', 'full')}`, weight {t['bec_weight']}.",
+        "",
+        "| model | labels in the loss | differs from the recipe | Z* r (all 9) | "
+        "Z* r (diagonal) | Z* MAE [e] | dipole MAE [e·Å] | force MAE [eV/Å] | train [min] | "
+        "target |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for name, r in results.items():
         s = r["bec"]
@@ -259,29 +306,27 @@ def _spice_markdown(results, base, xtb, mbi, ref, symbols, n_frames) -> str:
             ok = s["r"] >= 0.9 and s["mae"] <= 0.06
             target = "r ≥ 0.9, MAE ≤ 0.06: " + ("met" if ok else "**missed**")
         lines.append(
-            f"| {name} | {_labels(r['weights'])} | {s['r']:.3f} | {s['r_diag']:.3f} | "
+            f"| {name} | {_labels(r['weights'])} | {_changes(name)} | {s['r']:.3f} | "
+            f"{s['r_diag']:.3f} | "
             f"{s['mae']:.3f} | {r['dipole_mae']:.3f} | {r['force_mae']:.3f} | "
             f"{r['minutes']:.1f} | {target} |"
         )
-    for name, pred in (
-        ("per-element mean Z* (baseline)", base),
-        ("MBI charge × I", mbi),
-        ("GFN2-xTB (the recipe's Z* teacher)", xtb),
-    ):
+    for name, pred in teachers.items():
         s = bec_scores(pred, ref)
-        lines.append(f"| {name} | – | {s['r']:.3f} | {s['r_diag']:.3f} | {s['mae']:.3f} | | | | |")
+        lines.append(
+            f"| {name} | – | – | {s['r']:.3f} | {s['r_diag']:.3f} | {s['mae']:.3f} | | | | |"
+        )
     lines += [
         "",
-        "Per element (MAE in e over the 9 components; r over the element's components); the "
+        "Per element (MAE in e over the 9 components); the "
         "baseline is the element's mean isotropic Z* over the validation file itself, which "
         "favours it:",
         "",
     ]
     names = list(results)
-    head = "| element | atoms | baseline MAE | GFN2-xTB MAE | " + " | ".join(
-        f"{n} MAE | {n} r" for n in names
-    )
-    lines += [head + " |", "|---|---:|---:|---:|" + "---:|---:|" * len(names)]
+    base, xtb = teachers["per-element mean Z* (baseline)"], teachers["GFN2-xTB (the Z* teacher)"]
+    head = "| element | atoms | baseline | GFN2-xTB | " + " | ".join(names)
+    lines += [head + " |", "|---|---:|---:|---:|" + "---:|" * len(names)]
     for el in SPICE_ELEMENTS:
         sel = symbols == el
         cells = [
@@ -290,11 +335,45 @@ def _spice_markdown(results, base, xtb, mbi, ref, symbols, n_frames) -> str:
             f"{np.abs(base[sel] - ref[sel]).mean():.3f}",
             f"{np.abs(xtb[sel] - ref[sel]).mean():.3f}",
         ]
-        for n in names:
-            s = bec_scores(results[n]["z"][sel], ref[sel])
-            cells += [f"{s['mae']:.3f}", f"{s['r']:.3f}"]
+        cells += [f"{np.abs(results[n]['z'][sel] - ref[sel]).mean():.3f}" for n in names]
         lines.append("| " + " | ".join(cells) + " |")
+    if "E/F only" in results:
+        lines += ["", _ef_only_reading(results["E/F only"], bec_scores(base, ref))]
+    lines += _one_change_reading(results)
     return "\n".join(lines)
+
+
+def _one_change_reading(results: dict) -> List[str]:
+    """Each model's Z* MAE and r against the recipe's, as a list of one-change effects."""
+    if "recipe" not in results:
+        return []
+    ref = results["recipe"]["bec"]
+    rows = [
+        f"- {name} ({_changes(name)}): Z* MAE {r['bec']['mae']:.3f} e "
+        f"({r['bec']['mae'] - ref['mae']:+.3f}), r {r['bec']['r']:.3f} "
+        f"({r['bec']['r'] - ref['r']:+.3f})"
+        for name, r in results.items()
+        if name != "recipe"
+    ]
+    return ["", "One change at a time, against the recipe (MAE and r differences):", ""] + rows
+
+
+def _ef_only_reading(ef: dict, base: Dict[str, float]) -> str:
+    """What energies and forces alone give, against the per-element baseline."""
+    s = ef["bec"]
+    below = s["r"] < base["r"] and s["mae"] > base["mae"]
+    verdict = (
+        "**below the per-element baseline**: at this data size the latent charges are not "
+        "identified by energies and forces alone"
+        if below
+        else "not below the per-element baseline on both measures"
+    )
+    return (
+        f"Energies and forces alone (seed 000's setting) give Z* r = {s['r']:.3f} and MAE = "
+        f"{s['mae']:.3f} e against r = {base['r']:.3f} and MAE = {base['mae']:.3f} e for the "
+        f"per-element mean: {verdict}, with a dipole MAE of {ef['dipole_mae']:.2f} e·Å. The "
+        "labels that make the Born charges right are those of the recipe."
+    )
 
 
 # ---------------------------------------------------------------- water --------------------
@@ -470,7 +549,9 @@ def _water_markdown(rows, n_test, n_atoms) -> str:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--only", default="spice,water", help="comma list of: spice, water")
-    p.add_argument("--models", help="comma list of model names to train and score")
+    p.add_argument(
+        "--models", help="comma list of model names to train and score (names hold no commas)"
+    )
     p.add_argument("--epochs", type=int, help="override the epochs of every model")
     p.add_argument("--threads", type=int, help="torch threads")
     p.add_argument("--no-write", action="store_true", help="print only")
@@ -479,6 +560,10 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     args.models = args.models.split(",") if args.models else None
+    known = set(SPICE_MODELS) | set(WATER_MODELS)
+    unknown = sorted(set(args.models or ()) - known)
+    if unknown:
+        p.error(f"unknown model name(s) {unknown}; known: {sorted(known)}")
     parts = args.only.split(",")
     if "spice" in parts:
         body = spice_section(args)

@@ -69,6 +69,10 @@ BOND_DIPOLES: Final[str] = "bond_dipoles"  # (N, 3) | e·Å, per-atom share of t
 POLARIZATION_SHARE: Final[str] = "polarization_share"
 # (B, 3) | e·Å, this process's share of the induced multipoles' polarization
 INDUCED_POLARIZATION_SHARE: Final[str] = "induced_polarization_share"
+# (B, 3) | dimensionless, one direction v per frame with E[v vᵀ] = I (training only): the
+# model then returns the projection vᵀZ*_i instead of Z*_i, one backward pass instead of three
+BEC_PROJECTION: Final[str] = "bec_projection"
+PROJECTED_BEC: Final[str] = "projected_bec"  # (N, 3) | e, Σ_β v_β Z*_i,βγ of its frame's v
 
 # ---- per-frame data keys (reference values in datasets) ----
 DIPOLE: Final[str] = "dipole"  # (B, 3) | e·Å, molecular dipole (= polarization for open systems)

@@ -2,6 +2,7 @@
 rule, structures, atomic writing and the ``polmlip datagen`` command."""
 
 import argparse
+import re
 
 import numpy as np
 import pytest
@@ -169,6 +170,9 @@ def test_file_labelling_keeps_labels_and_a_transposed_layout_is_caught(tmp_path,
     src = datagen.write_extxyz_atomic(frames, tmp_path / "src.xyz")
     out = tmp_path / "labelled.xyz"
     assert main(["datagen", "file", "--input", str(src), "--bec", "-o", str(out), "--quiet"]) == 0
+    # the file's own dipoles are GFN2-xTB's: the calibration ratio it prints is 1
+    printed = re.search(r"this file's / GFN2-xTB: ([0-9.]+)", capsys.readouterr().out)
+    assert printed and float(printed.group(1)) == pytest.approx(1.0, abs=0.002)
     back = read_frames(out)
     for a, b in zip(frames, back):
         assert b.get_potential_energy() == pytest.approx(a.info["energy"])  # kept

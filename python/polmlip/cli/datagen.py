@@ -43,6 +43,7 @@ def _run(args: argparse.Namespace) -> int:
         path = write_extxyz_atomic(frames, args.output)
         n_atoms = sum(len(a) for a in frames)
         print(f"wrote {path}: {len(frames)} frames, {n_atoms} atoms (GFN2-xTB labels xtb_*)")
+        _print_dipole_ratio(frames)
         return 0
     frames = generate(
         args.system,
@@ -59,6 +60,21 @@ def _run(args: argparse.Namespace) -> int:
     n_atoms = sum(len(a) for a in frames)
     print(f"wrote {path}: {len(frames)} frames, {n_atoms} atoms (GFN2-xTB, {args.system})")
     return 0
+
+
+def _print_dipole_ratio(frames) -> None:
+    """The ratio of the file's own dipole changes to GFN2-xTB's, when it has dipoles."""
+    from ..data.calibration import teacher_dipole_ratio
+    from ..data.datagen import XTB_PREFIX
+
+    found = teacher_dipole_ratio(frames, XTB_PREFIX + "dipole")
+    if found is None:
+        return
+    print(
+        f"dipole changes, this file's / GFN2-xTB: {found['ratio']:.3f} (least squares over "
+        f"{found['frames']} frames of {found['molecules']} molecules); to calibrate the "
+        f"xtb_bec labels to this file's method, train with data.bec_scale: {found['ratio']:.3f}"
+    )
 
 
 def add_parser(sub) -> None:

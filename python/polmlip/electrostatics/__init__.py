@@ -15,7 +15,12 @@ Public API:
 from .. import ops as _ops
 from .bonds import BondWeight, bond_charges, bond_dipoles, bond_sum, induced_bond_charges
 from .comm import global_sum
-from .polarization import born_charges, open_polarization, phase_polarization
+from .polarization import (
+    born_charges,
+    open_polarization,
+    phase_polarization,
+    projected_born_charges,
+)
 from .response import induced_charges, induced_dipoles
 from .solver import MultipoleElectrostatics
 
@@ -28,6 +33,7 @@ __all__ = [
     "bond_dipoles",
     "bond_sum",
     "born_charges",
+    "projected_born_charges",
     "global_sum",
     "induced_bond_charges",
     "induced_charges",

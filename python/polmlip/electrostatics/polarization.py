@@ -80,3 +80,25 @@ def born_charges(
     p = polarization if polarization.dim() == 1 else polarization.sum(0)
     rows: List[torch.Tensor] = [_grads(p[b], positions, create_graph) for b in range(3)]
     return torch.stack(rows, dim=1)
+
+
+def projected_born_charges(
+    polarization: torch.Tensor,
+    directions: torch.Tensor,
+    positions: torch.Tensor,
+    create_graph: bool = False,
+) -> torch.Tensor:
+    """vᵀZ*_i = Σ_β v_β ∂P_β/∂r_i (N, 3) in e, each atom with its frame's direction.
+
+    One backward pass, where :func:`born_charges` needs three: with random directions of
+    E[v vᵀ] = I, |vᵀ(Z* − Z*_ref)|² is an unbiased estimate of |Z* − Z*_ref|² (training).
+
+    Args:
+        polarization: (B, 3) e·Å, per frame, a function of ``positions``; an atom belongs
+            to one frame, so the frames' projections are summed before the one backward.
+        directions: (B, 3) dimensionless, v of each frame.
+        positions: (N, 3) Å, the autograd leaf.
+        create_graph: keep the graph (training).
+    """
+    p = polarization if polarization.dim() == 2 else polarization[None]
+    return _grads((p * directions.to(p.dtype)).sum(), positions, create_graph)

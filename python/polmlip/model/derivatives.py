@@ -5,7 +5,8 @@ autograd leaf, applies a zero strain ε to positions and cell (r (1 + ε), cell 
 builds the edge vectors from them. :class:`Derivatives` runs after: one backward pass of
 the energy U gives F = −∂U/∂r, the applied-field force of periodic cells included (U holds
 −E_ext·P with P a single-valued function of the configuration), and the virial
-W = −∂U/∂ε; the Born charges Z* = ∂P/∂r are the gradients of the polarization share.
+W = −∂U/∂ε; the Born charges Z* = ∂P/∂r are the gradients of the polarization share, or,
+when the data holds ``bec_projection`` directions v (training), their projections vᵀZ*.
 """
 
 from typing import Dict, List
@@ -14,7 +15,7 @@ import torch
 from e3nn.util.jit import compile_mode
 
 from .. import keys
-from ..electrostatics import born_charges
+from ..electrostatics import born_charges, projected_born_charges
 
 
 def strained_geometry(
@@ -48,7 +49,8 @@ def strained_geometry(
 @compile_mode("script")
 class Derivatives(torch.nn.Module):
     """Forces (M, 3) eV/Å, virial (B, 3, 3) eV, stress (B, 3, 3) eV/Å³ and Born charges
-    (M, 3, 3) e from the energy and polarization share in ``data``.
+    (M, 3, 3) e from the energy and polarization share in ``data``; with ``bec_projection``
+    (B, 3) in ``data``, the projected Born charges vᵀZ* (M, 3) e instead.
 
     Born charges have a row per graph atom on engine frames (``num_local`` given): an
     engine adds each ghost row onto the atom it images; otherwise a row per atom.
@@ -61,8 +63,9 @@ class Derivatives(torch.nn.Module):
         keys.CELL,
         keys.POLARIZATION_SHARE,
         keys.NUM_LOCAL,
+        keys.BEC_PROJECTION,
     )
-    outputs = (keys.FORCES, keys.VIRIAL, keys.STRESS, keys.BEC)
+    outputs = (keys.FORCES, keys.VIRIAL, keys.STRESS, keys.BEC, keys.PROJECTED_BEC)
 
     def forward(
         self,
@@ -75,7 +78,12 @@ class Derivatives(torch.nn.Module):
         pos = data[keys.POSITIONS]
         if compute_bec and keys.POLARIZATION_SHARE in data:
             # before the energy's backward, which may free the graph they share
-            data[keys.BEC] = born_charges(data[keys.POLARIZATION_SHARE], pos, create_graph)
+            share = data[keys.POLARIZATION_SHARE]
+            if keys.BEC_PROJECTION in data:
+                v = data[keys.BEC_PROJECTION]
+                data[keys.PROJECTED_BEC] = projected_born_charges(share, v, pos, create_graph)
+            else:
+                data[keys.BEC] = born_charges(share, pos, create_graph)
         if not (compute_forces or compute_stress or compute_bec):
             return data
         strain = data[keys.STRAIN]

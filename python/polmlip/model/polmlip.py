@@ -227,7 +227,8 @@ class PolMLIP(torch.nn.Module):
         Args:
             data: graph dict with ``species, positions, edge_index, edge_shift, batch, cell,
                 pbc, external_field, total_charge`` and, for engine frames, ``num_local``
-                (shapes in :mod:`polmlip.keys`); not modified.
+                (shapes in :mod:`polmlip.keys`); not modified. With ``bec_projection``
+                (B, 3) (training), ``compute_bec`` gives ``projected_bec`` vᵀZ* (N, 3).
             compute_forces / compute_stress / compute_bec: requested derivatives.
             create_graph: keep the graph of the derivatives (training on forces, BECs).
 
@@ -277,6 +278,8 @@ class PolMLIP(torch.nn.Module):
         if keys.BEC in data:
             bec = data[keys.BEC]
             out[keys.BEC] = bec if keys.NUM_LOCAL in data else bec[:n_local]
+        if keys.PROJECTED_BEC in data:
+            out[keys.PROJECTED_BEC] = data[keys.PROJECTED_BEC][:n_local]
         return out
 
     def _check_inputs(self, data: Dict[str, torch.Tensor], compute_bec: bool) -> None:

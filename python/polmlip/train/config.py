@@ -14,7 +14,11 @@ from ..errors import InputError
 from ..keys import BEC_LAYOUTS
 from ..model.config import ModelConfig
 
-_DATA_RULES = {"val_fraction": between(0.0, 1.0), "bec_layout": one_of(*BEC_LAYOUTS)}
+_DATA_RULES = {
+    "val_fraction": between(0.0, 1.0),
+    "bec_layout": one_of(*BEC_LAYOUTS),
+    "bec_scale": positive(),
+}
 
 _TRAINING_RULES = {
     "epochs": at_least(1),
@@ -31,6 +35,7 @@ _TRAINING_RULES = {
     "dipole_weight": at_least(0),
     "polarization_weight": at_least(0),
     "bec_weight": at_least(0),
+    "bec_loss": one_of("full", "projected"),
     "charges_weight": at_least(0),
     "seed": at_least(0),
     "dtype": one_of("float32", "float64"),
@@ -51,6 +56,10 @@ class DataConfig:
         bec_layout: the order of the 9 Born-charge numbers per atom in the files
             (:data:`polmlip.data.dataset.BEC_LAYOUTS`; checked against the rotation sum
             rule when the frames have dipoles).
+        bec_scale: factor on every Born-charge label (training and validation frames), to
+            calibrate a cheaper teacher's Z* against the reference method's dipoles:
+            ``polmlip datagen file`` prints the ratio for its GFN2-xTB labels
+            (:func:`polmlip.data.calibration.dipole_change_ratio`). 1 leaves them as read.
     """
 
     train: str
@@ -58,6 +67,7 @@ class DataConfig:
     val_fraction: float = 0.1
     keys: Dict[str, Any] = dataclasses.field(default_factory=dict)
     bec_layout: str = BEC_LAYOUTS[0]
+    bec_scale: float = 1.0
 
     def validate(self) -> None:
         check_fields(self, "data", _DATA_RULES)
@@ -65,7 +75,13 @@ class DataConfig:
 
 @dataclasses.dataclass
 class TrainingConfig:
-    """Optimisation settings. Loss weights of absent properties are ignored."""
+    """Optimisation settings. Loss weights of absent properties are ignored.
+
+    ``bec_loss``: ``"full"`` compares all 9 components of Z* (three backward passes per
+    batch); ``"projected"`` compares vᵀZ* for one random direction v per frame and step
+    (one backward pass, an unbiased estimate of the same mean square; validation stays
+    full). See :func:`polmlip.train.loss.projected_bec_residual`.
+    """
 
     output: str = "runs/polmlip"
     epochs: int = 100
@@ -82,6 +98,7 @@ class TrainingConfig:
     dipole_weight: float = 0.0
     polarization_weight: float = 0.0
     bec_weight: float = 0.0
+    bec_loss: str = "full"
     charges_weight: float = 0.0
     seed: int = 0
     dtype: str = "float64"

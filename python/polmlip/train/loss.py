@@ -31,7 +31,26 @@ def residuals(
             if name == "energy":
                 diff = diff / batch[keys.NUM_ATOMS].to(diff.dtype)
             res[name] = diff
+    if keys.PROJECTED_BEC in out and keys.REF_BEC in batch:
+        res["bec"] = projected_bec_residual(batch, out[keys.PROJECTED_BEC])
     return res
+
+
+def projected_bec_residual(batch: Dict[str, torch.Tensor], projected: torch.Tensor) -> torch.Tensor:
+    """(vᵀZ*_i − vᵀZ*_ref,i)/√3 (N, 3) e, with v the frame's ``bec_projection``.
+
+    For directions with E[v vᵀ] = I the mean square of this residual is an unbiased estimate
+    of the mean square over the 9 components of Z* − Z*_ref, so the weight means the same.
+    """
+    v = batch[keys.BEC_PROJECTION][batch[keys.BATCH]].to(projected.dtype)  # (N, 3)
+    ref = torch.einsum("nb,nbg->ng", v, batch[keys.REF_BEC].to(projected.dtype))
+    return (projected - ref) / 3.0**0.5
+
+
+def random_directions(frames: int, generator: torch.Generator, dtype: torch.dtype) -> torch.Tensor:
+    """(frames, 3) vectors √3 u with u uniform on the unit sphere, so that E[v vᵀ] = I."""
+    u = torch.randn((frames, 3), generator=generator, dtype=torch.float64)
+    return (3.0**0.5 * u / torch.linalg.norm(u, dim=1, keepdim=True)).to(dtype)
 
 
 def weighted_loss(

@@ -3,8 +3,15 @@
 Without an applied field and without dipole, polarization or BEC targets, every
 energy and force is even in the global sign of the permanent multipoles
 (E_perm is quadratic, ΔE_q and ΔE_μ at E_ext = 0 too), so training cannot fix
-it. polmlip then orients them so that charges anti-correlate with Pauling
-electronegativity: Σ_i q_i (χ_i − χ̄) < 0 over the training set.
+it. polmlip then orients them so that the Born charges anti-correlate with Pauling
+electronegativity: Σ_i tr(Z*_i)/3 (χ_i − χ̄) < 0 over the training frames.
+
+The flip reverses P, and with it every Z*; it leaves the energy and forces at zero field
+unchanged. The convention is stated on Z* and not on the charges because Z* = q I + flux
+is what an applied field acts on: a model trained on energies and forces alone may carry
+small charges whose sign disagrees with that of its charge and dipole flux (measured on the
+SPICE dipeptides, ``benchmarks/bec_validation.py``). Frames whose Born charges the model
+cannot define (periodic, with a global charge shift) are scored by their charges.
 """
 
 from __future__ import annotations
@@ -36,19 +43,33 @@ def sign_is_determined(
     return False
 
 
-@torch.no_grad()
-def orient_multipoles(model, graphs: List[Dict[str, torch.Tensor]], elements: List[str]) -> bool:
-    """Flip the model's multipole sign if needed; returns True if it flipped."""
+def orient_multipoles(
+    model, graphs: List[Dict[str, torch.Tensor]], elements: List[str], max_frames: int = 64
+) -> bool:
+    """Flip the model's multipole sign if needed; returns True if it flipped.
+
+    Scores Σ_i s_i (χ_i − χ̄) over up to ``max_frames`` frames, with s_i = tr(Z*_i)/3 in e
+    (or q_i where Z* is not defined) and χ the Pauling electronegativity.
+    """
     if not model.use_charges or model.use_fixed_charges:
         return False
     chi = torch.tensor([PAULING.get(e, 2.0) for e in elements], dtype=torch.float64)
     score = 0.0
-    for s in range(0, len(graphs), 8):
-        batch = collate(graphs[s : s + 8])
-        out = model(batch, False, False, False, False)
+    for s in range(0, min(len(graphs), max_frames), 8):
+        batch = collate(graphs[s : min(s + 8, max_frames)])
         c = chi[batch[keys.SPECIES]]
-        score += float((out[keys.PERMANENT_CHARGES].double() * (c - c.mean())).sum())
+        score += float((_isotropic_born_charge(model, batch) * (c - c.mean())).sum())
     if score > 0:
-        model.heads.multipole_sign.mul_(-1.0)
+        with torch.no_grad():
+            model.heads.multipole_sign.mul_(-1.0)
         return True
     return False
+
+
+def _isotropic_born_charge(model, batch: Dict[str, torch.Tensor]) -> torch.Tensor:
+    """tr(Z*_i)/3 (N,) e of the batch, or the permanent charges where Z* is undefined."""
+    undefined = model.nonlocal_flux and bool(batch[keys.PBC].any())
+    out = model(batch, False, False, not undefined, False)
+    if undefined:
+        return out[keys.PERMANENT_CHARGES].detach().double()
+    return torch.diagonal(out[keys.BEC].detach(), dim1=1, dim2=2).sum(-1).double() / 3.0

@@ -37,6 +37,10 @@ def load_splits(
     layout = run.data.bec_layout
     train = build_dataset(train_frames, cfg.elements, cfg.cutoff, dkeys, ("energy",), dtype, layout)
     val = build_dataset(val_frames, cfg.elements, cfg.cutoff, dkeys, ("energy",), dtype, layout)
+    if run.data.bec_scale != 1.0:
+        for g in train + val:
+            if keys.REF_BEC in g:
+                g[keys.REF_BEC] = g[keys.REF_BEC] * run.data.bec_scale
     return train, val
 
 

@@ -20,7 +20,7 @@ from ..model.config import ModelConfig
 from ..model.polmlip import PolMLIP
 from .config import RunConfig
 from .ema import EMA
-from .loss import residuals, weighted_loss
+from .loss import random_directions, residuals, weighted_loss
 from .orient import orient_multipoles, sign_is_determined
 from .prepare import (
     average_neighbors,
@@ -103,6 +103,16 @@ class Trainer:
         w = self._wants(batch)
         out = self.model(batch, w["forces"], w["stress"], w["bec"], create_graph)
         return out, residuals(batch, out)
+
+    def _project_bec(self, batch: Dict[str, torch.Tensor], step: int) -> None:
+        """With ``bec_loss: projected``, one random direction per frame (seeded by seed,
+        epoch and step, so a resumed run draws the same ones)."""
+        if self.cfg.bec_loss != "projected" or not self._wants(batch)["bec"]:
+            return
+        g = torch.Generator().manual_seed(self.cfg.seed * 1000003 + self.epoch * 10007 + step)
+        frames = int(batch[keys.NUM_ATOMS].shape[0])
+        v = random_directions(frames, g, self.dtype)
+        batch[keys.BEC_PROJECTION] = v.to(self.device)
 
     # ---- checkpoints ----
     def state(self) -> Dict[str, Any]:
@@ -195,7 +205,8 @@ class Trainer:
         while self.epoch < last and self.stale < self.cfg.early_stopping_patience:
             self.model.train()
             losses = []
-            for batch in self._batches(self.train_set, shuffle=True):
+            for step, batch in enumerate(self._batches(self.train_set, shuffle=True)):
+                self._project_bec(batch, step)
                 self.optimizer.zero_grad(set_to_none=True)
                 _, res = self._evaluate(batch, create_graph=True)
                 loss, _ = weighted_loss(res, self.weights)
