@@ -20,6 +20,7 @@ training several models at once in separate processes is safe (``--models``).
 
     python benchmarks/bec_validation.py [--only spice,water] [--models NAME,...]
         [--epochs N] [--threads N] [--no-write] [--fresh]
+    python benchmarks/bec_validation.py --time-epochs 2     # recipe speed, machine idle
 """
 
 from __future__ import annotations
@@ -62,7 +63,6 @@ SPICE_MODELS: Dict[str, Dict[str, Dict[str, Any]]] = {
     "E/F + dipoles": {"training": dict(charges_weight=0.0, bec_weight=0.0)},
     "E/F + dipoles + MBI charges": {"training": dict(bec_weight=0.0)},
     "recipe": {},
-    "recipe without response heads": {"model": dict(ladder="qmu")},
 }
 
 #: labels each loss weight stands for, for the tables
@@ -163,6 +163,49 @@ def train_spice(name: str, train_path: pathlib.Path, epochs: int | None, fresh: 
     return _train(raw, out)
 
 
+def time_recipe(epochs: int) -> dict:
+    """Seconds per epoch of the recipe with this process's torch threads (run it with
+    nothing else on the machine): ``epochs`` epochs into a scratch folder, kept in
+    runs/bec_validation/recipe_speed.json for the table."""
+    raw = recipe_config()
+    raw["data"]["train"] = str(spice_training_file(False))
+    scratch = WORK / "recipe_speed"
+    shutil.rmtree(scratch, ignore_errors=True)
+    raw["training"].update(output=str(scratch), epochs=epochs)
+    t0 = time.perf_counter()
+    from polmlip.train.trainer import Trainer
+
+    trainer = Trainer(parse_config(raw), progress=True)
+    setup = time.perf_counter() - t0
+    trainer.train()
+    per_epoch = (time.perf_counter() - t0 - setup) / epochs
+    result = {
+        "seconds_per_epoch": per_epoch,
+        "setup_seconds": setup,
+        "epochs_timed": epochs,
+        "threads": torch.get_num_threads(),
+        "recipe_epochs": recipe_config()["training"]["epochs"],
+    }
+    (WORK / "recipe_speed.json").write_text(json.dumps(result))
+    shutil.rmtree(scratch, ignore_errors=True)
+    print(result)
+    return result
+
+
+def _speed_line() -> str:
+    path = WORK / "recipe_speed.json"
+    if not path.exists():
+        return ""
+    r = json.loads(path.read_text())
+    minutes = (r["setup_seconds"] + r["seconds_per_epoch"] * r["recipe_epochs"]) / 60
+    return (
+        f"Recipe speed on this machine alone (`--time-epochs {r['epochs_timed']}`): "
+        f"{r['seconds_per_epoch']:.0f} s per epoch with {r['threads']} torch threads, so "
+        f"{minutes:.0f} min for its {r['recipe_epochs']} epochs (target ≤ 40 min on 2 cores); "
+        "the train column was measured with one thread while other models trained beside it."
+    )
+
+
 def _train(raw: dict, out: pathlib.Path):
     """Train ``raw`` into ``out``; a cached run made with other settings is redone."""
     cfg = parse_config(raw)
@@ -170,8 +213,11 @@ def _train(raw: dict, out: pathlib.Path):
     if checkpoint.exists():
         from polmlip.fileio import read_checkpoint
 
-        saved = read_checkpoint(checkpoint)["config"]
-        now = cfg.to_dict()
+        state = read_checkpoint(checkpoint)
+        saved, now = state["config"], cfg.to_dict()
+        # a run with fewer epochs continues exactly (seeded shuffles and directions)
+        if state["epoch"] <= now["training"]["epochs"]:
+            saved["training"]["epochs"] = now["training"]["epochs"]
         if _comparable(saved) != _comparable(now):
             print(f"{out}: cached model was trained with other settings; training again")
             shutil.rmtree(out)
@@ -337,6 +383,8 @@ def _spice_markdown(results, teachers, ratio, ref, symbols, n_frames) -> str:
         ]
         cells += [f"{np.abs(results[n]['z'][sel] - ref[sel]).mean():.3f}" for n in names]
         lines.append("| " + " | ".join(cells) + " |")
+    if _speed_line():
+        lines += ["", _speed_line()]
     if "E/F only" in results:
         lines += ["", _ef_only_reading(results["E/F only"], bec_scores(base, ref))]
     lines += _one_change_reading(results)
@@ -556,9 +604,18 @@ def main() -> None:
     p.add_argument("--threads", type=int, help="torch threads")
     p.add_argument("--no-write", action="store_true", help="print only")
     p.add_argument("--fresh", action="store_true", help="redo data and models")
+    p.add_argument(
+        "--time-epochs",
+        type=int,
+        metavar="N",
+        help="only time N epochs of the recipe (nothing else should run); the table reports it",
+    )
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.time_epochs:
+        time_recipe(args.time_epochs)
+        return
     args.models = args.models.split(",") if args.models else None
     known = set(SPICE_MODELS) | set(WATER_MODELS)
     unknown = sorted(set(args.models or ()) - known)

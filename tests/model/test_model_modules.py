@@ -83,7 +83,22 @@ def test_each_module_reads_and_writes_only_what_it_declares(name):
     recorder = RecordingDict(data)
     data = model.derivatives(recorder, True, True, True, False)
     assert recorder.read <= set(model.derivatives.inputs)
-    assert recorder.written == set(model.derivatives.outputs)
+    # full Born charges, or (training) their projections on given directions
+    assert recorder.written == set(model.derivatives.outputs) - {keys.PROJECTED_BEC}
+    directions = torch.tensor([[0.3, -1.2, 0.8]], dtype=torch.float64)
+    again = strained_geometry(dict(graph), True, True)
+    for module in _chain(model):
+        again = dict(module(again))
+    recorder = RecordingDict(dict(again, **{keys.BEC_PROJECTION: directions}))
+    projected = model.derivatives(recorder, True, True, True, False)
+    assert recorder.read <= set(model.derivatives.inputs)
+    assert recorder.written == set(model.derivatives.outputs) - {keys.BEC}
+    torch.testing.assert_close(
+        projected[keys.PROJECTED_BEC],
+        torch.einsum("b,nbg->ng", directions[0], data[keys.BEC]),
+        rtol=0,
+        atol=1e-12,
+    )
     reference = model(graph, True, True, True)
     for key in (keys.ENERGY, keys.FORCES, keys.VIRIAL, keys.POLARIZATION, keys.BEC):
         torch.testing.assert_close(data[key], reference[key], rtol=0, atol=1e-12)
