@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import pathlib
 import platform
 import shutil
@@ -128,15 +129,16 @@ def train_model(name: str, work: pathlib.Path, train_path: pathlib.Path, epochs:
 
 def train_timed(cfg, out: pathlib.Path):
     """Train ``cfg`` into ``out``, resuming a checkpoint there; returns (best model, minutes
-    of training, including the runs it resumed)."""
+    of training, including the runs it resumed; NaN when a resumed run left no time, e.g.
+    one that was interrupted)."""
     t0 = time.perf_counter()
     trainer = Trainer(cfg)
     resumed = trainer.resume_if_possible()
     trainer.train()
     timing = out / "train_minutes.json"  # kept with the model, so reuse reports the real time
     minutes = (time.perf_counter() - t0) / 60
-    if resumed and timing.exists():
-        minutes += json.loads(timing.read_text())["minutes"]
+    if resumed:
+        minutes += json.loads(timing.read_text())["minutes"] if timing.exists() else math.nan
     timing.write_text(json.dumps({"minutes": minutes}))
     return trainer.best_model().eval(), minutes
 
