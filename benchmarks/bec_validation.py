@@ -327,7 +327,8 @@ def _spice_markdown(results, teachers, ratio, ref, symbols, n_frames) -> str:
         took = json.loads(label_minutes.read_text())["minutes"]
         label_time = f" (labelling the 495 training frames took {took:.1f} min)"
     lines = [
-        "Command: `python benchmarks/bec_validation.py --only spice`. " + _stamp(),
+        "Command: `python benchmarks/bec_validation.py` (this section alone: `--only spice`). "
+        + _stamp(),
         "",
         "Data: SPICE dipeptides (ωB97M-D3BJ; latent Ewald summation benchmarks, "
         "ChengUCB/les_fit). "
@@ -339,7 +340,8 @@ def _spice_markdown(results, teachers, ratio, ref, symbols, n_frames) -> str:
         f"(the file stores them displacement-major, `data.bec_layout`). Every model has the "
         f"recipe's architecture (`examples/train_spice_bec.yaml`: {m['channels']} channels, "
         f"lmax {m['lmax']}, {m['num_layers']} layers, cutoff {m['cutoff']} Å, "
-        f"{t['dtype']}, up to {t['epochs']} epochs) and differs only in the labels in its loss.",
+        f"{t['dtype']}, up to {t['epochs']} epochs) and differs from it only in the settings "
+        "the table lists.",
         "",
         f"Teacher calibration (training data only): the DFT dipole changes of the training "
         f"frames are {ratio['ratio']:.3f} × GFN2-xTB's (least squares over the "
@@ -561,7 +563,8 @@ def _water_markdown(rows, n_test, n_atoms) -> str:
     m = recipe_config()["model"]
     f_text = " and ".join(f"{f * AU:.2f} V/Å ({f} au)" for f in WATER_FIELDS_AU)
     lines = [
-        "Command: `python benchmarks/bec_validation.py --only water`. " + _stamp(),
+        "Command: `python benchmarks/bec_validation.py` (this section alone: `--only water`). "
+        + _stamp(),
         "",
         f"Data: GFN2-xTB (tblite) water clusters of 1–8 molecules made by `polmlip datagen "
         f"water-clusters --bec`: {WATER_SIZES['train']} zero-field training frames (10 % held "
