@@ -68,6 +68,10 @@ SPICE_MODELS: Dict[str, Dict[str, Dict[str, Any]]] = {
     "recipe": {},
 }
 
+#: rows of the reference predictions in the SPICE tables
+BASELINE = "per-element mean Z* (baseline)"
+TEACHER = "GFN2-xTB (the Z* teacher)"
+
 #: labels each loss weight stands for, for the tables
 LABELS = {
     "dipole_weight": "DFT dipoles",
@@ -288,12 +292,12 @@ def spice_section(args) -> str:
     xtb = xtb_on_validation(frames)
     mbi = np.concatenate([a.arrays["mbi_charges"] for a in frames])[:, None, None] * np.eye(3)
     ratio = teacher_dipole_ratio(read_frames(train_path), "xtb_dipole")
+    scale = recipe_config()["data"]["bec_scale"]
     teachers = {
-        "per-element mean Z* (baseline)": base,
+        BASELINE: base,
         "MBI charge × I": mbi,
-        "GFN2-xTB (the Z* teacher)": xtb,
-        f"GFN2-xTB × {recipe_config()['data']['bec_scale']} (the recipe's labels)": xtb
-        * recipe_config()["data"]["bec_scale"],
+        TEACHER: xtb,
+        f"GFN2-xTB × {scale} (the recipe's labels)": xtb * scale,
     }
     return _spice_markdown(results, teachers, ratio, ref_bec, symbols, len(frames))
 
@@ -380,7 +384,7 @@ def _spice_markdown(results, teachers, ratio, ref, symbols, n_frames) -> str:
         "",
     ]
     names = list(results)
-    base, xtb = teachers["per-element mean Z* (baseline)"], teachers["GFN2-xTB (the Z* teacher)"]
+    base, xtb = teachers[BASELINE], teachers[TEACHER]
     head = "| element | atoms | baseline | GFN2-xTB | " + " | ".join(names)
     lines += [head + " |", "|---|---:|---:|---:|" + "---:|" * len(names)]
     for el in SPICE_ELEMENTS:
@@ -393,8 +397,9 @@ def _spice_markdown(results, teachers, ratio, ref, symbols, n_frames) -> str:
         ]
         cells += [f"{np.abs(results[n]['z'][sel] - ref[sel]).mean():.3f}" for n in names]
         lines.append("| " + " | ".join(cells) + " |")
-    if _speed_line():
-        lines += ["", _speed_line()]
+    speed = _speed_line()
+    if speed:
+        lines += ["", speed]
     if "E/F only" in results:
         lines += ["", _ef_only_reading(results["E/F only"], bec_scores(base, ref))]
     lines += _one_change_reading(results)

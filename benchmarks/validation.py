@@ -134,9 +134,11 @@ def train_timed(cfg, out: pathlib.Path):
     t0 = time.perf_counter()
     trainer = Trainer(cfg)
     resumed = trainer.resume_if_possible()
+    start = trainer.epoch
     trainer.train()
     timing = out / "train_minutes.json"  # kept with the model, so reuse reports the real time
-    minutes = (time.perf_counter() - t0) / 60
+    # a reuse that trains no epoch adds nothing (its set-up is not training)
+    minutes = (time.perf_counter() - t0) / 60 if trainer.epoch > start else 0.0
     if resumed:
         minutes += json.loads(timing.read_text())["minutes"] if timing.exists() else math.nan
     timing.write_text(json.dumps({"minutes": minutes}))
