@@ -3,7 +3,8 @@
 ``polmlip::spread``, ``polmlip::gather``, ``polmlip::allreduce``, ``polmlip::halo`` (with
 ``polmlip::set_halo_owners``), ``polmlip::neighbor_pairs`` and the distributed-mesh operators
 ``polmlip::mesh_layout``, ``dist_rfftn``, ``dist_irfftn``, ``mesh_to_slabs`` and
-``slabs_to_mesh`` (``cpp/ops/mesh_comm.h``) always exist after importing polmlip
+``slabs_to_mesh`` (``cpp/ops/mesh_comm.h``) and the fused message-passing convolution
+``polmlip::tp_conv`` (``cpp/ops/tp_conv.cpp``) always exist after importing polmlip
 (``allreduce`` is the identity in one process and ``halo`` the identity on frames without
 ghosts; in one process the mesh operators are ``torch.fft.rfftn``, ``irfftn`` and a periodic
 wrap-sum / wrap-gather, see :mod:`polmlip.mesh_reference`; an engine that decomposes the domain
@@ -39,6 +40,8 @@ _SCHEMAS = {
     "mesh_to_slabs": "mesh_to_slabs(Tensor brick, int[] lo, int[] mesh_shape) -> Tensor",
     "slabs_to_mesh": "slabs_to_mesh(Tensor slab, int[] lo, int[] brick_shape, int[] mesh_shape)"
     " -> Tensor",
+    "tp_conv": "tp_conv(Tensor x, Tensor sh, Tensor weight, Tensor edge_index, int n_out, "
+    "int out_dim, int[] paths, int[] entries, float[] coeffs) -> Tensor",
 }
 _state = {"backend": None, "fallback": None}
 
@@ -120,7 +123,7 @@ def _register_fallback() -> None:
     # mark the backend first: importing mesh_ops imports polmlip.electrostatics, which calls
     # load() again, and a second registration of the namespace is an error
     _state["backend"] = "reference"
-    from . import mesh_reference
+    from . import conv_reference, mesh_reference
     from .electrostatics import mesh_ops
 
     lib = torch.library.Library("polmlip", "DEF")
@@ -132,6 +135,7 @@ def _register_fallback() -> None:
     lib.impl("halo", _halo, "CompositeImplicitAutograd")
     lib.impl("set_halo_owners", _set_halo_owners, "CompositeImplicitAutograd")
     lib.impl("neighbor_pairs", _neighbor_pairs, "CompositeExplicitAutograd")
+    lib.impl("tp_conv", conv_reference.tp_conv, "CompositeImplicitAutograd")
     for name in ("mesh_layout", "dist_rfftn", "dist_irfftn", "mesh_to_slabs", "slabs_to_mesh"):
         lib.impl(name, getattr(mesh_reference, name), "CompositeImplicitAutograd")
     _state["fallback"] = lib  # keep the registration alive

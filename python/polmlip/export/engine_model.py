@@ -30,6 +30,8 @@ class EngineModel(torch.nn.Module):
     def __init__(self, model: PolMLIP) -> None:
         super().__init__()
         self.model = model
+        # engines need one derivative: the fused convolution is their default
+        self.model.body.set_fused(True)
         self.input_names: List[str] = [p.name for p in ENGINE_INPUTS]
         self.required_inputs: List[str] = [p.name for p in ENGINE_INPUTS if p.required]
         self.requestable: List[str] = list(REQUESTABLE)
@@ -41,6 +43,13 @@ class EngineModel(torch.nn.Module):
         if not (0.0 < accuracy < 1.0):
             raise ValueError("polmlip: kspace accuracy must be in (0, 1)")
         self.model.electrostatics.solver.accuracy = accuracy
+
+    @torch.jit.export
+    def set_fast_path(self, enabled: bool) -> None:
+        """Run the message passing through the fused operator ``polmlip::tp_conv`` (the
+        default of exported files) or through e3nn's tensor product (the training path);
+        both give the same results to rounding (``tests/model/test_fused_conv.py``)."""
+        self.model.body.set_fused(enabled)
 
     @torch.jit.export
     def set_ewald_split(self, enabled: bool) -> None:

@@ -56,6 +56,14 @@ class EquivariantBody(torch.nn.Module):
         self.layers = torch.nn.ModuleList(layers)
         self.irreps_out = irreps
 
+    @torch.jit.export
+    def set_fused(self, enabled: bool) -> None:
+        """Run each layer's convolution as one fused operator (``polmlip::tp_conv``, the
+        engines' fast path: one derivative) or through e3nn (differentiable to any order,
+        for training on forces). Both give the same sums to rounding."""
+        for layer in self.layers:
+            layer.fused = enabled
+
     #: keys read from and written to the data dict
     inputs = (keys.SPECIES, keys.EDGE_VECTORS, keys.EDGE_INDEX, keys.NUM_LOCAL, keys.POSITIONS)
     outputs = (keys.NODE_FEATURES,)

@@ -7,6 +7,8 @@ from e3nn import o3
 from e3nn.nn import FullyConnectedNet, Gate
 from e3nn.util.jit import compile_mode
 
+from .fused import conv_plan
+
 
 def _mid_irreps(
     irreps_in: o3.Irreps, irreps_sh: o3.Irreps, irreps_target: o3.Irreps
@@ -75,6 +77,15 @@ class Interaction(torch.nn.Module):
         self.self_connection = o3.Linear(irreps_in, self.gate.irreps_out)
         self.norm = 1.0 / float(avg_neighbors) ** 0.5
         self.irreps_out = self.gate.irreps_out
+        # the fused convolution (polmlip::tp_conv): the same sums in one operator per layer
+        plan = conv_plan(self.tp)
+        self.conv_paths: List[int] = plan.paths
+        self.conv_entries: List[int] = plan.entries
+        self.conv_coeffs: List[float] = plan.coeffs
+        self.conv_dim = plan.out_dim
+        self.register_buffer("conv_perm_in", plan.perm_in, persistent=False)
+        self.register_buffer("conv_perm_out", plan.perm_out, persistent=False)
+        self.fused = False
 
     def forward(
         self,
@@ -89,7 +100,21 @@ class Interaction(torch.nn.Module):
         features of the local atoms (the first ``n_local`` rows) only."""
         x = self.linear_up(h)
         weights = self.radial(edge_basis)
-        msg = self.tp(x[edge_index[1]], edge_sh, weights)
-        agg = torch.zeros((n_local, msg.shape[1]), dtype=msg.dtype, device=msg.device)
-        agg = agg.index_add(0, edge_index[0], msg) * self.norm
+        if self.fused:
+            agg = torch.ops.polmlip.tp_conv(
+                x.index_select(1, self.conv_perm_in),
+                edge_sh,
+                weights,
+                edge_index,
+                n_local,
+                self.conv_dim,
+                self.conv_paths,
+                self.conv_entries,
+                self.conv_coeffs,
+            ).index_select(1, self.conv_perm_out)
+        else:
+            msg = self.tp(x[edge_index[1]], edge_sh, weights)
+            agg = torch.zeros((n_local, msg.shape[1]), dtype=msg.dtype, device=msg.device)
+            agg = agg.index_add(0, edge_index[0], msg)
+        agg = agg * self.norm
         return self.gate(self.linear_down(agg)) + self.self_connection(h[:n_local])
