@@ -37,6 +37,7 @@ from .kernels import COULOMB, ERF, ERFC, SPLIT_REMAINDER
 from .multipoles import gaussian_self_terms, site_energies, traceless
 from .pairs import all_pairs, pair_sum_fields, real_space_pairs
 from .pme import pme_fields
+from .tuning import KSpaceTuning
 
 
 class MultipoleElectrostatics(torch.nn.Module):
@@ -122,6 +123,22 @@ class MultipoleElectrostatics(torch.nn.Module):
             self.split_candidates, self.split_table, self.split_norms = acc.split_error_table(
                 self.sigma, self.real_cutoff
             )
+        self.tuning = KSpaceTuning()
+
+    @torch.jit.export
+    def set_fixed_tuning(self, fixed: bool) -> None:
+        """Choose the k-space settings once per run (engines) or on every call (training);
+        see :mod:`polmlip.electrostatics.tuning`."""
+        self.tuning.per_call = not fixed
+        self.tuning.reset()
+
+    @torch.jit.export
+    def set_accuracy(self, accuracy: float) -> None:
+        """Change the requested relative accuracy (the settings are chosen again)."""
+        if not (0.0 < accuracy < 1.0):
+            raise ValueError("polmlip: kspace accuracy must be in (0, 1)")
+        self.accuracy = accuracy
+        self.tuning.reset()
 
     @torch.jit.export
     def set_split(self, enabled: bool) -> None:
@@ -133,6 +150,7 @@ class MultipoleElectrostatics(torch.nn.Module):
                 "(real_space_cutoff 0, or point multipoles)"
             )
         self.split = enabled
+        self.tuning.reset()
 
     def _magnitudes(
         self, q: torch.Tensor, mu: Optional[torch.Tensor], theta: Optional[torch.Tensor]
@@ -293,6 +311,34 @@ class MultipoleElectrostatics(torch.nn.Module):
         th_n = theta[:n] if theta is not None else None
         return site_energies(q[:n], mu_n, th_n, phi, E, G), phi, E, G
 
+    def _settings(
+        self,
+        cell: torch.Tensor,
+        q: torch.Tensor,
+        mu: Optional[torch.Tensor],
+        theta: Optional[torch.Tensor],
+    ) -> Tuple[float, float, List[int]]:
+        """k-space width (Å), Ewald k cutoff (1/Å) and PME mesh for this call: the stored
+        ones when they serve this cell (fixed mode), else chosen now (a global sum of the
+        magnitudes unless fixed mode has them already)."""
+        spacing = cellmod.plane_spacings(cell.detach())
+        spacings = [float(spacing[0]), float(spacing[1]), float(spacing[2])]
+        t = self.tuning
+        if not t.valid_for(spacings):
+            if t.has_magnitudes():
+                mags = t.magnitudes
+            else:
+                mags = self._magnitudes(q, mu, theta)
+            width = self.kspace_width(mags)
+            kcut = 0.0
+            shape: List[int] = []
+            if self.method == "ewald":
+                kcut = self.kspace_cutoff(mags)
+            else:
+                shape = self.mesh_shape(cell, mags)
+            t.store(mags, spacings, width, kcut, shape)
+        return t.width, t.kcut, t.shape
+
     def _periodic(
         self,
         positions: torch.Tensor,
@@ -307,31 +353,14 @@ class MultipoleElectrostatics(torch.nn.Module):
         q_n = q[:n]
         mu_n = mu[:n] if mu is not None else None
         th_n = theta[:n] if theta is not None else None
-        mags = self._magnitudes(q_n, mu_n, th_n)
-        width = self.kspace_width(mags)
+        width, kcut, shape = self._settings(cell, q_n, mu_n, th_n)
         if self.method == "ewald":
             phi, E, G = reciprocal_fields(
-                pos_n,
-                cell,
-                q_n,
-                mu_n,
-                th_n,
-                width,
-                self.kspace_cutoff(mags),
-                need_gradient,
-                self.kspace_chunk,
+                pos_n, cell, q_n, mu_n, th_n, width, kcut, need_gradient, self.kspace_chunk
             )
         else:
             phi, E, G = pme_fields(
-                pos_n,
-                cell,
-                q_n,
-                mu_n,
-                th_n,
-                width,
-                self.mesh_shape(cell, mags),
-                self.spline_order,
-                need_gradient,
+                pos_n, cell, q_n, mu_n, th_n, width, shape, self.spline_order, need_gradient
             )
         dphi, dE, dG = gaussian_self_terms(q_n, mu_n, th_n, width)
         phi = phi + dphi

@@ -32,6 +32,8 @@ class EngineModel(torch.nn.Module):
         self.model = model
         # engines need one derivative: the fused convolution is their default
         self.model.body.set_fused(True)
+        # one system through a run: the long-range settings are chosen once
+        self.model.electrostatics.solver.set_fixed_tuning(True)
         self.input_names: List[str] = [p.name for p in ENGINE_INPUTS]
         self.required_inputs: List[str] = [p.name for p in ENGINE_INPUTS if p.required]
         self.requestable: List[str] = list(REQUESTABLE)
@@ -40,9 +42,32 @@ class EngineModel(torch.nn.Module):
     @torch.jit.export
     def set_kspace_accuracy(self, accuracy: float) -> None:
         """Override the relative accuracy of the long-range sum (engines' kspace_accuracy)."""
-        if not (0.0 < accuracy < 1.0):
-            raise ValueError("polmlip: kspace accuracy must be in (0, 1)")
-        self.model.electrostatics.solver.accuracy = accuracy
+        self.model.electrostatics.solver.set_accuracy(accuracy)
+
+    @torch.jit.export
+    def retune_long_range(self) -> None:
+        """Choose the long-range settings (k-space width, k cutoff, PME mesh) again at the
+        next call, from that frame's multipole magnitudes: at the setup of a run, or for a
+        new system. Between two calls of this they change only when a cell plane spacing
+        moves by more than 1 % (``polmlip.electrostatics.tuning``)."""
+        self.model.electrostatics.solver.tuning.reset()
+
+    @torch.jit.export
+    def long_range_settings(self) -> str:
+        """The long-range settings in force, one line for an engine's log."""
+        solver = self.model.electrostatics.solver
+        split = "Ewald split at " + str(solver.real_cutoff) + " A" if solver.split else "unsplit"
+        return (
+            solver.method
+            + " (spline order "
+            + str(solver.spline_order)
+            + "), accuracy "
+            + str(solver.accuracy)
+            + ", "
+            + split
+            + ": "
+            + solver.tuning.describe()
+        )
 
     @torch.jit.export
     def set_fast_path(self, enabled: bool) -> None:

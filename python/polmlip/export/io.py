@@ -131,6 +131,7 @@ def export_model(model: PolMLIP, path: str | os.PathLike) -> Dict[str, Any]:
     meta = metadata_for(model)
     scripted = e3nn_compile(EngineModel(model))
     check_declared_outputs(scripted, model)
+    scripted.retune_long_range()  # the probe frames chose settings: the file starts fresh
     save_scripted(scripted, meta, path)
     return meta
 

@@ -104,10 +104,18 @@ class PolMLIPCalculator(Calculator):
             changed["field_limit"] = self.field_limit
         if "total_charge" in kwargs:
             self.total_charge = finite_number(kwargs.pop("total_charge"), "total_charge", " (e)")
+            self._retune_long_range()
             self.reset()
             changed["total_charge"] = self.total_charge
         changed.update(super().set(**kwargs))
         return changed
+
+    def _retune_long_range(self) -> None:
+        """The long-range settings are chosen once per system (at its first call) and kept
+        while it moves (``polmlip.electrostatics.tuning``); files exported before that
+        choose them on every call and have nothing to reset."""
+        if hasattr(self.model, "retune_long_range"):
+            self.model.retune_long_range()
 
     def _set_ewald_split(self) -> None:
         """Sum the long range as the LAMMPS plugin does: Ewald-split, real-space pairs to the
@@ -139,6 +147,8 @@ class PolMLIPCalculator(Calculator):
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
+        if "numbers" in system_changes or "pbc" in system_changes:
+            self._retune_long_range()  # another system: choose the long range for it
         g = atoms_to_graph(
             self.atoms,
             self.elements,
