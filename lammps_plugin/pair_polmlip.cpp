@@ -48,7 +48,8 @@ PairPolmlip::PairPolmlip(LAMMPS *lmp) :
     bec_flag(false), nmax_peratom(0), peratom_flag(0),
     halo_rows(nullptr), halo_width(0), feature_width(0), halo_max_width(13), halo_bytes(0.0),
     halo_reverse(false),
-    ghosts_reported(false), halo_seconds(0.0), compute_seconds(0.0), model_seconds(0.0),
+    ghosts_reported(false), long_range_reported(false), halo_seconds(0.0),
+    compute_seconds(0.0), model_seconds(0.0),
     halo_count(0), compute_count(0)
 {
   comm_reverse = 0;    // set by setup_peratom: columns of the outputs with ghost rows
@@ -295,6 +296,10 @@ void PairPolmlip::init_style()
   if (!fold_images && real_space_cutoff > cutoff)
     comm->cutghostuser = MAX(comm->cutghostuser, real_space_cutoff + neighbor->skin);
   ghosts_reported = false;
+  // a new run chooses the long-range settings again at its first force call (as pppm does
+  // at init), then keeps them (files exported before fixed tuning re-choose every call)
+  if (model.find_method("retune_long_range")) model.get_method("retune_long_range")({});
+  long_range_reported = false;
   install_halo_exchange();
 }
 
@@ -348,6 +353,12 @@ void PairPolmlip::compute(int eflag, int vflag)
                polmlip::short_error(e.what()));
   }
   model_seconds += MPI_Wtime() - model_started;
+  if (!long_range_reported) {
+    if (comm->me == 0 && model.find_method("long_range_settings"))
+      utils::logmesg(lmp, "pair_style polmlip: long-range settings for this run: {}\n",
+                     model.get_method("long_range_settings")({}).toStringRef());
+    long_range_reported = true;
+  }
   auto out = result.toGenericDict();
   store_peratom(out, nlocal, natoms);
   if (out.contains(keys::kPolarization)) {

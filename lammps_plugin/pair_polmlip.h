@@ -93,6 +93,7 @@ class PairPolmlip : public Pair {
   double halo_bytes;   // bytes packed by the halo exchange since the last finish()
   bool halo_reverse;
   bool ghosts_reported;
+  bool long_range_reported;  // the long-range settings logged once per run
   double halo_seconds, compute_seconds;  // wall time in exchanges, in compute()
   double model_seconds;                   // wall time in the model's forward (incl. exchanges)
   long long halo_count, compute_count;

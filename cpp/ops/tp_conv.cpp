@@ -92,12 +92,16 @@ void group_by(const int64_t *key, int64_t n_edges, int64_t n_keys, std::vector<i
   for (int64_t e = 0; e < n_edges; ++e) order[fill[key[e]]++] = e;
 }
 
-template <typename T>
+// MUL > 0: every path has MUL channels, known at compile time (unrolled, vectorised loops);
+// MUL == 0: read each path's channel count at run time.
+template <typename T, int MUL>
 void forward_kernel(const Plan &plan, const T *x, int64_t x_dim, const T *sh, int64_t sh_dim,
-                    const T *w, int64_t w_dim, const int64_t *send, const std::vector<int64_t> &offset,
-                    const std::vector<int64_t> &order, int64_t n_out, T *out, int64_t out_dim) {
+                    const T *w, int64_t w_dim, const int64_t *send,
+                    const std::vector<int64_t> &offset, const std::vector<int64_t> &order,
+                    int64_t n_out, T *out, int64_t out_dim) {
   at::parallel_for(0, n_out, 16, [&](int64_t begin, int64_t end) {
-    std::vector<T> wx(plan.max_block);
+    std::vector<T> wx_buffer(plan.max_block);
+    T *wx = wx_buffer.data();
     for (int64_t r = begin; r < end; ++r) {
       T *o = out + r * out_dim;
       for (int64_t k = offset[r]; k < offset[r + 1]; ++k) {
@@ -107,17 +111,23 @@ void forward_kernel(const Plan &plan, const T *x, int64_t x_dim, const T *sh, in
         const T *we = w + e * w_dim;
         for (int64_t p = 0; p < plan.n_paths; ++p) {
           const int64_t *q = plan.path.data() + 8 * p;
-          const int64_t mul = q[7], d1 = q[1];
+          const int64_t mul = MUL > 0 ? MUL : q[7];
+          const int64_t d1 = q[1];
           const T *xp = xs + q[0];
           const T *wp = we + q[6];
-          for (int64_t m = 0; m < d1; ++m)
-            for (int64_t u = 0; u < mul; ++u) wx[m * mul + u] = wp[u] * xp[m * mul + u];
+          for (int64_t m = 0; m < d1; ++m) {
+            const T *xm = xp + m * mul;
+            T *wxm = wx + m * mul;
+#pragma omp simd
+            for (int64_t u = 0; u < mul; ++u) wxm[u] = wp[u] * xm[u];
+          }
           T *op = o + q[4];
           const T *yp = y + q[2];
           for (int64_t i = plan.start[p]; i < plan.start[p + 1]; ++i) {
             const T a = static_cast<T>(plan.coeff[i]) * yp[plan.m2[i]];
-            const T *src = wx.data() + plan.m1[i] * mul;
+            const T *src = wx + plan.m1[i] * mul;
             T *dst = op + plan.m3[i] * mul;
+#pragma omp simd
             for (int64_t u = 0; u < mul; ++u) dst[u] += a * src[u];
           }
         }
@@ -128,13 +138,15 @@ void forward_kernel(const Plan &plan, const T *x, int64_t x_dim, const T *sh, in
 
 // Gradients of sh and weight (per edge) and of x (per sender). Edges are visited grouped by
 // sender so that each thread owns the rows of x it writes.
-template <typename T>
+template <typename T, int MUL>
 void backward_kernel(const Plan &plan, const T *x, int64_t x_dim, const T *sh, int64_t sh_dim,
                      const T *w, int64_t w_dim, const int64_t *recv,
                      const std::vector<int64_t> &offset, const std::vector<int64_t> &order,
                      int64_t n_send, const T *g, int64_t out_dim, T *gx, T *gsh, T *gw) {
   at::parallel_for(0, n_send, 16, [&](int64_t begin, int64_t end) {
-    std::vector<T> gwx(plan.max_block);  // d(out)/d(w x) of one path
+    std::vector<T> buffers(2 * plan.max_block);
+    T *wx = buffers.data();                    // w x of one path
+    T *gwx = buffers.data() + plan.max_block;  // d(out)/d(w x) of one path
     for (int64_t s = begin; s < end; ++s) {
       const T *xs = x + s * x_dim;
       T *gxs = gx + s * x_dim;
@@ -147,37 +159,93 @@ void backward_kernel(const Plan &plan, const T *x, int64_t x_dim, const T *sh, i
         T *gwe = gw + e * w_dim;
         for (int64_t p = 0; p < plan.n_paths; ++p) {
           const int64_t *q = plan.path.data() + 8 * p;
-          const int64_t mul = q[7], d1 = q[1];
+          const int64_t mul = MUL > 0 ? MUL : q[7];
+          const int64_t d1 = q[1];
           const T *xp = xs + q[0];
           const T *wp = we + q[6];
           const T *gp = gr + q[4];
           const T *yp = y + q[2];
-          std::fill(gwx.begin(), gwx.begin() + d1 * mul, T(0));
+          T *gyp = gy + q[2];
+          for (int64_t m = 0; m < d1; ++m) {
+            const T *xm = xp + m * mul;
+            T *wxm = wx + m * mul;
+            T *gwxm = gwx + m * mul;
+#pragma omp simd
+            for (int64_t u = 0; u < mul; ++u) {
+              wxm[u] = wp[u] * xm[u];
+              gwxm[u] = T(0);
+            }
+          }
           for (int64_t i = plan.start[p]; i < plan.start[p + 1]; ++i) {
             const T c = static_cast<T>(plan.coeff[i]);
             const T *gv = gp + plan.m3[i] * mul;
-            const T *xv = xp + plan.m1[i] * mul;
-            T *acc = gwx.data() + plan.m1[i] * mul;
+            const T *wxv = wx + plan.m1[i] * mul;
+            T *acc = gwx + plan.m1[i] * mul;
             const T a = c * yp[plan.m2[i]];
             T dot = 0;
+#pragma omp simd reduction(+ : dot)
             for (int64_t u = 0; u < mul; ++u) {
               acc[u] += a * gv[u];
-              dot += wp[u] * xv[u] * gv[u];
+              dot += wxv[u] * gv[u];
             }
-            gy[q[2] + plan.m2[i]] += c * dot;
+            gyp[plan.m2[i]] += c * dot;
           }
           T *gwp = gwe + q[6];
           T *gxp = gxs + q[0];
-          for (int64_t m = 0; m < d1; ++m)
+          for (int64_t m = 0; m < d1; ++m) {
+            const T *xm = xp + m * mul;
+            const T *gwxm = gwx + m * mul;
+            T *gxm = gxp + m * mul;
+#pragma omp simd
             for (int64_t u = 0; u < mul; ++u) {
-              gwp[u] += gwx[m * mul + u] * xp[m * mul + u];
-              gxp[m * mul + u] += gwx[m * mul + u] * wp[u];
+              gwp[u] += gwxm[u] * xm[u];
+              gxm[u] += gwxm[u] * wp[u];
             }
+          }
         }
       }
     }
   });
 }
+
+// The channel count shared by every path (compile-time loops for the common sizes), else 0.
+int uniform_channels(const Plan &plan) {
+  int64_t mul = -1;
+  for (int64_t p = 0; p < plan.n_paths; ++p) {
+    const int64_t m = plan.path[8 * p + 7];
+    if (mul < 0) mul = m;
+    if (m != mul) return 0;
+  }
+  return (mul == 4 || mul == 8 || mul == 16 || mul == 32) ? static_cast<int>(mul) : 0;
+}
+
+#define POLMLIP_WITH_CHANNELS(plan, MUL_NAME, ...) \
+  switch (uniform_channels(plan)) {                \
+    case 4: {                                      \
+      constexpr int MUL_NAME = 4;                  \
+      __VA_ARGS__();                               \
+      break;                                       \
+    }                                              \
+    case 8: {                                      \
+      constexpr int MUL_NAME = 8;                  \
+      __VA_ARGS__();                               \
+      break;                                       \
+    }                                              \
+    case 16: {                                     \
+      constexpr int MUL_NAME = 16;                 \
+      __VA_ARGS__();                               \
+      break;                                       \
+    }                                              \
+    case 32: {                                     \
+      constexpr int MUL_NAME = 32;                 \
+      __VA_ARGS__();                               \
+      break;                                       \
+    }                                              \
+    default: {                                     \
+      constexpr int MUL_NAME = 0;                  \
+      __VA_ARGS__();                               \
+    }                                              \
+  }
 
 void check_inputs(const Tensor &x, const Tensor &sh, const Tensor &weight,
                   const Tensor &edge_index, int64_t n_out) {
@@ -249,10 +317,12 @@ class TpConvFunction : public torch::autograd::Function<TpConvFunction> {
     std::vector<int64_t> offset, order;
     group_by(recv, n_edges, n_out, offset, order);
     AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "polmlip::tp_conv", [&] {
-      forward_kernel<scalar_t>(plan, xc.data_ptr<scalar_t>(), xc.size(1),
-                               shc.data_ptr<scalar_t>(), shc.size(1), wc.data_ptr<scalar_t>(),
-                               wc.size(1), recv + n_edges, offset, order, n_out,
-                               out.data_ptr<scalar_t>(), out_dim);
+      POLMLIP_WITH_CHANNELS(plan, MUL, [&] {
+        forward_kernel<scalar_t, MUL>(plan, xc.data_ptr<scalar_t>(), xc.size(1),
+                                      shc.data_ptr<scalar_t>(), shc.size(1),
+                                      wc.data_ptr<scalar_t>(), wc.size(1), recv + n_edges,
+                                      offset, order, n_out, out.data_ptr<scalar_t>(), out_dim);
+      });
     });
     return out;
   }
@@ -277,11 +347,14 @@ class TpConvFunction : public torch::autograd::Function<TpConvFunction> {
     std::vector<int64_t> offset, order;
     group_by(recv + n_edges, n_edges, x.size(0), offset, order);
     AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "polmlip::tp_conv_backward", [&] {
-      backward_kernel<scalar_t>(plan, x.data_ptr<scalar_t>(), x.size(1), sh.data_ptr<scalar_t>(),
-                                sh.size(1), w.data_ptr<scalar_t>(), w.size(1), recv, offset,
-                                order, x.size(0), g.data_ptr<scalar_t>(), out_dim,
-                                gx.data_ptr<scalar_t>(), gsh.data_ptr<scalar_t>(),
-                                gw.data_ptr<scalar_t>());
+      POLMLIP_WITH_CHANNELS(plan, MUL, [&] {
+        backward_kernel<scalar_t, MUL>(plan, x.data_ptr<scalar_t>(), x.size(1),
+                                       sh.data_ptr<scalar_t>(), sh.size(1),
+                                       w.data_ptr<scalar_t>(), w.size(1), recv, offset, order,
+                                       x.size(0), g.data_ptr<scalar_t>(), out_dim,
+                                       gx.data_ptr<scalar_t>(), gsh.data_ptr<scalar_t>(),
+                                       gw.data_ptr<scalar_t>());
+      });
     });
     return {gx, gsh, gw, Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), Tensor()};
   }

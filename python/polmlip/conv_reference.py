@@ -1,6 +1,8 @@
-"""PyTorch reference of ``polmlip::tp_conv`` (``cpp/ops/tp_conv.cpp``): one message-passing
-convolution, the depthwise tensor product of sender features with edge harmonics and per-edge
-weights, summed over each receiver's edges.
+"""PyTorch references of the fast-path operators: ``polmlip::radial_spline``
+(``cpp/ops/radial_spline.cpp``), the radial weights read from a cubic table, and
+``polmlip::tp_conv`` (``cpp/ops/tp_conv.cpp``), one message-passing convolution: the
+depthwise tensor product of sender features with edge harmonics and per-edge weights, summed
+over each receiver's edges.
 
 Layout (the plan is built by :func:`polmlip.nn.fused.conv_plan`):
 
@@ -68,3 +70,21 @@ def tp_conv(
         columns.append(x.new_zeros((n_edges, out_dim - col)))
     msg = torch.cat(columns, dim=1)
     return x.new_zeros((n_out, out_dim)).index_add(0, edge_index[0], msg)
+
+
+def radial_spline(r: torch.Tensor, coeffs: torch.Tensor, r_lo: float, inv_h: float) -> torch.Tensor:
+    """r (E,) Å, coeffs (n, D, W) polynomial pieces on a grid r_lo + k/inv_h → (E, W):
+    Σ_d c_d t^d of piece k = clamp(floor((r − r_lo) inv_h), 0, n − 1)."""
+    if coeffs.requires_grad:
+        raise RuntimeError(
+            "polmlip::radial_spline: the table is a constant (a compressed model is for "
+            "inference; train the uncompressed one)"
+        )
+    x = (r - r_lo) * inv_h
+    k = x.detach().floor().clamp(0, coeffs.shape[0] - 1)
+    t = (x - k)[:, None]
+    c = coeffs.index_select(0, k.long())
+    out = c[:, -1]
+    for d in range(coeffs.shape[1] - 2, -1, -1):
+        out = c[:, d] + t * out
+    return out

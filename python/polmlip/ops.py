@@ -3,8 +3,9 @@
 ``polmlip::spread``, ``polmlip::gather``, ``polmlip::allreduce``, ``polmlip::halo`` (with
 ``polmlip::set_halo_owners``), ``polmlip::neighbor_pairs`` and the distributed-mesh operators
 ``polmlip::mesh_layout``, ``dist_rfftn``, ``dist_irfftn``, ``mesh_to_slabs`` and
-``slabs_to_mesh`` (``cpp/ops/mesh_comm.h``) and the fused message-passing convolution
-``polmlip::tp_conv`` (``cpp/ops/tp_conv.cpp``) always exist after importing polmlip
+``slabs_to_mesh`` (``cpp/ops/mesh_comm.h``) and the engines' fast path of the message
+passing, ``polmlip::tp_conv`` and ``polmlip::radial_spline`` (``cpp/ops/tp_conv.cpp``,
+``radial_spline.cpp``), always exist after importing polmlip
 (``allreduce`` is the identity in one process and ``halo`` the identity on frames without
 ghosts; in one process the mesh operators are ``torch.fft.rfftn``, ``irfftn`` and a periodic
 wrap-sum / wrap-gather, see :mod:`polmlip.mesh_reference`; an engine that decomposes the domain
@@ -40,6 +41,7 @@ _SCHEMAS = {
     "mesh_to_slabs": "mesh_to_slabs(Tensor brick, int[] lo, int[] mesh_shape) -> Tensor",
     "slabs_to_mesh": "slabs_to_mesh(Tensor slab, int[] lo, int[] brick_shape, int[] mesh_shape)"
     " -> Tensor",
+    "radial_spline": "radial_spline(Tensor r, Tensor coeffs, float r_lo, float inv_h) -> Tensor",
     "tp_conv": "tp_conv(Tensor x, Tensor sh, Tensor weight, Tensor edge_index, int n_out, "
     "int out_dim, int[] paths, int[] entries, float[] coeffs) -> Tensor",
 }
@@ -136,6 +138,7 @@ def _register_fallback() -> None:
     lib.impl("set_halo_owners", _set_halo_owners, "CompositeImplicitAutograd")
     lib.impl("neighbor_pairs", _neighbor_pairs, "CompositeExplicitAutograd")
     lib.impl("tp_conv", conv_reference.tp_conv, "CompositeImplicitAutograd")
+    lib.impl("radial_spline", conv_reference.radial_spline, "CompositeImplicitAutograd")
     for name in ("mesh_layout", "dist_rfftn", "dist_irfftn", "mesh_to_slabs", "slabs_to_mesh"):
         lib.impl(name, getattr(mesh_reference, name), "CompositeImplicitAutograd")
     _state["fallback"] = lib  # keep the registration alive

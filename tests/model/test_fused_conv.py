@@ -58,7 +58,7 @@ def test_layer_fused_equals_e3nn(irreps_in, channels, lmax):
         h = h0.clone().requires_grad_(True)
         vec = vectors.clone().requires_grad_(True)
         sh = o3.spherical_harmonics(layer.tp.irreps_in2, vec, True, normalization="component")
-        out = layer(h, edge_index, sh, basis, 25)
+        out = layer(h, edge_index, sh, basis, torch.linalg.norm(vec, dim=-1), 25)
         grads = torch.autograd.grad((out * torch.cos(out)).sum(), [h, vec])
         results.append([out, *grads])
     for a, b in zip(*results):

@@ -99,3 +99,46 @@ def test_spice_bec_recipe_trains_as_written(tmp_path):
     (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe))
     assert main(["train", str(tmp_path / "recipe.yaml")]) == 0
     assert (tmp_path / "run" / "model.pt").is_file()
+
+
+def test_inference_speed_core(tmp_path):
+    """benchmarks/inference_speed.py's timing core on a tiny box: the fast and e3nn paths of
+    the small model, exported here, 1 timed call each (no baseline, no MACE, no write)."""
+    import importlib.util
+
+    import torch
+
+    pytest.importorskip("torchpme")  # bench_systems imports it
+    spec = importlib.util.spec_from_file_location(
+        "inference_speed", ROOT / "benchmarks" / "inference_speed.py"
+    )
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    atoms = bench.water_atoms(96)
+    files = bench.export_models(tmp_path, ["small"], ["float64"])
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the benchmark runs (more threads crawl on a busy machine)
+    try:
+        runs = {
+            fast: bench.time_engine(files["small", "float64"], atoms, fast, repeats=1, budget=0.0)
+            for fast in (True, False)
+        }
+        work = bench.count_flops("small", atoms)
+    finally:
+        torch.set_num_threads(threads)
+    for res in runs.values():
+        assert res["reps"] == 1 and 0.0 < res["t_min"] == res["t_med"]
+        assert res["edges"] > 0
+    e_fast, e_e3nn = runs[True]["energy"], runs[False]["energy"]
+    assert abs(e_fast - e_e3nn) <= 1e-9 * abs(e_e3nn)
+    assert work > 0
+    lines = bench.results_table(
+        [
+            dict(r, model="small", n=96, path="fast" if f else "e3nn", dtype="float64")
+            for f, r in runs.items()
+        ],
+        "small",
+        {("small", 96): 1e6},
+        {"float64": 1e9},
+    )
+    assert len(lines) == 4 and "e3nn path, same code" in lines[-1]

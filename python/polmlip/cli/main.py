@@ -117,7 +117,7 @@ def _export(args: argparse.Namespace) -> int:
                 f"{str(path)!r} is already an exported model; export a checkpoint, or add "
                 "--torchforce --structure FILE to write the TorchForce convention"
             )
-        meta = _export_checkpoint(path, args.output)
+        meta = _export_checkpoint(path, args.output, not args.no_compress)
         print(
             f"wrote {args.output}: elements {meta['elements']}, cutoff {meta['cutoff']} Å, "
             f"dtype {meta['dtype']}"
@@ -135,7 +135,7 @@ def _export(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         if engine_file is None:
             engine_file = pathlib.Path(tmp) / "engine.pt"
-            _export_checkpoint(path, engine_file)
+            _export_checkpoint(path, engine_file, not args.no_compress)
         meta = export_torchforce(
             engine_file, atoms.get_chemical_symbols(), args.output, periodic, args.total_charge
         )
@@ -144,7 +144,7 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _export_checkpoint(path: pathlib.Path, output) -> dict:
+def _export_checkpoint(path: pathlib.Path, output, compress: bool = True) -> dict:
     import torch
 
     from ..export.io import export_model
@@ -157,7 +157,7 @@ def _export_checkpoint(path: pathlib.Path, output) -> dict:
     dtype = getattr(torch, state["config"]["training"]["dtype"])
     model = PolMLIP(cfg).to(dtype)
     model.load_state_dict(weights)
-    return export_model(model, output)
+    return export_model(model, output, compress=compress)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -227,6 +227,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     x.add_argument(
         "--total-charge", type=float, default=0.0, help="with --torchforce: total charge (e)"
+    )
+    x.add_argument(
+        "--no-compress",
+        action="store_true",
+        help="do not tabulate the radial networks (by default each layer's radial network is "
+        "also stored as a quintic table of the edge length, measured to 1e-6 relative, which "
+        "engines read instead; forces change by ~1e-8 relative)",
     )
     x.set_defaults(func=_export)
     ir.add_parser(sub)

@@ -77,6 +77,12 @@ class EngineModel(torch.nn.Module):
         self.model.body.set_fused(enabled)
 
     @torch.jit.export
+    def set_radial_table(self, enabled: bool) -> None:
+        """Read the radial weights from the tables made at export (the default of files
+        exported with compression) or run the radial networks, which the file keeps."""
+        self.model.body.set_compressed(enabled)
+
+    @torch.jit.export
     def set_ewald_split(self, enabled: bool) -> None:
         """Ewald-split the Gaussian sites (k-space part on a coarser mesh, real-space pairs
         to ``real_space_cutoff``) or sum everything in k-space; engines that distribute the

@@ -18,6 +18,7 @@ from ..errors import InputError
 from ..fileio import atomic_write, check_role
 from ..keys import FORMAT_VERSION, METADATA_FILE
 from ..model.polmlip import PolMLIP
+from ..nn.radial_table import TABLE_START, TABLE_TOLERANCE
 from .contract import REQUESTABLE, check_outputs, declaration
 from .engine_model import EngineModel
 
@@ -123,11 +124,18 @@ def check_declared_outputs(scripted: Any, model: PolMLIP) -> None:
             check_outputs(out, cfg, n, n, requested, periodic)
 
 
-def export_model(model: PolMLIP, path: str | os.PathLike) -> Dict[str, Any]:
-    """Script ``model`` behind the engine interface and write it atomically to ``path``."""
+def export_model(model: PolMLIP, path: str | os.PathLike, compress: bool = True) -> Dict[str, Any]:
+    """Script ``model`` behind the engine interface and write it atomically to ``path``.
+
+    With ``compress`` (default) each layer's radial network is also stored as a table of the
+    edge length (:mod:`polmlip.nn.radial_table`), which the file uses by default; the
+    networks stay in the file (``set_radial_table(False)`` switches back)."""
     # scripting replaces submodules in place: work on a copy, so that the caller's model
     # stays a Python module (and can be exported again)
     model = copy.deepcopy(model).eval()
+    if compress:
+        r_lo = TABLE_START * float(model.min_distance)
+        model.body.compress(r_lo, TABLE_TOLERANCE)
     meta = metadata_for(model)
     scripted = e3nn_compile(EngineModel(model))
     check_declared_outputs(scripted, model)

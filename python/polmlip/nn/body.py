@@ -1,5 +1,6 @@
 """The equivariant short-range body: species embedding + message-passing layers."""
 
+import copy
 from typing import Dict, List
 
 import torch
@@ -9,6 +10,7 @@ from e3nn.util.jit import compile_mode
 from .. import keys
 from .interaction import Interaction
 from .radial import BesselBasis, PolynomialCutoff
+from .radial_table import tabulate
 
 
 def hidden_irreps(channels: int, lmax: int) -> o3.Irreps:
@@ -55,6 +57,7 @@ class EquivariantBody(torch.nn.Module):
             irreps = layer.irreps_out
         self.layers = torch.nn.ModuleList(layers)
         self.irreps_out = irreps
+        self.compressed = False
 
     @torch.jit.export
     def set_fused(self, enabled: bool) -> None:
@@ -63,6 +66,38 @@ class EquivariantBody(torch.nn.Module):
         for training on forces). Both give the same sums to rounding."""
         for layer in self.layers:
             layer.fused = enabled
+
+    @torch.jit.export
+    def set_compressed(self, enabled: bool) -> None:
+        """Read the radial weights from the tables :meth:`compress` made (engines) or run
+        the radial networks (training; the tables have no second derivative)."""
+        if enabled:
+            for layer in self.layers:
+                if layer.radial_table.coeffs.shape[2] == 0:
+                    raise ValueError("polmlip: this model has no radial tables (compress it)")
+        self.compressed = enabled
+        for layer in self.layers:
+            layer.compressed = enabled
+
+    @torch.jit.unused
+    def compress(self, r_lo: float, tolerance: float) -> List[float]:
+        """Tabulate every layer's radial network on [r_lo, cutoff] Å (float64, to the
+        relative ``tolerance``, :mod:`polmlip.nn.radial_table`) and switch the tables on;
+        returns each layer's measured relative error."""
+        dtype = self.basis.freq.dtype
+        errors = []
+        for layer in self.layers:
+            basis = copy.deepcopy(self.basis).double()
+            envelope = self.envelope
+            radial = copy.deepcopy(layer.radial).double()
+
+            def fn(r, basis=basis, envelope=envelope, radial=radial):
+                return radial(basis(r) * envelope(r)[:, None])
+
+            errors.append(tabulate(layer.radial_table, fn, r_lo, self.basis.cutoff, tolerance))
+            layer.radial_table.coeffs = layer.radial_table.coeffs.to(dtype)
+        self.set_compressed(True)
+        return errors
 
     #: keys read from and written to the data dict
     inputs = (keys.SPECIES, keys.EDGE_VECTORS, keys.EDGE_INDEX, keys.NUM_LOCAL, keys.POSITIONS)
@@ -85,12 +120,15 @@ class EquivariantBody(torch.nn.Module):
             n_local = int(data[keys.NUM_LOCAL][0])
         r = torch.linalg.norm(vectors, dim=-1)
         edge_sh = self.sh(vectors)
-        edge_basis = self.basis(r) * self.envelope(r)[:, None]
+        if self.compressed:
+            edge_basis = r[:, None]  # unused: the layers read their tables
+        else:
+            edge_basis = self.basis(r) * self.envelope(r)[:, None]
         h = self.embedding(data[keys.SPECIES]).to(vectors.dtype)
         n = h.shape[0]
         engine_frame = keys.NUM_LOCAL in data
         for layer in self.layers:
-            new = layer(h, edge_index, edge_sh, edge_basis, n_local)
+            new = layer(h, edge_index, edge_sh, edge_basis, r, n_local)
             if engine_frame:
                 # every engine frame exchanges (a collective in a domain-decomposed engine,
                 # also on a rank without atoms); training frames have no ghosts

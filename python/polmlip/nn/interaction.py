@@ -8,6 +8,7 @@ from e3nn.nn import FullyConnectedNet, Gate
 from e3nn.util.jit import compile_mode
 
 from .fused import conv_plan
+from .radial_table import RadialTable
 
 
 def _mid_irreps(
@@ -86,6 +87,9 @@ class Interaction(torch.nn.Module):
         self.register_buffer("conv_perm_in", plan.perm_in, persistent=False)
         self.register_buffer("conv_perm_out", plan.perm_out, persistent=False)
         self.fused = False
+        # the radial network as a table of the edge length (made at export)
+        self.radial_table = RadialTable()
+        self.compressed = False
 
     def forward(
         self,
@@ -93,13 +97,18 @@ class Interaction(torch.nn.Module):
         edge_index: torch.Tensor,
         edge_sh: torch.Tensor,
         edge_basis: torch.Tensor,
+        edge_length: torch.Tensor,
         n_local: int,
     ) -> torch.Tensor:
         """h (N, irreps_in) of local and ghost atoms, edges with local receivers,
-        edge_sh (E, irreps_sh), edge_basis (E, num_basis) → (n_local, irreps_out): new
-        features of the local atoms (the first ``n_local`` rows) only."""
+        edge_sh (E, irreps_sh), edge_basis (E, num_basis) (unused when compressed),
+        edge_length (E,) Å → (n_local, irreps_out): new features of the local atoms (the
+        first ``n_local`` rows) only."""
         x = self.linear_up(h)
-        weights = self.radial(edge_basis)
+        if self.compressed:
+            weights = self.radial_table(edge_length)
+        else:
+            weights = self.radial(edge_basis)
         if self.fused:
             agg = torch.ops.polmlip.tp_conv(
                 x.index_select(1, self.conv_perm_in),
