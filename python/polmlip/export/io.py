@@ -22,6 +22,9 @@ from ..nn.radial_table import TABLE_START, TABLE_TOLERANCE
 from .contract import REQUESTABLE, check_outputs, declaration
 from .engine_model import EngineModel
 
+#: precisions of the network in an export (the rest is float64 then)
+NETWORK_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
 
 def _six_digits(buffer: torch.Tensor) -> float:
     """A scalar buffer for the metadata, without float32 noise (0.1, not 0.10000000149)."""
@@ -31,7 +34,10 @@ def _six_digits(buffer: torch.Tensor) -> float:
 def metadata_for(model: PolMLIP) -> Dict[str, Any]:
     """The contract stored next to the weights: what an engine needs to know."""
     cfg = model.config_dict
-    dtype = str(next(model.parameters()).dtype).replace("torch.", "")
+    # the interface (positions, cell, long range, sums) and the network may differ: a
+    # mixed-precision export runs the network in float32 and the rest in float64
+    dtype = str(model.field_limit.dtype).replace("torch.", "")
+    network = str(model.body.embedding.weight.dtype).replace("torch.", "")
     return {
         "format": "polmlip",
         "format_version": FORMAT_VERSION,
@@ -45,6 +51,7 @@ def metadata_for(model: PolMLIP) -> Dict[str, Any]:
         "min_distance": _six_digits(model.min_distance),
         "units": {"length": "angstrom", "energy": "eV", "charge": "e", "field": "V/angstrom"},
         "dtype": dtype,
+        "network_dtype": network,
         "heads": {
             k: bool(cfg[k])
             for k in (
@@ -124,15 +131,33 @@ def check_declared_outputs(scripted: Any, model: PolMLIP) -> None:
             check_outputs(out, cfg, n, n, requested, periodic)
 
 
-def export_model(model: PolMLIP, path: str | os.PathLike, compress: bool = True) -> Dict[str, Any]:
+def export_model(
+    model: PolMLIP,
+    path: str | os.PathLike,
+    compress: bool = True,
+    network_dtype: Optional[str] = None,
+) -> Dict[str, Any]:
     """Script ``model`` behind the engine interface and write it atomically to ``path``.
 
     With ``compress`` (default) each layer's radial network is also stored as a table of the
     edge length (:mod:`polmlip.nn.radial_table`), which the file uses by default; the
-    networks stay in the file (``set_radial_table(False)`` switches back)."""
+    networks stay in the file (``set_radial_table(False)`` switches back).
+
+    ``network_dtype`` ``"float32"`` makes a mixed-precision file: the network (body and
+    heads) runs in float32; positions, cell, long range and sums in float64 (the engines'
+    inputs stay float64). ``"float64"``: all float64. None: as the model is.
+    """
     # scripting replaces submodules in place: work on a copy, so that the caller's model
     # stays a Python module (and can be exported again)
     model = copy.deepcopy(model).eval()
+    if network_dtype is not None:
+        if network_dtype not in NETWORK_DTYPES:
+            raise InputError(
+                f"network dtype must be one of {sorted(NETWORK_DTYPES)}, got {network_dtype!r}"
+            )
+        model = model.double()
+        model.body.to(NETWORK_DTYPES[network_dtype])
+        model.heads.to(NETWORK_DTYPES[network_dtype])
     if compress:
         r_lo = TABLE_START * float(model.min_distance)
         model.body.compress(r_lo, TABLE_TOLERANCE)

@@ -113,7 +113,9 @@ class EquivariantBody(torch.nn.Module):
         the heads. The first layer's input (the species embedding) needs no exchange.
         Without ghosts the exchange is the identity.
         """
-        vectors = data[keys.EDGE_VECTORS]
+        # the network's own precision (float32 in a mixed-precision export); geometry and
+        # long range stay in the dtype of the positions
+        vectors = data[keys.EDGE_VECTORS].to(self.embedding.weight.dtype)
         edge_index = data[keys.EDGE_INDEX]
         n_local = int(data[keys.POSITIONS].shape[0])
         if keys.NUM_LOCAL in data:

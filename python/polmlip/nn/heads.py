@@ -1,6 +1,6 @@
 """Read-outs of per-atom energies, latent multipoles and response coefficients."""
 
-from typing import Dict
+from typing import Dict, List
 
 import torch
 from e3nn import o3
@@ -29,6 +29,8 @@ class MultipoleHeads(torch.nn.Module):
     the permanent multipoles carry a global sign (``multipole_sign``, see
     :mod:`polmlip.train.orient`).
     """
+
+    written: List[str]
 
     inputs = (keys.NODE_FEATURES, keys.SPECIES)
     outputs = (
@@ -81,6 +83,7 @@ class MultipoleHeads(torch.nn.Module):
         # per-element charge baseline of bond conservation (e), geometry-independent
         self.element_charge = torch.nn.Parameter(torch.zeros(num_species))
         self.n_scalar = n_scalar
+        self.written = list(self.outputs)
 
     def forward(self, data: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
         y = self.linear(data[keys.NODE_FEATURES])
@@ -118,4 +121,10 @@ class MultipoleHeads(torch.nn.Module):
                 out[keys.ATOMIC_POLARIZABILITY] = a @ a.transpose(1, 2)
             else:
                 out[keys.ATOMIC_POLARIZABILITY] = iso_alpha
+        # back to the precision of the geometry and the long range (a mixed-precision model
+        # runs the network in float32)
+        target = data[keys.POSITIONS].dtype
+        for name in self.written:
+            if name in out:
+                out[name] = out[name].to(target)
         return out
