@@ -22,6 +22,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <type_traits>
 #include <vector>
 
 namespace polmlip {
@@ -219,33 +220,17 @@ int uniform_channels(const Plan &plan) {
   return (mul == 4 || mul == 8 || mul == 16 || mul == 32) ? static_cast<int>(mul) : 0;
 }
 
-#define POLMLIP_WITH_CHANNELS(plan, MUL_NAME, ...) \
-  switch (uniform_channels(plan)) {                \
-    case 4: {                                      \
-      constexpr int MUL_NAME = 4;                  \
-      __VA_ARGS__();                               \
-      break;                                       \
-    }                                              \
-    case 8: {                                      \
-      constexpr int MUL_NAME = 8;                  \
-      __VA_ARGS__();                               \
-      break;                                       \
-    }                                              \
-    case 16: {                                     \
-      constexpr int MUL_NAME = 16;                 \
-      __VA_ARGS__();                               \
-      break;                                       \
-    }                                              \
-    case 32: {                                     \
-      constexpr int MUL_NAME = 32;                 \
-      __VA_ARGS__();                               \
-      break;                                       \
-    }                                              \
-    default: {                                     \
-      constexpr int MUL_NAME = 0;                  \
-      __VA_ARGS__();                               \
-    }                                              \
+// Call f(std::integral_constant<int, MUL>) with the plan's uniform channel count (0: mixed).
+template <typename F>
+void with_channels(const Plan &plan, F &&f) {
+  switch (uniform_channels(plan)) {
+    case 4: f(std::integral_constant<int, 4>()); break;
+    case 8: f(std::integral_constant<int, 8>()); break;
+    case 16: f(std::integral_constant<int, 16>()); break;
+    case 32: f(std::integral_constant<int, 32>()); break;
+    default: f(std::integral_constant<int, 0>());
   }
+}
 
 void check_inputs(const Tensor &x, const Tensor &sh, const Tensor &weight,
                   const Tensor &edge_index, int64_t n_out) {
@@ -317,8 +302,8 @@ class TpConvFunction : public torch::autograd::Function<TpConvFunction> {
     std::vector<int64_t> offset, order;
     group_by(recv, n_edges, n_out, offset, order);
     AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "polmlip::tp_conv", [&] {
-      POLMLIP_WITH_CHANNELS(plan, MUL, [&] {
-        forward_kernel<scalar_t, MUL>(plan, xc.data_ptr<scalar_t>(), xc.size(1),
+      with_channels(plan, [&](auto channels) {
+        forward_kernel<scalar_t, decltype(channels)::value>(plan, xc.data_ptr<scalar_t>(), xc.size(1),
                                       shc.data_ptr<scalar_t>(), shc.size(1),
                                       wc.data_ptr<scalar_t>(), wc.size(1), recv + n_edges,
                                       offset, order, n_out, out.data_ptr<scalar_t>(), out_dim);
@@ -347,8 +332,8 @@ class TpConvFunction : public torch::autograd::Function<TpConvFunction> {
     std::vector<int64_t> offset, order;
     group_by(recv + n_edges, n_edges, x.size(0), offset, order);
     AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "polmlip::tp_conv_backward", [&] {
-      POLMLIP_WITH_CHANNELS(plan, MUL, [&] {
-        backward_kernel<scalar_t, MUL>(plan, x.data_ptr<scalar_t>(), x.size(1),
+      with_channels(plan, [&](auto channels) {
+        backward_kernel<scalar_t, decltype(channels)::value>(plan, x.data_ptr<scalar_t>(), x.size(1),
                                        sh.data_ptr<scalar_t>(), sh.size(1),
                                        w.data_ptr<scalar_t>(), w.size(1), recv, offset, order,
                                        x.size(0), g.data_ptr<scalar_t>(), out_dim,

@@ -57,3 +57,17 @@ def with_format_version(src, dst, version):
                 data = json.dumps(meta).encode()
             zout.writestr(item, data)
     return dst
+
+
+def engine_outputs(engine, meta, atoms, bec=True):
+    """One call of an exported engine module on ``atoms``: energy, forces, stress (periodic)
+    and Born charges, unoptimized as the ASE calculator runs it."""
+    import torch
+
+    from polmlip.data.graph import atoms_to_graph
+    from polmlip.export.adapter import engine_inputs, requested_outputs
+
+    g = atoms_to_graph(atoms, meta["elements"], float(meta["cutoff"]), [0.0, 0.0, 0.0], 0.0)
+    requested = requested_outputs(True, bool(atoms.pbc.all()), bec)
+    with torch.jit.optimized_execution(False):
+        return engine(engine_inputs(g), requested)

@@ -7,15 +7,13 @@ import torch
 from e3nn import o3
 
 from polmlip import conv_reference, ops
-from polmlip.data.graph import atoms_to_graph
-from polmlip.export.adapter import engine_inputs, requested_outputs
 from polmlip.export.io import export_model, load_exported
 from polmlip.model import ModelConfig, PolMLIP
 from polmlip.model.polmlip import _float64_defaults
 from polmlip.nn.body import hidden_irreps
 from polmlip.nn.interaction import Interaction
 
-from model_helpers import triclinic_water, water_cluster
+from model_helpers import engine_outputs, triclinic_water, water_cluster
 
 TOL = 1e-12
 
@@ -119,14 +117,10 @@ def test_exported_default_model_fast_path_equals_e3nn(default_export, periodic):
     (16 channels, lmax 2, full response), float64: fast path = e3nn path to 1e-12."""
     engine, meta = load_exported(default_export)
     atoms = triclinic_water() if periodic else water_cluster(5, seed=3)
-    g = atoms_to_graph(atoms, meta["elements"], float(meta["cutoff"]), [0.0, 0.0, 0.0], 0.0)
-    inputs = engine_inputs(g)
-    requested = requested_outputs(True, periodic, True)
     results = []
     for fast in (True, False):
         engine.set_fast_path(fast)
-        with torch.jit.optimized_execution(False):
-            results.append(engine(inputs, requested))
+        results.append(engine_outputs(engine, meta, atoms))
     fast, slow = results
     assert set(fast) == set(slow)
     for name in slow:

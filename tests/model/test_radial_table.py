@@ -6,13 +6,11 @@ import pytest
 import torch
 
 from polmlip import conv_reference, ops
-from polmlip.data.graph import atoms_to_graph
-from polmlip.export.adapter import engine_inputs, requested_outputs
 from polmlip.export.io import export_model, load_exported
 from polmlip.model import ModelConfig, PolMLIP
 from polmlip.nn.radial_table import TABLE_TOLERANCE, RadialTable, tabulate
 
-from model_helpers import triclinic_water, water_cluster
+from model_helpers import engine_outputs, triclinic_water, water_cluster
 
 
 def test_tabulated_function_within_its_measured_bound():
@@ -77,14 +75,10 @@ def test_compressed_default_model_forces_within_1e6(compressed_default, periodic
     for _, layer in engine.model.body.layers.named_children():
         assert 0.0 < layer.radial_table.max_error <= TABLE_TOLERANCE
     atoms = triclinic_water() if periodic else water_cluster(5, seed=3)
-    g = atoms_to_graph(atoms, meta["elements"], float(meta["cutoff"]), [0.0, 0.0, 0.0], 0.0)
-    inputs = engine_inputs(g)
-    requested = requested_outputs(True, periodic, True)
     outs = []
     for table in (True, False):
         engine.set_radial_table(table)
-        with torch.jit.optimized_execution(False):
-            outs.append(engine(inputs, requested))
+        outs.append(engine_outputs(engine, meta, atoms))
     compressed, exact = outs
     for name in ("energy", "forces", "stress", "bec"):
         if name not in exact:

@@ -102,8 +102,9 @@ def test_spice_bec_recipe_trains_as_written(tmp_path):
 
 
 def test_inference_speed_core(tmp_path):
-    """benchmarks/inference_speed.py's timing core on a tiny box: the fast and e3nn paths of
-    the small model, exported here, 1 timed call each (no baseline, no MACE, no write)."""
+    """benchmarks/inference_speed.py's timing core on a tiny box: the fast path (the file as
+    exported) and the e3nn path of the small model, exported here, 1 timed call each (no
+    baseline, no MACE, no write)."""
     import importlib.util
 
     import torch
@@ -121,7 +122,7 @@ def test_inference_speed_core(tmp_path):
     try:
         runs = {
             fast: bench.time_engine(files["small", "float64"], atoms, fast, repeats=1, budget=0.0)
-            for fast in (True, False)
+            for fast in (None, False)
         }
         work = bench.count_flops("small", atoms)
     finally:
@@ -129,12 +130,12 @@ def test_inference_speed_core(tmp_path):
     for res in runs.values():
         assert res["reps"] == 1 and 0.0 < res["t_min"] == res["t_med"]
         assert res["edges"] > 0
-    e_fast, e_e3nn = runs[True]["energy"], runs[False]["energy"]
-    assert abs(e_fast - e_e3nn) <= 1e-9 * abs(e_e3nn)
+    e_fast, e_e3nn = runs[None]["energy"], runs[False]["energy"]
+    assert abs(e_fast - e_e3nn) <= 1e-6 * abs(e_e3nn)  # radial tables: ~1e-6 by design
     assert work > 0
     lines = bench.results_table(
         [
-            dict(r, model="small", n=96, path="fast" if f else "e3nn", dtype="float64")
+            dict(r, model="small", n=96, path="e3nn" if f is False else "fast", dtype="float64")
             for f, r in runs.items()
         ],
         "small",
