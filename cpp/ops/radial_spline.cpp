@@ -15,6 +15,9 @@
 #include <cmath>
 #include <vector>
 
+#include "fast_path.h"
+#include "radial_table.h"
+
 namespace polmlip {
 
 namespace {
@@ -22,63 +25,41 @@ namespace {
 using torch::Tensor;
 
 template <typename T>
-inline void locate(T r, double r_lo, double inv_h, int64_t n, int64_t &k, T &t) {
-  const double x = (static_cast<double>(r) - r_lo) * inv_h;
-  k = static_cast<int64_t>(std::floor(x));
-  k = k < 0 ? 0 : (k > n - 1 ? n - 1 : k);
-  t = static_cast<T>(x - static_cast<double>(k));
-}
-
-template <typename T>
-void spline_forward(const T *r, const T *c, int64_t n_edges, int64_t n, int64_t degree,
-                    int64_t width, double r_lo, double inv_h, T *out) {
+void spline_forward(const T *r, const T *c, int64_t n_edges, const TableShape &shape, T *out) {
   at::parallel_for(0, n_edges, 256, [&](int64_t begin, int64_t end) {
-    for (int64_t e = begin; e < end; ++e) {
-      int64_t k;
-      T t;
-      locate(r[e], r_lo, inv_h, n, k, t);
-      const T *ck = c + k * degree * width;
-      T *o = out + e * width;
-      const T *top = ck + (degree - 1) * width;
-#pragma omp simd
-      for (int64_t w = 0; w < width; ++w) o[w] = top[w];
-      for (int64_t d = degree - 2; d >= 0; --d) {  // Horner
-        const T *cd = ck + d * width;
-#pragma omp simd
-        for (int64_t w = 0; w < width; ++w) o[w] = cd[w] + t * o[w];
-      }
-    }
+    for (int64_t e = begin; e < end; ++e) table_values(c, shape, r[e], out + e * shape.width);
   });
 }
 
 template <typename T>
-void spline_backward(const T *r, const T *c, const T *g, int64_t n_edges, int64_t n,
-                     int64_t degree, int64_t width, double r_lo, double inv_h, T *gr) {
+void spline_backward(const T *r, const T *c, const T *g, int64_t n_edges,
+                     const TableShape &shape, T *gr) {
   at::parallel_for(0, n_edges, 256, [&](int64_t begin, int64_t end) {
-    std::vector<T> slope(width);
+    std::vector<T> slope(shape.width);
     for (int64_t e = begin; e < end; ++e) {
-      int64_t k;
-      T t;
-      locate(r[e], r_lo, inv_h, n, k, t);
-      const T *ck = c + k * degree * width;
-      const T *top = ck + (degree - 1) * width;
-#pragma omp simd
-      for (int64_t w = 0; w < width; ++w) slope[w] = T(degree - 1) * top[w];
-      for (int64_t d = degree - 2; d >= 1; --d) {  // Horner of sum_d d c_d t^(d-1)
-        const T *cd = ck + d * width;
-#pragma omp simd
-        for (int64_t w = 0; w < width; ++w) slope[w] = T(d) * cd[w] + t * slope[w];
-      }
-      const T *ge = g + e * width;
+      table_slopes(c, shape, r[e], slope.data());
+      const T *ge = g + e * shape.width;
       T acc = 0;
 #pragma omp simd reduction(+ : acc)
-      for (int64_t w = 0; w < width; ++w) acc += ge[w] * slope[w];
-      gr[e] = acc * static_cast<T>(inv_h);
+      for (int64_t w = 0; w < shape.width; ++w) acc += ge[w] * slope[w];
+      gr[e] = acc;
     }
   });
 }
 
-void check_inputs(const Tensor &r, const Tensor &coeffs, double inv_h) {
+TableShape shape_of(const Tensor &coeffs, double r_lo, double inv_h) {
+  TableShape s;
+  s.pieces = coeffs.size(0);
+  s.degree = coeffs.size(1);
+  s.width = coeffs.size(2);
+  s.r_lo = r_lo;
+  s.inv_h = inv_h;
+  return s;
+}
+
+}  // namespace
+
+void check_table(const Tensor &r, const Tensor &coeffs, double inv_h) {
   TORCH_CHECK(r.dim() == 1, "polmlip::radial_spline: r must be (E,)");
   TORCH_CHECK(coeffs.dim() == 3 && coeffs.size(1) >= 2 && coeffs.size(0) >= 1,
               "polmlip::radial_spline: coeffs must be (n, D, W): n >= 1 pieces of D >= 2 "
@@ -92,6 +73,8 @@ void check_inputs(const Tensor &r, const Tensor &coeffs, double inv_h) {
   TORCH_CHECK(inv_h > 0.0 && std::isfinite(inv_h),
               "polmlip::radial_spline: inv_h must be a positive, finite 1/spacing");
 }
+
+namespace {
 
 // Any device: the same polynomial with ATen operations (differentiable to any order).
 Tensor spline_composite(const Tensor &r, const Tensor &coeffs, double r_lo, double inv_h) {
@@ -116,8 +99,7 @@ class RadialSplineFunction : public torch::autograd::Function<RadialSplineFuncti
     Tensor out = torch::empty({rc.size(0), cc.size(2)}, r.options());
     AT_DISPATCH_FLOATING_TYPES(r.scalar_type(), "polmlip::radial_spline", [&] {
       spline_forward<scalar_t>(rc.data_ptr<scalar_t>(), cc.data_ptr<scalar_t>(), rc.size(0),
-                               cc.size(0), cc.size(1), cc.size(2), r_lo, inv_h,
-                               out.data_ptr<scalar_t>());
+                               shape_of(cc, r_lo, inv_h), out.data_ptr<scalar_t>());
     });
     return out;
   }
@@ -135,20 +117,20 @@ class RadialSplineFunction : public torch::autograd::Function<RadialSplineFuncti
     Tensor gr = torch::empty_like(r);
     AT_DISPATCH_FLOATING_TYPES(r.scalar_type(), "polmlip::radial_spline_backward", [&] {
       spline_backward<scalar_t>(r.data_ptr<scalar_t>(), c.data_ptr<scalar_t>(),
-                                g.data_ptr<scalar_t>(), r.size(0), c.size(0), c.size(1),
-                                c.size(2), r_lo, inv_h, gr.data_ptr<scalar_t>());
+                                g.data_ptr<scalar_t>(), r.size(0), shape_of(c, r_lo, inv_h),
+                                gr.data_ptr<scalar_t>());
     });
     return {gr, Tensor(), Tensor(), Tensor()};
   }
 };
 
-Tensor radial_spline_op(const Tensor &r, const Tensor &coeffs, double r_lo, double inv_h) {
-  check_inputs(r, coeffs, inv_h);
+}  // namespace
+
+Tensor radial_spline(const Tensor &r, const Tensor &coeffs, double r_lo, double inv_h) {
+  check_table(r, coeffs, inv_h);
   if (!r.device().is_cpu()) return spline_composite(r, coeffs, r_lo, inv_h);
   return RadialSplineFunction::apply(r, coeffs, r_lo, inv_h);
 }
-
-}  // namespace
 
 }  // namespace polmlip
 
@@ -157,5 +139,5 @@ TORCH_LIBRARY_FRAGMENT(polmlip, m) {
 }
 
 TORCH_LIBRARY_IMPL(polmlip, CompositeImplicitAutograd, m) {
-  m.impl("radial_spline", &polmlip::radial_spline_op);
+  m.impl("radial_spline", &polmlip::radial_spline);
 }

@@ -17,28 +17,20 @@
 // not differentiable again: the fast path serves engines, which need one derivative (forces,
 // stress, Born charges); training on forces keeps e3nn's path. A second derivative through
 // this operator is refused with a clear error instead of silently dropping terms.
-#include <ATen/Parallel.h>
 #include <torch/library.h>
 #include <torch/torch.h>
 
-#include <algorithm>
-#include <type_traits>
 #include <vector>
+
+#include "fast_path.h"
+#include "radial_table.h"
+#include "tp_conv_kernels.h"
 
 namespace polmlip {
 
 namespace {
 
 using torch::Tensor;
-
-struct Plan {
-  int64_t n_paths = 0;
-  std::vector<int64_t> path;  // 8 per path
-  std::vector<int64_t> start;  // entries of path p: [start[p], start[p + 1])
-  std::vector<int64_t> m1, m2, m3;
-  std::vector<double> coeff;
-  int64_t max_block = 0;  // largest d1 * mul
-};
 
 Plan read_plan(c10::IntArrayRef paths, c10::IntArrayRef entries, c10::ArrayRef<double> coeffs,
                int64_t x_dim, int64_t sh_dim, int64_t w_dim, int64_t out_dim) {
@@ -82,170 +74,21 @@ Plan read_plan(c10::IntArrayRef paths, c10::IntArrayRef entries, c10::ArrayRef<d
   return plan;
 }
 
-// Edges grouped by receiver (counting sort, stable): order[offset[r] .. offset[r + 1]).
-void group_by(const int64_t *key, int64_t n_edges, int64_t n_keys, std::vector<int64_t> &offset,
-              std::vector<int64_t> &order) {
-  offset.assign(n_keys + 1, 0);
-  for (int64_t e = 0; e < n_edges; ++e) offset[key[e] + 1]++;
-  for (int64_t i = 0; i < n_keys; ++i) offset[i + 1] += offset[i];
-  order.resize(n_edges);
-  std::vector<int64_t> fill(offset.begin(), offset.end() - 1);
-  for (int64_t e = 0; e < n_edges; ++e) order[fill[key[e]]++] = e;
-}
-
-// MUL > 0: every path has MUL channels, known at compile time (unrolled, vectorised loops);
-// MUL == 0: read each path's channel count at run time.
-template <typename T, int MUL>
-void forward_kernel(const Plan &plan, const T *x, int64_t x_dim, const T *sh, int64_t sh_dim,
-                    const T *w, int64_t w_dim, const int64_t *send,
-                    const std::vector<int64_t> &offset, const std::vector<int64_t> &order,
-                    int64_t n_out, T *out, int64_t out_dim) {
-  at::parallel_for(0, n_out, 16, [&](int64_t begin, int64_t end) {
-    std::vector<T> wx_buffer(plan.max_block);
-    T *wx = wx_buffer.data();
-    for (int64_t r = begin; r < end; ++r) {
-      T *o = out + r * out_dim;
-      for (int64_t k = offset[r]; k < offset[r + 1]; ++k) {
-        const int64_t e = order[k];
-        const T *xs = x + send[e] * x_dim;
-        const T *y = sh + e * sh_dim;
-        const T *we = w + e * w_dim;
-        for (int64_t p = 0; p < plan.n_paths; ++p) {
-          const int64_t *q = plan.path.data() + 8 * p;
-          const int64_t mul = MUL > 0 ? MUL : q[7];
-          const int64_t d1 = q[1];
-          const T *xp = xs + q[0];
-          const T *wp = we + q[6];
-          for (int64_t m = 0; m < d1; ++m) {
-            const T *xm = xp + m * mul;
-            T *wxm = wx + m * mul;
-#pragma omp simd
-            for (int64_t u = 0; u < mul; ++u) wxm[u] = wp[u] * xm[u];
-          }
-          T *op = o + q[4];
-          const T *yp = y + q[2];
-          for (int64_t i = plan.start[p]; i < plan.start[p + 1]; ++i) {
-            const T a = static_cast<T>(plan.coeff[i]) * yp[plan.m2[i]];
-            const T *src = wx + plan.m1[i] * mul;
-            T *dst = op + plan.m3[i] * mul;
-#pragma omp simd
-            for (int64_t u = 0; u < mul; ++u) dst[u] += a * src[u];
-          }
-        }
-      }
-    }
-  });
-}
-
-// Gradients of sh and weight (per edge) and of x (per sender). Edges are visited grouped by
-// sender so that each thread owns the rows of x it writes.
-template <typename T, int MUL>
-void backward_kernel(const Plan &plan, const T *x, int64_t x_dim, const T *sh, int64_t sh_dim,
-                     const T *w, int64_t w_dim, const int64_t *recv,
-                     const std::vector<int64_t> &offset, const std::vector<int64_t> &order,
-                     int64_t n_send, const T *g, int64_t out_dim, T *gx, T *gsh, T *gw) {
-  at::parallel_for(0, n_send, 16, [&](int64_t begin, int64_t end) {
-    std::vector<T> buffers(2 * plan.max_block);
-    T *wx = buffers.data();                    // w x of one path
-    T *gwx = buffers.data() + plan.max_block;  // d(out)/d(w x) of one path
-    for (int64_t s = begin; s < end; ++s) {
-      const T *xs = x + s * x_dim;
-      T *gxs = gx + s * x_dim;
-      for (int64_t k = offset[s]; k < offset[s + 1]; ++k) {
-        const int64_t e = order[k];
-        const T *gr = g + recv[e] * out_dim;
-        const T *y = sh + e * sh_dim;
-        const T *we = w + e * w_dim;
-        T *gy = gsh + e * sh_dim;
-        T *gwe = gw + e * w_dim;
-        for (int64_t p = 0; p < plan.n_paths; ++p) {
-          const int64_t *q = plan.path.data() + 8 * p;
-          const int64_t mul = MUL > 0 ? MUL : q[7];
-          const int64_t d1 = q[1];
-          const T *xp = xs + q[0];
-          const T *wp = we + q[6];
-          const T *gp = gr + q[4];
-          const T *yp = y + q[2];
-          T *gyp = gy + q[2];
-          for (int64_t m = 0; m < d1; ++m) {
-            const T *xm = xp + m * mul;
-            T *wxm = wx + m * mul;
-            T *gwxm = gwx + m * mul;
-#pragma omp simd
-            for (int64_t u = 0; u < mul; ++u) {
-              wxm[u] = wp[u] * xm[u];
-              gwxm[u] = T(0);
-            }
-          }
-          for (int64_t i = plan.start[p]; i < plan.start[p + 1]; ++i) {
-            const T c = static_cast<T>(plan.coeff[i]);
-            const T *gv = gp + plan.m3[i] * mul;
-            const T *wxv = wx + plan.m1[i] * mul;
-            T *acc = gwx + plan.m1[i] * mul;
-            const T a = c * yp[plan.m2[i]];
-            T dot = 0;
-#pragma omp simd reduction(+ : dot)
-            for (int64_t u = 0; u < mul; ++u) {
-              acc[u] += a * gv[u];
-              dot += wxv[u] * gv[u];
-            }
-            gyp[plan.m2[i]] += c * dot;
-          }
-          T *gwp = gwe + q[6];
-          T *gxp = gxs + q[0];
-          for (int64_t m = 0; m < d1; ++m) {
-            const T *xm = xp + m * mul;
-            const T *gwxm = gwx + m * mul;
-            T *gxm = gxp + m * mul;
-#pragma omp simd
-            for (int64_t u = 0; u < mul; ++u) {
-              gwp[u] += gwxm[u] * xm[u];
-              gxm[u] += gwxm[u] * wp[u];
-            }
-          }
-        }
-      }
-    }
-  });
-}
-
-// The channel count shared by every path (compile-time loops for the common sizes), else 0.
-int uniform_channels(const Plan &plan) {
-  int64_t mul = -1;
-  for (int64_t p = 0; p < plan.n_paths; ++p) {
-    const int64_t m = plan.path[8 * p + 7];
-    if (mul < 0) mul = m;
-    if (m != mul) return 0;
-  }
-  return (mul == 4 || mul == 8 || mul == 16 || mul == 32) ? static_cast<int>(mul) : 0;
-}
-
-// Call f(std::integral_constant<int, MUL>) with the plan's uniform channel count (0: mixed).
-template <typename F>
-void with_channels(const Plan &plan, F &&f) {
-  switch (uniform_channels(plan)) {
-    case 4: f(std::integral_constant<int, 4>()); break;
-    case 8: f(std::integral_constant<int, 8>()); break;
-    case 16: f(std::integral_constant<int, 16>()); break;
-    case 32: f(std::integral_constant<int, 32>()); break;
-    default: f(std::integral_constant<int, 0>());
-  }
-}
-
-void check_inputs(const Tensor &x, const Tensor &sh, const Tensor &weight,
-                  const Tensor &edge_index, int64_t n_out) {
-  TORCH_CHECK(x.dim() == 2 && sh.dim() == 2 && weight.dim() == 2,
-              "polmlip::tp_conv: x, sh and weight must be 2-d");
+// x (N, Dx), sh (E, Dsh) and E rows of weights or edge lengths (`per_edge`: their count,
+// dtype and device), edge_index (2, E) with receivers < n_out and senders < N.
+void check_inputs(const Tensor &x, const Tensor &sh, int64_t per_edge, c10::ScalarType dtype,
+                  c10::Device device, const Tensor &edge_index, int64_t n_out) {
+  TORCH_CHECK(x.dim() == 2 && sh.dim() == 2, "polmlip::tp_conv: x and sh must be 2-d");
   TORCH_CHECK(edge_index.dim() == 2 && edge_index.size(0) == 2 &&
                   edge_index.scalar_type() == torch::kLong,
               "polmlip::tp_conv: edge_index must be (2, E) int64");
   const int64_t n_edges = edge_index.size(1);
-  TORCH_CHECK(sh.size(0) == n_edges && weight.size(0) == n_edges,
-              "polmlip::tp_conv: sh and weight need one row per edge (", n_edges, "), got ",
-              sh.size(0), " and ", weight.size(0));
-  TORCH_CHECK(x.scalar_type() == sh.scalar_type() && x.scalar_type() == weight.scalar_type(),
-              "polmlip::tp_conv: x, sh and weight must have one dtype");
-  TORCH_CHECK(x.device() == sh.device() && x.device() == weight.device() &&
+  TORCH_CHECK(sh.size(0) == n_edges && per_edge == n_edges,
+              "polmlip::tp_conv: sh and the radial weights (or edge lengths) need one row per "
+              "edge (", n_edges, "), got ", sh.size(0), " and ", per_edge);
+  TORCH_CHECK(x.scalar_type() == sh.scalar_type() && x.scalar_type() == dtype,
+              "polmlip::tp_conv: x, sh and the radial weights must have one dtype");
+  TORCH_CHECK(x.device() == sh.device() && x.device() == device &&
                   x.device() == edge_index.device(),
               "polmlip::tp_conv: all inputs must be on one device");
   TORCH_CHECK(n_out >= 0, "polmlip::tp_conv: n_out must be >= 0");
@@ -281,6 +124,97 @@ Tensor tp_conv_composite(const Plan &plan, const Tensor &x, const Tensor &sh,
   return torch::zeros({n_out, out_dim}, x.options()).index_add(0, recv, msg);
 }
 
+// The radial table of polmlip::tp_conv_table: coeffs (n, D, W) on the grid r_lo + k / inv_h.
+struct Table {
+  Tensor coeffs;
+  double r_lo = 0.0, inv_h = 1.0;
+};
+
+template <typename T>
+EdgeWeights<T> edge_weights(const Tensor &weight, const Tensor &length, const Table *table) {
+  EdgeWeights<T> w;
+  if (table == nullptr) {
+    w.rows = weight.data_ptr<T>();
+    w.width = weight.size(1);
+    return w;
+  }
+  w.table = table->coeffs.data_ptr<T>();
+  w.length = length.data_ptr<T>();
+  w.shape.pieces = table->coeffs.size(0);
+  w.shape.degree = table->coeffs.size(1);
+  w.shape.width = table->coeffs.size(2);
+  w.shape.r_lo = table->r_lo;
+  w.shape.inv_h = table->inv_h;
+  w.width = w.shape.width;
+  return w;
+}
+
+// out (n_out, out_dim) of the kernel, weights from `weight` rows or from `table` at `length`.
+Tensor conv_forward(const Plan &plan, const Tensor &x, const Tensor &sh, const Tensor &weight,
+                    const Tensor &length, const Table *table, const Tensor &idx, int64_t n_out,
+                    int64_t out_dim) {
+  Tensor out = torch::zeros({n_out, out_dim}, x.options());
+  const int64_t n_edges = idx.size(1);
+  const int64_t *recv = idx.data_ptr<int64_t>();
+  std::vector<int64_t> offset, order;
+  group_by(recv, n_edges, n_out, offset, order);
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "polmlip::tp_conv", [&] {
+    const EdgeWeights<scalar_t> w = edge_weights<scalar_t>(weight, length, table);
+    with_channels(plan, [&](auto channels) {
+      forward_kernel<scalar_t, decltype(channels)::value>(
+          plan, x.data_ptr<scalar_t>(), x.size(1), sh.data_ptr<scalar_t>(), sh.size(1), w,
+          recv + n_edges, offset, order, n_out, out.data_ptr<scalar_t>(), out_dim);
+    });
+  });
+  return out;
+}
+
+// {gx, gsh, gw or g_length} of the kernel for the output gradient g.
+std::vector<Tensor> conv_backward(const Plan &plan, const Tensor &x, const Tensor &sh,
+                                  const Tensor &weight, const Tensor &length, const Table *table,
+                                  const Tensor &idx, const Tensor &g_out, int64_t out_dim) {
+  TORCH_CHECK(!torch::GradMode::is_enabled(),
+              "polmlip::tp_conv has no second derivative: it is the engines' fast path (forces, "
+              "stress, Born charges). Training on forces runs the e3nn path "
+              "(model.body.set_fused(False))");
+  const Tensor g = g_out.contiguous().to(x.scalar_type());
+  Tensor gx = torch::zeros_like(x), gsh = torch::zeros_like(sh);
+  Tensor gw = table != nullptr ? torch::zeros_like(length) : torch::zeros_like(weight);
+  const int64_t n_edges = idx.size(1);
+  const int64_t *recv = idx.data_ptr<int64_t>();
+  const int64_t n_out = g.size(0);
+  std::vector<int64_t> offset, order;
+  group_by(recv, n_edges, n_out, offset, order);
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "polmlip::tp_conv_backward", [&] {
+    const EdgeWeights<scalar_t> w = edge_weights<scalar_t>(weight, length, table);
+    scalar_t *g_rows = table != nullptr ? nullptr : gw.data_ptr<scalar_t>();
+    scalar_t *g_length = table != nullptr ? gw.data_ptr<scalar_t>() : nullptr;
+    with_channels(plan, [&](auto channels) {
+      backward_kernel<scalar_t, decltype(channels)::value>(
+          plan, x.data_ptr<scalar_t>(), x.size(1), sh.data_ptr<scalar_t>(), sh.size(1), w,
+          recv + n_edges, offset, order, n_out, x.size(0), g.data_ptr<scalar_t>(), out_dim,
+          gx.data_ptr<scalar_t>(), gsh.data_ptr<scalar_t>(), g_rows, g_length);
+    });
+  });
+  return {gx, gsh, gw};
+}
+
+void save_plan(torch::autograd::AutogradContext *ctx, c10::IntArrayRef paths,
+               c10::IntArrayRef entries, c10::ArrayRef<double> coeffs, int64_t out_dim) {
+  ctx->saved_data["paths"] = paths.vec();
+  ctx->saved_data["entries"] = entries.vec();
+  ctx->saved_data["coeffs"] = coeffs.vec();
+  ctx->saved_data["out_dim"] = out_dim;
+}
+
+Plan saved_plan(torch::autograd::AutogradContext *ctx, const Tensor &x, const Tensor &sh,
+                int64_t w_dim) {
+  return read_plan(ctx->saved_data["paths"].toIntVector(),
+                   ctx->saved_data["entries"].toIntVector(),
+                   ctx->saved_data["coeffs"].toDoubleVector(), x.size(1), sh.size(1), w_dim,
+                   ctx->saved_data["out_dim"].toInt());
+}
+
 class TpConvFunction : public torch::autograd::Function<TpConvFunction> {
  public:
   static Tensor forward(torch::autograd::AutogradContext *ctx, const Tensor &x, const Tensor &sh,
@@ -290,71 +224,84 @@ class TpConvFunction : public torch::autograd::Function<TpConvFunction> {
     const Tensor xc = x.contiguous(), shc = sh.contiguous(), wc = weight.contiguous();
     const Tensor idx = edge_index.contiguous();
     ctx->save_for_backward({xc, shc, wc, idx});
-    ctx->saved_data["paths"] = paths.vec();
-    ctx->saved_data["entries"] = entries.vec();
-    ctx->saved_data["coeffs"] = coeffs.vec();
-    ctx->saved_data["out_dim"] = out_dim;
-    const Plan plan = read_plan(paths, entries, coeffs, x.size(1), sh.size(1), weight.size(1),
+    save_plan(ctx, paths, entries, coeffs, out_dim);
+    const Plan plan = read_plan(paths, entries, coeffs, x.size(1), sh.size(1), wc.size(1),
                                 out_dim);
-    Tensor out = torch::zeros({n_out, out_dim}, x.options());
-    const int64_t n_edges = idx.size(1);
-    const int64_t *recv = idx.data_ptr<int64_t>();
-    std::vector<int64_t> offset, order;
-    group_by(recv, n_edges, n_out, offset, order);
-    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "polmlip::tp_conv", [&] {
-      with_channels(plan, [&](auto channels) {
-        forward_kernel<scalar_t, decltype(channels)::value>(plan, xc.data_ptr<scalar_t>(), xc.size(1),
-                                      shc.data_ptr<scalar_t>(), shc.size(1),
-                                      wc.data_ptr<scalar_t>(), wc.size(1), recv + n_edges,
-                                      offset, order, n_out, out.data_ptr<scalar_t>(), out_dim);
-      });
-    });
-    return out;
+    return conv_forward(plan, xc, shc, wc, Tensor(), nullptr, idx, n_out, out_dim);
   }
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext *ctx,
                                                  torch::autograd::variable_list grads) {
-    TORCH_CHECK(!torch::GradMode::is_enabled(),
-                "polmlip::tp_conv has no second derivative: it is the engines' fast path "
-                "(forces, stress, Born charges). Training on forces runs the e3nn path "
-                "(model.body.set_fused(False))");
     const auto saved = ctx->get_saved_variables();
     const Tensor &x = saved[0], &sh = saved[1], &w = saved[2], &idx = saved[3];
-    const int64_t out_dim = ctx->saved_data["out_dim"].toInt();
-    const auto paths = ctx->saved_data["paths"].toIntVector();
-    const auto entries = ctx->saved_data["entries"].toIntVector();
-    const auto coeffs = ctx->saved_data["coeffs"].toDoubleVector();
-    const Plan plan = read_plan(paths, entries, coeffs, x.size(1), sh.size(1), w.size(1), out_dim);
-    const Tensor g = grads[0].contiguous().to(x.scalar_type());
-    Tensor gx = torch::zeros_like(x), gsh = torch::zeros_like(sh), gw = torch::zeros_like(w);
-    const int64_t n_edges = idx.size(1);
-    const int64_t *recv = idx.data_ptr<int64_t>();
-    std::vector<int64_t> offset, order;
-    group_by(recv + n_edges, n_edges, x.size(0), offset, order);
-    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "polmlip::tp_conv_backward", [&] {
-      with_channels(plan, [&](auto channels) {
-        backward_kernel<scalar_t, decltype(channels)::value>(plan, x.data_ptr<scalar_t>(), x.size(1),
-                                       sh.data_ptr<scalar_t>(), sh.size(1),
-                                       w.data_ptr<scalar_t>(), w.size(1), recv, offset, order,
-                                       x.size(0), g.data_ptr<scalar_t>(), out_dim,
-                                       gx.data_ptr<scalar_t>(), gsh.data_ptr<scalar_t>(),
-                                       gw.data_ptr<scalar_t>());
-      });
-    });
-    return {gx, gsh, gw, Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), Tensor()};
+    const Plan plan = saved_plan(ctx, x, sh, w.size(1));
+    auto g = conv_backward(plan, x, sh, w, Tensor(), nullptr, idx, grads[0],
+                           ctx->saved_data["out_dim"].toInt());
+    return {g[0], g[1], g[2], Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), Tensor()};
+  }
+};
+
+class TpConvTableFunction : public torch::autograd::Function<TpConvTableFunction> {
+ public:
+  static Tensor forward(torch::autograd::AutogradContext *ctx, const Tensor &x, const Tensor &sh,
+                        const Tensor &length, const Tensor &coeffs_table, double r_lo,
+                        double inv_h, const Tensor &edge_index, int64_t n_out, int64_t out_dim,
+                        c10::IntArrayRef paths, c10::IntArrayRef entries,
+                        c10::ArrayRef<double> coeffs) {
+    const Tensor xc = x.contiguous(), shc = sh.contiguous(), lc = length.contiguous();
+    const Tensor tc = coeffs_table.contiguous(), idx = edge_index.contiguous();
+    ctx->save_for_backward({xc, shc, lc, tc, idx});
+    ctx->saved_data["r_lo"] = r_lo;
+    ctx->saved_data["inv_h"] = inv_h;
+    save_plan(ctx, paths, entries, coeffs, out_dim);
+    const Plan plan = read_plan(paths, entries, coeffs, x.size(1), sh.size(1), tc.size(2),
+                                out_dim);
+    const Table table{tc, r_lo, inv_h};
+    return conv_forward(plan, xc, shc, Tensor(), lc, &table, idx, n_out, out_dim);
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext *ctx,
+                                                 torch::autograd::variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const Tensor &x = saved[0], &sh = saved[1], &length = saved[2], &tc = saved[3];
+    const Tensor &idx = saved[4];
+    const Plan plan = saved_plan(ctx, x, sh, tc.size(2));
+    const Table table{tc, ctx->saved_data["r_lo"].toDouble(),
+                      ctx->saved_data["inv_h"].toDouble()};
+    auto g = conv_backward(plan, x, sh, Tensor(), length, &table, idx, grads[0],
+                           ctx->saved_data["out_dim"].toInt());
+    return {g[0], g[1], g[2], Tensor(), Tensor(), Tensor(), Tensor(), Tensor(),
+            Tensor(), Tensor(), Tensor(), Tensor()};
   }
 };
 
 Tensor tp_conv_op(const Tensor &x, const Tensor &sh, const Tensor &weight,
                   const Tensor &edge_index, int64_t n_out, int64_t out_dim, c10::IntArrayRef paths,
                   c10::IntArrayRef entries, c10::ArrayRef<double> coeffs) {
-  check_inputs(x, sh, weight, edge_index, n_out);
+  check_inputs(x, sh, weight.size(0), weight.scalar_type(), weight.device(), edge_index, n_out);
   if (!x.device().is_cpu()) {
     const Plan plan = read_plan(paths, entries, coeffs, x.size(1), sh.size(1), weight.size(1),
                                 out_dim);
     return tp_conv_composite(plan, x, sh, weight, edge_index, n_out, out_dim);
   }
   return TpConvFunction::apply(x, sh, weight, edge_index, n_out, out_dim, paths, entries, coeffs);
+}
+
+Tensor tp_conv_table_op(const Tensor &x, const Tensor &sh, const Tensor &length,
+                        const Tensor &table, double r_lo, double inv_h, const Tensor &edge_index,
+                        int64_t n_out, int64_t out_dim, c10::IntArrayRef paths,
+                        c10::IntArrayRef entries, c10::ArrayRef<double> coeffs) {
+  TORCH_CHECK(length.dim() == 1, "polmlip::tp_conv_table: the edge lengths must be (E,)");
+  check_inputs(x, sh, length.size(0), length.scalar_type(), length.device(), edge_index, n_out);
+  check_table(length, table, inv_h);
+  if (!x.device().is_cpu()) {
+    const Tensor weight = radial_spline(length, table, r_lo, inv_h);
+    const Plan plan = read_plan(paths, entries, coeffs, x.size(1), sh.size(1), weight.size(1),
+                                out_dim);
+    return tp_conv_composite(plan, x, sh, weight, edge_index, n_out, out_dim);
+  }
+  return TpConvTableFunction::apply(x, sh, length, table, r_lo, inv_h, edge_index, n_out,
+                                    out_dim, paths, entries, coeffs);
 }
 
 }  // namespace
@@ -367,6 +314,14 @@ TORCH_LIBRARY_FRAGMENT(polmlip, m) {
       "int[] paths, int[] entries, float[] coeffs) -> Tensor");
 }
 
+TORCH_LIBRARY_FRAGMENT(polmlip, m) {
+  m.def(
+      "tp_conv_table(Tensor x, Tensor sh, Tensor length, Tensor table, float r_lo, float inv_h, "
+      "Tensor edge_index, int n_out, int out_dim, int[] paths, int[] entries, float[] coeffs) "
+      "-> Tensor");
+}
+
 TORCH_LIBRARY_IMPL(polmlip, CompositeImplicitAutograd, m) {
   m.impl("tp_conv", &polmlip::tp_conv_op);
+  m.impl("tp_conv_table", &polmlip::tp_conv_table_op);
 }

@@ -1,6 +1,7 @@
 """PyTorch references of the fast-path operators: ``polmlip::radial_spline``
-(``cpp/ops/radial_spline.cpp``), the radial weights read from a cubic table, and
-``polmlip::tp_conv`` (``cpp/ops/tp_conv.cpp``), one message-passing convolution: the
+(``cpp/ops/radial_spline.cpp``), the radial weights read from a table, ``polmlip::tp_conv``
+(``cpp/ops/tp_conv.cpp``), one message-passing convolution, and ``polmlip::tp_conv_table``,
+the two fused (the weights are never stored). The convolution is the
 depthwise tensor product of sender features with edge harmonics and per-edge weights, summed
 over each receiver's edges.
 
@@ -88,3 +89,23 @@ def radial_spline(r: torch.Tensor, coeffs: torch.Tensor, r_lo: float, inv_h: flo
     for d in range(coeffs.shape[1] - 2, -1, -1):
         out = c[:, d] + t * out
     return out
+
+
+def tp_conv_table(
+    x: torch.Tensor,
+    sh: torch.Tensor,
+    length: torch.Tensor,
+    table: torch.Tensor,
+    r_lo: float,
+    inv_h: float,
+    edge_index: torch.Tensor,
+    n_out: int,
+    out_dim: int,
+    paths: List[int],
+    entries: List[int],
+    coeffs: List[float],
+) -> torch.Tensor:
+    """``tp_conv`` with the radial weights read from ``table`` at the edge lengths (E,) Å:
+    ``tp_conv(x, sh, radial_spline(length, table, r_lo, inv_h), ...)``."""
+    weight = radial_spline(length, table, r_lo, inv_h)
+    return tp_conv(x, sh, weight, edge_index, n_out, out_dim, paths, entries, coeffs)

@@ -4,8 +4,8 @@
 ``polmlip::set_halo_owners``), ``polmlip::neighbor_pairs`` and the distributed-mesh operators
 ``polmlip::mesh_layout``, ``dist_rfftn``, ``dist_irfftn``, ``mesh_to_slabs`` and
 ``slabs_to_mesh`` (``cpp/ops/mesh_comm.h``) and the engines' fast path of the message
-passing, ``polmlip::tp_conv`` and ``polmlip::radial_spline`` (``cpp/ops/tp_conv.cpp``,
-``radial_spline.cpp``), always exist after importing polmlip
+passing, ``polmlip::tp_conv``, ``polmlip::tp_conv_table`` and ``polmlip::radial_spline``
+(``cpp/ops/tp_conv.cpp``, ``radial_spline.cpp``), always exist after importing polmlip
 (``allreduce`` is the identity in one process and ``halo`` the identity on frames without
 ghosts; in one process the mesh operators are ``torch.fft.rfftn``, ``irfftn`` and a periodic
 wrap-sum / wrap-gather, see :mod:`polmlip.mesh_reference`; an engine that decomposes the domain
@@ -44,6 +44,9 @@ _SCHEMAS = {
     "radial_spline": "radial_spline(Tensor r, Tensor coeffs, float r_lo, float inv_h) -> Tensor",
     "tp_conv": "tp_conv(Tensor x, Tensor sh, Tensor weight, Tensor edge_index, int n_out, "
     "int out_dim, int[] paths, int[] entries, float[] coeffs) -> Tensor",
+    "tp_conv_table": "tp_conv_table(Tensor x, Tensor sh, Tensor length, Tensor table, float r_lo, "
+    "float inv_h, Tensor edge_index, int n_out, int out_dim, int[] paths, int[] entries, "
+    "float[] coeffs) -> Tensor",
 }
 _state = {"backend": None, "fallback": None}
 
@@ -139,6 +142,7 @@ def _register_fallback() -> None:
     lib.impl("neighbor_pairs", _neighbor_pairs, "CompositeExplicitAutograd")
     lib.impl("tp_conv", conv_reference.tp_conv, "CompositeImplicitAutograd")
     lib.impl("radial_spline", conv_reference.radial_spline, "CompositeImplicitAutograd")
+    lib.impl("tp_conv_table", conv_reference.tp_conv_table, "CompositeImplicitAutograd")
     for name in ("mesh_layout", "dist_rfftn", "dist_irfftn", "mesh_to_slabs", "slabs_to_mesh"):
         lib.impl(name, getattr(mesh_reference, name), "CompositeImplicitAutograd")
     _state["fallback"] = lib  # keep the registration alive

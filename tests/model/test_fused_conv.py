@@ -85,6 +85,37 @@ def test_native_operator_equals_reference():
 
 
 @pytest.mark.skipif(ops.backend() != "native", reason="native operators not built")
+@pytest.mark.parametrize("threads", [1, 2])
+def test_native_table_convolution_equals_reference(threads):
+    """polmlip::tp_conv_table (weights read from the table inside the convolution) against
+    the reference tp_conv(radial_spline(...)): values and gradients of x, sh and the edge
+    lengths, with one and two threads (per-thread gradient buffers)."""
+    torch.manual_seed(5)
+    layer = _layer("4x0e+4x1o+4x2e", 4, 2)
+    plan = (layer.conv_paths, layer.conv_entries, layer.conv_coeffs)
+    edge_index, _ = _random_graph(30, 20, 200, seed=6)
+    g = torch.Generator().manual_seed(7)
+    table = torch.randn(12, 6, layer.tp.weight_numel, generator=g, dtype=torch.float64)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        for dtype, tol in ((torch.float64, 1e-13), (torch.float32, 1e-5)):
+            x = torch.randn(30, layer.linear_up.irreps_in.dim, dtype=dtype, requires_grad=True)
+            sh = torch.randn(200, 9, dtype=dtype, requires_grad=True)
+            length = (0.5 + 3.0 * torch.rand(200, generator=g, dtype=torch.float64)).to(dtype)
+            length.requires_grad_(True)
+            args = (table.to(dtype), 0.4, 3.5, edge_index, 22, layer.conv_dim, *plan)
+            outs = []
+            for fn in (torch.ops.polmlip.tp_conv_table, conv_reference.tp_conv_table):
+                out = fn(x, sh, length, *args)
+                outs.append([out, *torch.autograd.grad((out**2).sum(), [x, sh, length])])
+            for a, b in zip(*outs):
+                assert torch.allclose(a, b, rtol=0, atol=tol * float(b.detach().abs().max()))
+    finally:
+        torch.set_num_threads(previous)
+
+
+@pytest.mark.skipif(ops.backend() != "native", reason="native operators not built")
 def test_native_operator_refuses_second_derivative_and_bad_edges():
     layer = _layer("2x0e+2x1o", 2, 1)
     plan = (layer.conv_paths, layer.conv_entries, layer.conv_coeffs)

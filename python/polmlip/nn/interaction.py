@@ -105,15 +105,28 @@ class Interaction(torch.nn.Module):
         edge_length (E,) Å → (n_local, irreps_out): new features of the local atoms (the
         first ``n_local`` rows) only."""
         x = self.linear_up(h)
-        if self.compressed:
-            weights = self.radial_table(edge_length)
-        else:
-            weights = self.radial(edge_basis)
-        if self.fused:
+        if self.fused and self.compressed:
+            # the table read inside the convolution: the (E, W) weights are never stored
+            table = self.radial_table
+            agg = torch.ops.polmlip.tp_conv_table(
+                x.index_select(1, self.conv_perm_in),
+                edge_sh,
+                edge_length,
+                table.coeffs,
+                table.r_lo,
+                table.inv_h,
+                edge_index,
+                n_local,
+                self.conv_dim,
+                self.conv_paths,
+                self.conv_entries,
+                self.conv_coeffs,
+            ).index_select(1, self.conv_perm_out)
+        elif self.fused:
             agg = torch.ops.polmlip.tp_conv(
                 x.index_select(1, self.conv_perm_in),
                 edge_sh,
-                weights,
+                self.radial(edge_basis),
                 edge_index,
                 n_local,
                 self.conv_dim,
@@ -122,6 +135,10 @@ class Interaction(torch.nn.Module):
                 self.conv_coeffs,
             ).index_select(1, self.conv_perm_out)
         else:
+            if self.compressed:
+                weights = self.radial_table(edge_length)
+            else:
+                weights = self.radial(edge_basis)
             msg = self.tp(x[edge_index[1]], edge_sh, weights)
             agg = torch.zeros((n_local, msg.shape[1]), dtype=msg.dtype, device=msg.device)
             agg = agg.index_add(0, edge_index[0], msg)
