@@ -1,6 +1,6 @@
 """Read-outs of per-atom energies, latent multipoles and response coefficients."""
 
-from typing import Dict, List
+from typing import Dict
 
 import torch
 from e3nn import o3
@@ -30,9 +30,7 @@ class MultipoleHeads(torch.nn.Module):
     :mod:`polmlip.train.orient`).
     """
 
-    written: List[str]
-
-    inputs = (keys.NODE_FEATURES, keys.SPECIES)
+    inputs = (keys.NODE_FEATURES, keys.SPECIES, keys.POSITIONS)
     outputs = (
         keys.RAW_ATOMIC_ENERGY,
         keys.LATENT_CHARGES,
@@ -83,11 +81,10 @@ class MultipoleHeads(torch.nn.Module):
         # per-element charge baseline of bond conservation (e), geometry-independent
         self.element_charge = torch.nn.Parameter(torch.zeros(num_species))
         self.n_scalar = n_scalar
-        self.written = list(self.outputs)
 
     def forward(self, data: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
         y = self.linear(data[keys.NODE_FEATURES])
-        out = data
+        out: Dict[str, torch.Tensor] = {}
         s = y[:, : self.n_scalar]
         k = 1
         out[keys.RAW_ATOMIC_ENERGY] = s[:, 0]
@@ -121,10 +118,9 @@ class MultipoleHeads(torch.nn.Module):
                 out[keys.ATOMIC_POLARIZABILITY] = a @ a.transpose(1, 2)
             else:
                 out[keys.ATOMIC_POLARIZABILITY] = iso_alpha
-        # back to the precision of the geometry and the long range (a mixed-precision model
-        # runs the network in float32)
+        # in the precision of the geometry and the long range (a mixed-precision model runs
+        # the network in float32)
         target = data[keys.POSITIONS].dtype
-        for name in self.written:
-            if name in out:
-                out[name] = out[name].to(target)
-        return out
+        for name, value in out.items():
+            data[name] = value.to(target)
+        return data
