@@ -41,7 +41,10 @@ def requested_outputs(forces: bool, stress: bool, bec: bool) -> List[str]:
 
 
 class ExportedAsModel:
-    """Calls an exported file frame by frame and stacks outputs like :class:`PolMLIP`."""
+    """Calls an exported file frame by frame and stacks outputs like :class:`PolMLIP`.
+
+    Frames are independent systems (a data set, a batch): the long-range settings, which an
+    exported file keeps through a run, are chosen again for each frame."""
 
     def __init__(self, module) -> None:
         self.module = module
@@ -56,7 +59,10 @@ class ExportedAsModel:
     ) -> Dict[str, torch.Tensor]:
         outs = []
         requested = requested_outputs(forces, stress, bec)
+        retune = hasattr(self.module, "retune_long_range")  # files before fixed tuning: no
         for b in range(batch[keys.CELL].shape[0]):
+            if retune:
+                self.module.retune_long_range()
             with torch.jit.optimized_execution(False):  # see integrations/ase.py
                 outs.append(self.module(engine_inputs(batch, b), requested))
         merged: Dict[str, torch.Tensor] = {}
