@@ -20,7 +20,7 @@ Each case: 2 warm-up calls, then the minimum and median of the timed calls. The 
 call is counted once per box with ``torch.utils.flop_counter.FlopCounterMode`` (e3nn path,
 eager) and divided by each path's time; the core's peak is a large single-thread matmul.
 
-Run:  python benchmarks/inference_speed.py              (full, ~20-30 min on 2 cores)
+Run:  python benchmarks/inference_speed.py              (full, ~35 min on 2 shared cores)
       python benchmarks/inference_speed.py --quick --no-write
       python benchmarks/inference_speed.py --setup-mace  (only (re)create the MACE env)
 """
@@ -153,6 +153,14 @@ def export_models(folder: pathlib.Path, names, dtypes=DTYPES) -> dict:
                 export_model(model.to(getattr(torch, dtype)), path)
             out[name, dtype] = path
     return out
+
+
+def ops_fingerprint():
+    """(path, modification time) of the operator library this process loaded, or None."""
+    from polmlip import ops
+
+    found = [p for p in ops.library_candidates() if p.is_file()]
+    return (str(found[0]), found[0].stat().st_mtime_ns) if found else None
 
 
 def has_radial_tables(path) -> bool:
@@ -657,15 +665,16 @@ def verdicts(rows, sizes, mace_note) -> list:
         mixed = find(rows, model="default", n=n, path="fast", dtype=MIXED)
         if mixed is None:
             continue
+        names = {"baseline": f"the baseline ({BASELINE})", "mace": "MACE of equal width"}
         parts = []
         for path, dtype in (("baseline", "float64"), ("baseline", "float32"), ("mace", "float64")):
             other = find(rows, model="default", n=n, path=path, dtype=dtype)
             if other is not None:
-                parts.append(f"{fmt_x(ratio(mixed, other))} the {PATHS[path]} in {dtype}")
+                parts.append(f"{fmt_x(ratio(mixed, other))} faster than {names[path]} in {dtype}")
         if parts:
             lines.append(
                 f"- For information, {n:,} atoms: the mixed-precision file (`polmlip export`'s "
-                "default: float32 network, float64 long range) on the fast path is faster by "
+                "default: float32 network, float64 long range) on the fast path is "
                 + ", ".join(parts)
                 + "."
             )
@@ -712,6 +721,24 @@ def code_state() -> str:
     return f"commit {head}, {where}" + (
         ", with uncommitted changes under python/ or cpp/" if dirty else ""
     )
+
+
+def changes_during_run(code0: str, lib0) -> str:
+    """A note when the working tree or the operator library changed while the run went on."""
+    note = ""
+    code1 = code_state()
+    if code1 != code0:
+        note += (
+            f" (at the start; at the end: {code1}. The in-process paths ran the code imported "
+            "at the start)"
+        )
+    if ops_fingerprint() != lib0:
+        note += (
+            ". The operator library was rebuilt during the run: the in-process paths used the "
+            "one loaded at the start, the baseline subprocesses the one present when each "
+            "started"
+        )
+    return note
 
 
 def command_line(argv) -> str:
@@ -897,6 +924,9 @@ def run_benchmark(args, argv) -> int:
     from report import replace_section
 
     command = command_line(argv if argv is not None else sys.argv[1:])
+    # the code measured in this process is the code imported now: note it before others
+    # working in the same tree can change it
+    code0, lib0 = code_state(), ops_fingerprint()
     t_start = time.perf_counter()
     load0 = loadavg()
     sizes = QUICK_SIZES if args.quick else SIZES
@@ -981,7 +1011,7 @@ def run_benchmark(args, argv) -> int:
         elapsed=time.perf_counter() - t_start,
         info=machine_info(),
         load=(load0, loadavg()),
-        code=code_state(),
+        code=code0 + changes_during_run(code0, lib0),
         models=names,
         edges=edges,
         tables=tables,
