@@ -56,7 +56,9 @@ def make_models(folder: pathlib.Path) -> dict:
     return out
 
 
-def write_nve_inputs(atoms, model, workdir: pathlib.Path, steps: int, pair_extra: str = "") -> None:
+def write_nve_inputs(
+    atoms, model, workdir: pathlib.Path, steps: int, pair_extra: str = "", dt_fs: float = DT_FS
+) -> None:
     """data.lmp and in.bench of a water NVE run: 2 warm-up steps, then ``steps``
     (``pair_extra``: more pair_style keywords)."""
     workdir.mkdir(parents=True, exist_ok=True)
@@ -71,7 +73,7 @@ pair_style polmlip {model} {pair_extra}
 pair_coeff * * H O
 velocity all create 300 5 dist gaussian
 fix nve all nve
-timestep {DT_FS / 1000}
+timestep {dt_fs / 1000}
 thermo 1000
 run 2
 run {steps}
