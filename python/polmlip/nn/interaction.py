@@ -105,35 +105,8 @@ class Interaction(torch.nn.Module):
         edge_length (E,) Å → (n_local, irreps_out): new features of the local atoms (the
         first ``n_local`` rows) only."""
         x = self.linear_up(h)
-        if self.fused and self.compressed:
-            # the table read inside the convolution: the (E, W) weights are never stored
-            table = self.radial_table
-            agg = torch.ops.polmlip.tp_conv_table(
-                x.index_select(1, self.conv_perm_in),
-                edge_sh,
-                edge_length,
-                table.coeffs,
-                table.r_lo,
-                table.inv_h,
-                edge_index,
-                n_local,
-                self.conv_dim,
-                self.conv_paths,
-                self.conv_entries,
-                self.conv_coeffs,
-            ).index_select(1, self.conv_perm_out)
-        elif self.fused:
-            agg = torch.ops.polmlip.tp_conv(
-                x.index_select(1, self.conv_perm_in),
-                edge_sh,
-                self.radial(edge_basis),
-                edge_index,
-                n_local,
-                self.conv_dim,
-                self.conv_paths,
-                self.conv_entries,
-                self.conv_coeffs,
-            ).index_select(1, self.conv_perm_out)
+        if self.fused:
+            agg = self._fused_sum(x, edge_index, edge_sh, edge_basis, edge_length, n_local)
         else:
             if self.compressed:
                 weights = self.radial_table(edge_length)
@@ -144,3 +117,27 @@ class Interaction(torch.nn.Module):
             agg = agg.index_add(0, edge_index[0], msg)
         agg = agg * self.norm
         return self.gate(self.linear_down(agg)) + self.self_connection(h[:n_local])
+
+    def _fused_sum(
+        self,
+        x: torch.Tensor,
+        edge_index: torch.Tensor,
+        edge_sh: torch.Tensor,
+        edge_basis: torch.Tensor,
+        edge_length: torch.Tensor,
+        n_local: int,
+    ) -> torch.Tensor:
+        """Σ_j TP(x_j, Y(r̂_ij); R(r_ij)) of the local receivers in one operator: with the
+        radial table read inside it (the (E, W) weights are never stored), or with the radial
+        network's weights. Features go in and come out in e3nn's layout."""
+        x_cm = x.index_select(1, self.conv_perm_in)
+        plan = (self.conv_dim, self.conv_paths, self.conv_entries, self.conv_coeffs)
+        if self.compressed:
+            t = self.radial_table
+            out = torch.ops.polmlip.tp_conv_table(
+                x_cm, edge_sh, edge_length, t.coeffs, t.r_lo, t.inv_h, edge_index, n_local, *plan
+            )
+        else:
+            weights = self.radial(edge_basis)
+            out = torch.ops.polmlip.tp_conv(x_cm, edge_sh, weights, edge_index, n_local, *plan)
+        return out.index_select(1, self.conv_perm_out)
