@@ -13,6 +13,7 @@
 #include "pair_polmlip.h"
 
 #include <torch/csrc/jit/runtime/graph_executor.h>
+#include <torch/cuda.h>
 
 #include "atom.h"
 #include "comm.h"
@@ -44,9 +45,11 @@ using namespace LAMMPS_NS;
 PairPolmlip::PairPolmlip(LAMMPS *lmp) :
     Pair(lmp), device(torch::kCPU), dtype(torch::kFloat64), cutoff(0.0),
     min_distance(0.0), energy_conversion(1.0), kspace_accuracy(0.0), field_limit(0.0),
-    total_charge(0.0), fold_images(false), ewald_split(0), real_space_cutoff(0.0),
+    total_charge(0.0), mpi_cuda_aware(false), fold_images(false), ewald_split(0),
+    real_space_cutoff(0.0),
     bec_flag(false), nmax_peratom(0), peratom_flag(0),
-    halo_rows(nullptr), halo_width(0), feature_width(0), halo_max_width(13), halo_bytes(0.0),
+    halo_rows(nullptr), halo_single(false), halo_width(0), halo_slots(0), feature_width(0),
+    halo_reported(false), halo_max_width(13), halo_bytes(0.0),
     halo_reverse(false),
     ghosts_reported(false), long_range_reported(false), halo_seconds(0.0),
     compute_seconds(0.0), model_seconds(0.0),
@@ -71,15 +74,19 @@ PairPolmlip::PairPolmlip(LAMMPS *lmp) :
   // graphs mishandle the double-backward structure of the model. Run the graph as scripted.
   torch::jit::setGraphExecutorOptimize(false);
   MPI_Comm comm = world;
-  polmlip::set_allreduce_hook([comm](torch::Tensor &t) {
+  mpi_cuda_aware = polmlip::mpi_cuda_aware();
+  // the global sums (energies, polarization) in their dtype: in place on the host; on a GPU in
+  // place with CUDA-aware MPI (after the device's work is done), else staged through the host
+  polmlip::set_allreduce_hook([comm, aware = mpi_cuda_aware](torch::Tensor &t) {
     int nprocs = 1;
     MPI_Comm_size(comm, &nprocs);
     if (nprocs == 1) return;
-    torch::Tensor host = t.to(torch::kCPU).contiguous();
-    MPI_Datatype type = host.scalar_type() == torch::kFloat64 ? MPI_DOUBLE : MPI_FLOAT;
-    MPI_Allreduce(MPI_IN_PLACE, host.data_ptr(), (int) host.numel(), type, MPI_SUM, comm);
-    if (!t.device().is_cpu()) host = host.to(t.device());
-    t.copy_(host);
+    const bool direct = t.device().is_cpu() || (aware && t.device().is_cuda());
+    torch::Tensor buf = direct ? t : t.to(torch::kCPU);
+    if (direct && t.device().is_cuda()) torch::cuda::synchronize(t.device().index());
+    MPI_Datatype type = buf.scalar_type() == torch::kFloat64 ? MPI_DOUBLE : MPI_FLOAT;
+    MPI_Allreduce(MPI_IN_PLACE, buf.data_ptr(), (int) buf.numel(), type, MPI_SUM, comm);
+    if (!direct) t.copy_(buf);
   });
   polmlip::set_mesh_comm(polmlip::mpi_mesh_comm(comm));
 }
@@ -227,6 +234,12 @@ void PairPolmlip::settings(int narg, char **arg)
                      "distributed over the ranks\n", real_space_cutoff);
     else
       utils::logmesg(lmp, "  long range: all in k-space, mesh distributed over the ranks\n");
+    const bool gpu = !device.is_cpu();
+    utils::logmesg(lmp, "  communication on {}: halo rows in the network's dtype through "
+                   "LAMMPS' host buffers{}; global sums {}; PME mesh all-to-all in float64 "
+                   "through host memory\n", device.str(), gpu ? " (staged)" : "",
+                   !gpu ? "in host memory" : mpi_cuda_aware ? "on the device (CUDA-aware MPI)"
+                   : "staged through host memory (MPI is not CUDA-aware)");
   }
 }
 

@@ -37,6 +37,12 @@ class PairPolmlip : public Pair {
   void unpack_forward_comm(int, int, double *) override;
   int pack_reverse_comm(int, int, double *) override;
   void unpack_reverse_comm(int, int *, double *) override;
+  // the halo rows into LAMMPS' buffers and back (pair_polmlip_comm.cpp): rows list[i] (or
+  // first + i when list is null) packed, unpacked into rows first + i, or added into list[i]
+  int pack_halo_rows(int n, const int *list, int first, double *buf) const;
+  void unpack_halo_rows(int n, int first, const double *buf);
+  void add_halo_rows(int n, const int *list, const double *buf);
+  void exchange_halo(torch::Tensor &rows, int64_t n_local, bool reverse);
   void finish() override;
 
  protected:
@@ -66,6 +72,7 @@ class PairPolmlip : public Pair {
   double kspace_accuracy;
   double field_limit;    // V/A, 0: the model's own
   double total_charge;   // e, the system's total charge (keyword total_charge)
+  bool mpi_cuda_aware;  // MPI moves CUDA memory itself (global sums stay on the device)
   bool fold_images;    // one rank: images folded onto owners (lattice shifts), no ghosts
   int ewald_split;     // keyword ewald_split: 0 no (default), 1 yes
   double real_space_cutoff;  // A: the split's real-space pairs (0: everything in k-space)
@@ -85,10 +92,14 @@ class PairPolmlip : public Pair {
   // The halo exchange (several ranks): polmlip::halo calls copy owners' rows of a per-atom
   // tensor into their ghost rows by forward communication, and add ghost-row gradients into
   // their owners by reverse communication. halo_rows points at the (nlocal + nghost) x
-  // halo_width float64 rows being exchanged; reverse communication serves the exchange
+  // halo_width rows being exchanged, in host memory, float32 (halo_single: the network of a
+  // mixed-precision export) or float64; a row travels as halo_slots doubles of LAMMPS'
+  // buffers (two float32 values share one). Reverse communication serves the exchange
   // (halo_reverse) or the per-atom outputs with ghost rows.
-  double *halo_rows;
-  int halo_width, feature_width;
+  char *halo_rows;
+  bool halo_single;
+  int halo_width, halo_slots, feature_width;
+  bool halo_reported;  // how the rows travel, logged once
   int halo_max_width;  // widest exchanged row: max(feature_width, 13 = q, mu, Theta)
   double halo_bytes;   // bytes packed by the halo exchange since the last finish()
   bool halo_reverse;

@@ -17,6 +17,7 @@
 #include <mpi.h>
 
 #include <algorithm>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,11 @@ using namespace LAMMPS_NS;
    into their ghost rows, reverse adds the ghost rows into their owners (on whichever rank)
    and zeroes them. Every rank makes the same calls in the same order (the model's layers,
    then the backward pass), also one without atoms. One rank folds images: nothing to do.
+
+   The rows keep the model's dtype: a mixed-precision export exchanges float32 features, two
+   values per double of LAMMPS' buffers (half the bytes of float64, and no conversion).
+   LAMMPS' communication buffers are host memory, so rows on a GPU are staged: copied to the
+   host, exchanged, and the changed rows copied back (the log says so once).
 ------------------------------------------------------------------------- */
 
 void PairPolmlip::install_halo_exchange()
@@ -37,53 +43,108 @@ void PairPolmlip::install_halo_exchange()
   }
   polmlip::HaloExchange exchange;
   exchange.forward = [this](torch::Tensor &rows, int64_t n_local) {
-    const double t0 = MPI_Wtime();
-    if (n_local != atom->nlocal || rows.size(0) != atom->nlocal + atom->nghost || rows.dim() != 2 ||
-        rows.size(1) > halo_max_width)
-      error->one(FLERR, "pair_style polmlip: halo exchange of {} x {} rows for {} local and {} "
-                 "ghost atoms (width at most {})", (int64_t) rows.size(0),
-                 (int64_t) (rows.dim() > 1 ? rows.size(1) : 1), atom->nlocal, atom->nghost,
-                 halo_max_width);
-    halo_rows = rows.data_ptr<double>();
-    halo_width = (int) rows.size(1);
-    comm->forward_comm(this, halo_width);
-    halo_count++;
-    halo_seconds += MPI_Wtime() - t0;
+    exchange_halo(rows, n_local, false);
   };
   exchange.reverse = [this](torch::Tensor &rows, int64_t n_local) {
-    const double t0 = MPI_Wtime();
-    if (n_local != atom->nlocal || rows.size(0) != atom->nlocal + atom->nghost ||
-        rows.size(1) > halo_max_width)
-      error->one(FLERR, "pair_style polmlip: halo exchange (reverse) of {} rows for {} local "
-                 "and {} ghost atoms", (int64_t) rows.size(0), atom->nlocal, atom->nghost);
-    halo_rows = rows.data_ptr<double>();
-    halo_width = (int) rows.size(1);
-    halo_reverse = true;
-    comm->reverse_comm(this, halo_width);
-    halo_reverse = false;
-    const int nall = atom->nlocal + atom->nghost;
-    std::fill(halo_rows + (size_t) atom->nlocal * halo_width, halo_rows + (size_t) nall * halo_width,
-              0.0);
-    halo_count++;
-    halo_seconds += MPI_Wtime() - t0;
+    exchange_halo(rows, n_local, true);
   };
   polmlip::set_halo_exchange(exchange);
 }
 
+void PairPolmlip::exchange_halo(torch::Tensor &rows, int64_t n_local, bool reverse)
+{
+  const double t0 = MPI_Wtime();
+  const int nall = atom->nlocal + atom->nghost;
+  if (n_local != atom->nlocal || rows.dim() != 2 || rows.size(0) != nall ||
+      rows.size(1) > halo_max_width || !rows.is_contiguous())
+    error->one(FLERR, "pair_style polmlip: halo exchange{} of {} x {} rows for {} local and {} "
+               "ghost atoms (width at most {})", reverse ? " (reverse)" : "",
+               (int64_t) rows.size(0), (int64_t) (rows.dim() > 1 ? rows.size(1) : 1),
+               atom->nlocal, atom->nghost, halo_max_width);
+  const bool staged = !rows.device().is_cpu();
+  torch::Tensor host = staged ? rows.to(torch::kCPU) : rows;
+  halo_single = host.scalar_type() == torch::kFloat32;
+  if (!halo_single && host.scalar_type() != torch::kFloat64)
+    error->one(FLERR, "pair_style polmlip: halo exchange of {} rows (float32 or float64 only)",
+               std::string(c10::toString(host.scalar_type())));
+  halo_rows = static_cast<char *>(host.data_ptr());
+  halo_width = (int) host.size(1);
+  halo_slots = halo_single ? (halo_width + 1) / 2 : halo_width;
+  const size_t row_bytes = (size_t) halo_width * host.element_size();
+  if (!reverse) {
+    comm->forward_comm(this, halo_slots);
+    if (staged && nall > atom->nlocal)
+      rows.narrow(0, atom->nlocal, atom->nghost).copy_(host.narrow(0, atom->nlocal, atom->nghost));
+  } else {
+    halo_reverse = true;
+    comm->reverse_comm(this, halo_slots);
+    halo_reverse = false;
+    std::memset(halo_rows + (size_t) atom->nlocal * row_bytes, 0,
+                (size_t) atom->nghost * row_bytes);
+    if (staged) rows.copy_(host);
+  }
+  if (!halo_reported && comm->me == 0)
+    utils::logmesg(lmp, "pair_style polmlip: halo exchange of {} rows ({} doubles per atom in "
+                   "LAMMPS' buffers), {}\n", halo_single ? "float32" : "float64", halo_slots,
+                   staged ? "staged from " + rows.device().str() + " through host memory "
+                   "(LAMMPS' communication buffers are host memory)" : "in host memory");
+  halo_reported = true;
+  halo_count++;
+  halo_seconds += MPI_Wtime() - t0;
+}
+
+int PairPolmlip::pack_halo_rows(int n, const int *list, int first, double *buf) const
+{
+  if (halo_slots == 0) return 0;
+  const size_t row_bytes = (size_t) halo_width * (halo_single ? sizeof(float) : sizeof(double));
+  for (int i = 0; i < n; i++) {
+    const size_t row = list ? (size_t) list[i] : (size_t) (first + i);
+    double *slot = buf + (size_t) i * halo_slots;
+    slot[halo_slots - 1] = 0.0;  // the padding of an odd float32 width
+    std::memcpy(slot, halo_rows + row * row_bytes, row_bytes);
+  }
+  return n * halo_slots;
+}
+
+void PairPolmlip::unpack_halo_rows(int n, int first, const double *buf)
+{
+  const size_t row_bytes = (size_t) halo_width * (halo_single ? sizeof(float) : sizeof(double));
+  for (int i = 0; i < n; i++)
+    std::memcpy(halo_rows + (size_t) (first + i) * row_bytes, buf + (size_t) i * halo_slots,
+                row_bytes);
+}
+
+namespace {
+template <typename T>
+void add_rows(char *rows, int width, int slots, int n, const int *list, const double *buf)
+{
+  for (int i = 0; i < n; i++) {
+    T *row = reinterpret_cast<T *>(rows) + (size_t) list[i] * width;
+    const char *in = reinterpret_cast<const char *>(buf + (size_t) i * slots);
+    for (int k = 0; k < width; k++) {
+      T value;
+      std::memcpy(&value, in + k * sizeof(T), sizeof(T));
+      row[k] += value;
+    }
+  }
+}
+}  // namespace
+
+void PairPolmlip::add_halo_rows(int n, const int *list, const double *buf)
+{
+  if (halo_single) add_rows<float>(halo_rows, halo_width, halo_slots, n, list, buf);
+  else add_rows<double>(halo_rows, halo_width, halo_slots, n, list, buf);
+}
+
 int PairPolmlip::pack_forward_comm(int n, int *list, double *buf, int, int *)
 {
-  halo_bytes += (double) n * halo_width * sizeof(double);
-  int m = 0;
-  for (int i = 0; i < n; i++)
-    for (int k = 0; k < halo_width; k++) buf[m++] = halo_rows[(size_t) list[i] * halo_width + k];
-  return m;
+  halo_bytes += (double) n * halo_slots * sizeof(double);
+  return pack_halo_rows(n, list, 0, buf);
 }
 
 void PairPolmlip::unpack_forward_comm(int n, int first, double *buf)
 {
-  int m = 0;
-  for (int i = first; i < first + n; i++)
-    for (int k = 0; k < halo_width; k++) halo_rows[(size_t) i * halo_width + k] = buf[m++];
+  unpack_halo_rows(n, first, buf);
 }
 
 /* ----------------------------------------------------------------------

@@ -91,10 +91,8 @@ int PairPolmlip::pack_reverse_comm(int n, int first, double *buf)
 {
   int m = 0;
   if (halo_reverse) {
-    halo_bytes += (double) n * halo_width * sizeof(double);
-    for (int i = first; i < first + n; i++)
-      for (int k = 0; k < halo_width; k++) buf[m++] = halo_rows[(size_t) i * halo_width + k];
-    return m;
+    halo_bytes += (double) n * halo_slots * sizeof(double);
+    return pack_halo_rows(n, nullptr, first, buf);
   }
   for (const auto &p : peratom) {
     if (!p.graph_rows) continue;
@@ -110,8 +108,7 @@ void PairPolmlip::unpack_reverse_comm(int n, int *list, double *buf)
 {
   int m = 0;
   if (halo_reverse) {
-    for (int i = 0; i < n; i++)
-      for (int k = 0; k < halo_width; k++) halo_rows[(size_t) list[i] * halo_width + k] += buf[m++];
+    add_halo_rows(n, list, buf);
     return;
   }
   for (auto &p : peratom) {

@@ -37,11 +37,14 @@ torch::Tensor exchanged(const torch::Tensor &x, int64_t n_local, bool reverse) {
   const int64_t n = x.size(0);
   if (s.exchange.forward) {
     s.calls++;
-    // the engine's buffers are float64 rows on the host
-    torch::Tensor rows = x.detach().to(torch::kCPU, torch::kFloat64).reshape({n, -1}).contiguous();
+    // a contiguous copy on x's device and in x's dtype: the engine's exchange decides how
+    // the rows travel (halo.h)
+    TORCH_CHECK(x.scalar_type() == torch::kFloat32 || x.scalar_type() == torch::kFloat64,
+                "polmlip: halo exchanges float32 or float64 tensors, not ", x.scalar_type());
+    torch::Tensor rows = x.detach().reshape({n, -1}).clone(at::MemoryFormat::Contiguous);
     if (reverse) s.exchange.reverse(rows, n_local);
     else s.exchange.forward(rows, n_local);
-    return rows.reshape(x.sizes()).to(x.device(), x.scalar_type());
+    return rows.reshape(x.sizes());
   }
   torch::Tensor out = x.detach().clone();
   if (n == n_local) return out;

@@ -22,8 +22,13 @@
 
 namespace polmlip {
 
+// The exchange gets the rows where the model keeps them: on the model's device and in the
+// network's dtype (float32 in a mixed-precision export, float64 otherwise). It moves them as
+// it can (host buffers, staged copies of device rows, or device buffers with CUDA-aware MPI)
+// and writes the result into the same tensor; nothing here converts or copies to the host.
 struct HaloExchange {
-  // x (N, k), contiguous, on the CPU, float64: set the ghost rows [n_local, N) from owners.
+  // x (N, k), contiguous, float32 or float64, on any device: set the ghost rows [n_local, N)
+  // from their owners.
   std::function<void(torch::Tensor &x, int64_t n_local)> forward;
   // g (N, k) likewise: add the ghost rows into their owners (on any process), zero them.
   std::function<void(torch::Tensor &g, int64_t n_local)> reverse;

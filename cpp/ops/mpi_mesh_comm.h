@@ -13,6 +13,9 @@
 #pragma once
 
 #include <mpi.h>
+#if defined(OPEN_MPI) && OPEN_MPI
+#include <mpi-ext.h>  // MPIX_CUDA_AWARE_SUPPORT
+#endif
 
 #include <climits>
 #include <string>
@@ -54,6 +57,18 @@ inline void int_counts(const std::vector<long long> &counts, std::vector<int> &o
 }
 
 }  // namespace detail
+
+// Whether the MPI library moves CUDA device memory itself (CUDA-aware MPI), asked at run time
+// (MPICH >= 4.1 and Open MPI both answer MPIX_Query_cuda_support; other MPIs: no).
+inline bool mpi_cuda_aware() {
+#if defined(MPICH_NUMVERSION) && MPICH_NUMVERSION >= 40100000
+  return MPIX_Query_cuda_support() == 1;
+#elif defined(OMPI_MAJOR_VERSION) && defined(MPIX_CUDA_AWARE_SUPPORT) && MPIX_CUDA_AWARE_SUPPORT
+  return MPIX_Query_cuda_support() == 1;
+#else
+  return false;
+#endif
+}
 
 inline MeshComm mpi_mesh_comm(MPI_Comm comm) {
   MeshComm mc;

@@ -291,3 +291,54 @@ def test_ewald_split_needs_a_real_space_cutoff(tmp_path):
     proc = run_lammps(tmp_path, 1)
     assert proc.returncode != 0
     assert "ewald_split yes needs a model with a real-space cutoff" in proc.stdout + proc.stderr
+
+
+def _halo_log(workdir):
+    """(route line, bytes sent per force call by the busiest rank) from the pair style's log."""
+    log = (workdir / "log.lammps").read_text()
+    route = re.search(r"pair_style polmlip: halo exchange of .*", log).group(0)
+    sent = float(re.search(r"halo exchange per rank \(largest\): (\S+) bytes", log).group(1))
+    return route, sent
+
+
+def test_mixed_precision_halo_keeps_float32(tmp_path):
+    """A mixed-precision export (float32 network, float64 geometry and long range) exchanges
+    its float32 feature rows as they are: two values per double of LAMMPS' buffers, so about
+    half the bytes of the float64 export of the same weights, and the log says so. Results
+    at 2 and 4 ranks equal ASE on the same file to float32 rounding (the order of the sums
+    differs between rank counts), as at one rank."""
+    atoms = water_cluster(16, seed=3, box=11.0)
+    atoms.wrap()
+    sent = {}
+    for network_dtype in ("float32", "float64"):
+        torch.manual_seed(0)
+        net = PolMLIP(
+            ModelConfig(
+                elements=["H", "O"],
+                channels=6,
+                lmax=2,
+                cutoff=CUTOFF,
+                induced_dipoles=True,
+                kspace_method="pme",
+                kspace_accuracy=1e-6,
+            )
+        ).double()
+        work = tmp_path / network_dtype
+        work.mkdir()
+        export_model(net, work / "model.pt", network_dtype=network_dtype)
+        calc = PolMLIPCalculator(str(work / "model.pt"), external_field=(0.0, 0.0, 0.01))
+        atoms.calc = calc
+        e_ref, f_ref = atoms.get_potential_energy(), atoms.get_forces()
+        write_inputs(work, atoms, "model.pt", ["H", "O"], field=(0.0, 0.0, 0.01))
+        rtol = 2e-6 if network_dtype == "float32" else RTOL
+        for ranks in (1, 2, 4):
+            proc = run_lammps(work, ranks)
+            assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+            where = f"{network_dtype} network at {ranks} ranks"
+            assert read_thermo(work)[0][1] == pytest.approx(e_ref, rel=rtol), where
+            _close(read_forces(work)[0], f_ref, "forces " + where, rtol=10 * rtol)
+            if ranks == 2:
+                route, sent[network_dtype] = _halo_log(work)
+                assert f"halo exchange of {network_dtype} rows" in route, route
+                assert "in host memory" in route, route
+    assert 0.45 * sent["float64"] <= sent["float32"] <= 0.55 * sent["float64"], sent
