@@ -41,7 +41,13 @@ from polmlip.export import export_model
 from polmlip.model import ModelConfig, PolMLIP
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
-from md_throughput import DT_FS, write_nve_inputs  # noqa: E402
+from md_throughput import (  # noqa: E402
+    DEFAULT_EXPORT,
+    DEFAULT_MODEL,
+    DT_FS,
+    ase_force_time,
+    write_nve_inputs,
+)
 from report import replace_section  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -57,9 +63,6 @@ MODEL = dict(
     ladder="q",
     induced_dipoles=True,
 )
-#: the model ``polmlip train`` builds unless told otherwise, exported as ``polmlip export`` does
-DEFAULT_MODEL = dict(elements=["H", "O"])
-DEFAULT_EXPORT = dict(network_dtype="float32")
 #: time step of the timed runs: the untrained default model's forces are large enough to make
 #: atoms overlap within ten 0.25 fs steps, so its runs keep the atoms in place (0 fs): every
 #: step still makes the full force call, graph and communication
@@ -133,29 +136,6 @@ def lammps_run(atoms, model, workdir: pathlib.Path, steps: int, ranks: int, thre
         "ghosts": ghosts[-1].strip() if ghosts else "",
         "model_share": model_share,
     }
-
-
-def ase_force_time(atoms, model, calls: int, threads: int) -> float:
-    """Seconds per energy + forces call of the ASE calculator with ``threads`` torch threads
-    (median over ``calls`` configurations)."""
-    from polmlip.ase import PolMLIPCalculator
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        calc = PolMLIPCalculator(str(model))
-        atoms = atoms.copy()
-        atoms.calc = calc
-        atoms.get_forces()  # warm-up (graph executor, allocations)
-        times = []
-        for k in range(calls):
-            atoms.positions[0, 0] += 1e-4 * (k + 1)  # a new configuration every call
-            t0 = time.perf_counter()
-            atoms.get_forces()
-            times.append(time.perf_counter() - t0)
-        return sorted(times)[len(times) // 2]
-    finally:
-        torch.set_num_threads(previous)
 
 
 def main(argv=None) -> int:
