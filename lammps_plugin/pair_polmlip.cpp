@@ -27,6 +27,7 @@
 #include "utils.h"
 #include "variable.h"
 
+#include "../cpp/core/elements.h"
 #include "../cpp/core/model_loader.h"
 #include "../cpp/ops/allreduce.h"
 #include "../cpp/ops/halo.h"
@@ -45,7 +46,7 @@ using namespace LAMMPS_NS;
 PairPolmlip::PairPolmlip(LAMMPS *lmp) :
     Pair(lmp), device(torch::kCPU), dtype(torch::kFloat64), cutoff(0.0),
     min_distance(0.0), energy_conversion(1.0), kspace_accuracy(0.0), field_limit(0.0),
-    total_charge(0.0), mpi_cuda_aware(false), fold_images(false), ewald_split(0),
+    total_charge(0.0), check_masses(true), mpi_cuda_aware(false), fold_images(false), ewald_split(0),
     real_space_cutoff(0.0),
     bec_flag(false), nmax_peratom(0), peratom_flag(0),
     halo_rows(nullptr), halo_single(false), halo_width(0), halo_slots(0), feature_width(0),
@@ -151,6 +152,10 @@ void PairPolmlip::settings(int narg, char **arg)
       total_charge = utils::numeric(FLERR, arg[iarg + 1], false, lmp);
       if (!std::isfinite(total_charge))
         error->all(FLERR, "pair_style polmlip total_charge must be a finite charge in e");
+      iarg += 2;
+    } else if (strcmp(arg[iarg], "check_masses") == 0) {
+      if (iarg + 2 > narg) error->all(FLERR, "pair_style polmlip check_masses needs yes or no");
+      check_masses = utils::logical(FLERR, arg[iarg + 1], false, lmp) == 1;
       iarg += 2;
     } else if (strcmp(arg[iarg], "ewald_split") == 0) {
       if (iarg + 2 > narg) error->all(FLERR, "pair_style polmlip ewald_split needs yes or no");
@@ -270,6 +275,29 @@ void PairPolmlip::coeff(int narg, char **arg)
       setflag[i][j] = (type_to_species[i] >= 0 && type_to_species[j] >= 0) ? 1 : 0;
 }
 
+/* ----------------------------------------------------------------------
+   the masses LAMMPS integrates with must fit the elements pair_coeff gives the model: a type
+   whose mass fits another mapped element better (by more than half its own) means the
+   elements were listed in another order than the types (cpp/core/elements.h)
+------------------------------------------------------------------------- */
+
+void PairPolmlip::check_type_masses()
+{
+  if (!check_masses || atom->mass == nullptr) return;  // per-atom masses: nothing per type
+  std::vector<std::string> mapped;
+  for (int t = 1; t <= atom->ntypes; t++) mapped.push_back(elements[type_to_species[t]]);
+  for (int t = 1; t <= atom->ntypes; t++) {
+    if (!atom->mass_setflag[t]) continue;
+    const double mass = atom->mass[t];  // g/mol (= amu) in metal and real units
+    const std::string why = polmlip::mass_mismatch(mapped[t - 1], mass, mapped);
+    if (!why.empty())
+      error->all(FLERR, "pair_style polmlip: atom type {} has mass {:.6g} but pair_coeff maps it to "
+                 "{} ({}): are the elements in pair_coeff in the order of the types? For "
+                 "deliberately repartitioned masses use pair_style polmlip ... check_masses no",
+                 t, mass, mapped[t - 1], why);
+  }
+}
+
 /* ---------------------------------------------------------------------- */
 
 void PairPolmlip::init_style()
@@ -286,6 +314,7 @@ void PairPolmlip::init_style()
   if (!(domain->xperiodic && domain->yperiodic && domain->zperiodic))
     error->all(FLERR, "pair_style polmlip needs a fully periodic box (add vacuum for slabs or "
                "molecules)");
+  check_type_masses();
   for (int d = 0; d < 3; d++) {
     efield_var[d] = -1;
     if (utils::strmatch(efield_text[d], "^v_")) {

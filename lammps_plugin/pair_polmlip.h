@@ -43,6 +43,7 @@ class PairPolmlip : public Pair {
   void unpack_halo_rows(int n, int first, const double *buf);
   void add_halo_rows(int n, const int *list, const double *buf);
   void exchange_halo(torch::Tensor &rows, int64_t n_local, bool reverse);
+  void check_type_masses();
   void finish() override;
 
  protected:
@@ -72,6 +73,7 @@ class PairPolmlip : public Pair {
   double kspace_accuracy;
   double field_limit;    // V/A, 0: the model's own
   double total_charge;   // e, the system's total charge (keyword total_charge)
+  bool check_masses;    // type masses against the elements of pair_coeff (check_masses)
   bool mpi_cuda_aware;  // MPI moves CUDA memory itself (global sums stay on the device)
   bool fold_images;    // one rank: images folded onto owners (lattice shifts), no ghosts
   int ewald_split;     // keyword ewald_split: 0 no (default), 1 yes

@@ -14,6 +14,7 @@
  * -------------------------------------------------------------------------- */
 
 #include "openmm/Force.h"
+#include "openmm/Vec3.h"
 
 #include <string>
 #include <vector>
@@ -57,6 +58,33 @@ public:
     /** Default values (V/Å) of the global parameters polmlip_Ex, polmlip_Ey, polmlip_Ez. */
     void getDefaultField(double& ex, double& ey, double& ez) const;
     void setDefaultField(double ex, double ey, double ez);
+    /**
+     * Whether the force acts on part of the System on purpose (ML/MM). Without it the force
+     * must act on every particle of the System: a shorter particle list is refused when the
+     * Context is created (e.g. a topology that lost atoms), never taken as a subset.
+     */
+    bool getActsOnSubset() const { return actsOnSubset; }
+    void setActsOnSubset(bool subset) { actsOnSubset = subset; }
+    /**
+     * Whether each particle's mass in the System is checked against the element the model
+     * is told (default true): a mass closer to another element's than to its own, by more
+     * than half its own, is refused when the Context is created (elements in another order
+     * than the particles). Switch it off for deliberately repartitioned masses.
+     */
+    bool getCheckMasses() const { return checkMasses; }
+    void setCheckMasses(bool check) { checkMasses = check; }
+    /**
+     * The periodic box of the topology the force was built from (nm, rows a, b, c), if any.
+     * At the first evaluation a Context still at OpenMM's default box (2 nm cube) while the
+     * topology's box differs is refused: the System's box vectors were never set.
+     */
+    bool hasTopologyBox() const { return topologyBoxSet; }
+    void getTopologyBox(OpenMM::Vec3& a, OpenMM::Vec3& b, OpenMM::Vec3& c) const {
+        a = topologyBox[0]; b = topologyBox[1]; c = topologyBox[2];
+    }
+    void setTopologyBox(const OpenMM::Vec3& a, const OpenMM::Vec3& b, const OpenMM::Vec3& c) {
+        topologyBox[0] = a; topologyBox[1] = b; topologyBox[2] = c; topologyBoxSet = true;
+    }
     void setUsesPeriodicBoundaryConditions(bool periodic) { usesPeriodic = periodic; }
     bool usesPeriodicBoundaryConditions() const override { return usesPeriodic; }
 
@@ -73,6 +101,8 @@ private:
     double defaultField[3];
     int torchThreads;
     bool usesPeriodic;
+    bool actsOnSubset = false, checkMasses = true, topologyBoxSet = false;
+    OpenMM::Vec3 topologyBox[3];
 };
 
 }  // namespace PolMLIPPlugin

@@ -14,9 +14,11 @@
 #include <iostream>
 #include <sstream>
 
+#include "../cpp/core/elements.h"
 #include "../cpp/core/model_loader.h"
 #include "../cpp/ops/neighbor_op.h"
 #include "openmm/OpenMMException.h"
+#include "openmm/System.h"
 #include "openmm/internal/ContextImpl.h"
 
 using namespace PolMLIPPlugin;
@@ -144,6 +146,7 @@ void PolMLIPForceImpl::initialize(OpenMM::ContextImpl& context) {
     if (owner.usesPeriodicBoundaryConditions() &&
         !context.getSystem().usesPeriodicBoundaryConditions())
         throw OpenMMException("PolMLIPForce is periodic but the System has no periodic box");
+    checkSystemAgrees(context.getSystem(), elements);
 
     if (torchforce) {
         const auto& baked = loaded.info.particle_elements;
@@ -177,6 +180,60 @@ void PolMLIPForceImpl::initialize(OpenMM::ContextImpl& context) {
     }
 }
 
+// What OpenMM knows about the particles must agree with what the model is told: every
+// particle of the System unless the force declares a subset (ML/MM), and masses that fit the
+// elements (a mass closer to another element's than to its own, by more than half its own,
+// means the elements are not in the particles' order).
+void PolMLIPForceImpl::checkSystemAgrees(const OpenMM::System& system,
+                                         const std::vector<std::string>& elements) const {
+    const int nsys = system.getNumParticles();
+    if (!owner.getActsOnSubset() && (int) particles.size() != nsys) {
+        std::ostringstream s;
+        s << "PolMLIPForce: the model is told about " << particles.size() << " particles but the "
+          << "System has " << nsys << ": build the force from a topology with every particle "
+          << "(a PDB file written as one residue can read as fewer atoms; check "
+          << "topology.getNumAtoms()), or declare an ML/MM subset explicitly (atoms=[...] in "
+          << "Python, actsOnSubset=\"1\" in XML)";
+        throw OpenMMException(s.str());
+    }
+    if (!owner.getCheckMasses()) return;
+    for (size_t i = 0; i < particles.size(); i++) {
+        const double mass = system.getParticleMass(particles[i]);
+        const std::string why = polmlip::mass_mismatch(elements[i], mass, elements);
+        if (why.empty()) continue;
+        std::ostringstream s;
+        s << "PolMLIPForce: particle " << particles[i] << " has mass " << mass << " amu in the "
+          << "System, but the model is told it is " << elements[i] << " (" << why << "): are "
+          << "the elements in the order of the System's particles? If the masses are "
+          << "repartitioned on purpose, switch this check off (check_masses=False in Python, "
+          << "checkMasses=\"0\" in XML)";
+        throw OpenMMException(s.str());
+    }
+}
+
+// At the first evaluation: a Context still at OpenMM's default box (2 nm cube) while the
+// force was built from a topology with another box means the System's box was never set.
+void PolMLIPForceImpl::checkBoxWasSet(const Vec3 box[3]) const {
+    if (!owner.usesPeriodicBoundaryConditions() || !owner.hasTopologyBox()) return;
+    Vec3 top[3];
+    owner.getTopologyBox(top[0], top[1], top[2]);
+    bool is_default = true, is_topology = true;
+    for (int a = 0; a < 3; a++)
+        for (int d = 0; d < 3; d++) {
+            is_default = is_default && box[a][d] == (a == d ? 2.0 : 0.0);
+            is_topology = is_topology && std::abs(box[a][d] - top[a][d]) <= 1e-9;
+        }
+    if (is_default && !is_topology) {
+        std::ostringstream s;
+        s << "PolMLIPForce: the periodic box is OpenMM's default (2 nm cube), not the "
+          << "topology's (" << top[0][0] << ", " << top[1][1] << ", " << top[2][2] << " nm): "
+          << "set the System's box (ForceField.createSystem does it from the topology; by hand: "
+          << "system.setDefaultPeriodicBoxVectors(*topology.getPeriodicBoxVectors())), or "
+          << "context.setPeriodicBoxVectors(...) before the first step";
+        throw OpenMMException(s.str());
+    }
+}
+
 std::map<std::string, double> PolMLIPForceImpl::getDefaultParameters() {
     double f[3];
     owner.getDefaultField(f[0], f[1], f[2]);
@@ -199,6 +256,10 @@ double PolMLIPForceImpl::computeForce(OpenMM::ContextImpl& context,
     if (periodic) {
         Vec3 box[3];
         context.getPeriodicBoxVectors(box[0], box[1], box[2]);
+        if (!boxChecked) {
+            checkBoxWasSet(box);
+            boxChecked = true;
+        }
         auto ca = cell.accessor<double, 2>();
         for (int a = 0; a < 3; a++)
             for (int d = 0; d < 3; d++) ca[a][d] = box[a][d] * kNmToAngstrom;

@@ -40,7 +40,11 @@ private:
     std::vector<int> particles;
     torch::Tensor species;
     int requestedThreads;  // setTorchThreads, else POLMLIP_TORCH_THREADS; 0: automatic
-    bool warnedThreads;    // libtorch refused a thread count once (warned on stderr)
+    bool warnedThreads;
+    bool boxChecked = false;  // the box was compared with the topology's at the first call
+    void checkSystemAgrees(const OpenMM::System& system,
+                           const std::vector<std::string>& elements) const;
+    void checkBoxWasSet(const OpenMM::Vec3 box[3]) const;    // libtorch refused a thread count once (warned on stderr)
 };
 
 }  // namespace PolMLIPPlugin

@@ -5,6 +5,9 @@
 #include "openmm/OpenMMException.h"
 #include "openmm/serialization/SerializationNode.h"
 
+#include <set>
+#include <string>
+
 using namespace PolMLIPPlugin;
 using OpenMM::SerializationNode;
 
@@ -26,6 +29,15 @@ void PolMLIPForceProxy::serialize(const void* object, SerializationNode& node) c
     node.setBoolProperty("usesPeriodic", force.usesPeriodicBoundaryConditions());
     node.setIntProperty("forceGroup", force.getForceGroup());
     node.setStringProperty("name", force.getName());
+    node.setBoolProperty("actsOnSubset", force.getActsOnSubset());
+    node.setBoolProperty("checkMasses", force.getCheckMasses());
+    if (force.hasTopologyBox()) {
+        OpenMM::Vec3 box[3];
+        force.getTopologyBox(box[0], box[1], box[2]);
+        for (int a = 0; a < 3; a++)
+            for (int d = 0; d < 3; d++)
+                node.setDoubleProperty(std::string("topologyBox") + "abc"[a] + "xyz"[d], box[a][d]);
+    }
     double f[3];
     force.getDefaultField(f[0], f[1], f[2]);
     node.setDoubleProperty("Ex", f[0]);
@@ -40,10 +52,30 @@ void PolMLIPForceProxy::serialize(const void* object, SerializationNode& node) c
             .setStringProperty("element", elements[i]);
 }
 
+// Every attribute a PolMLIPForce node may carry: another one (a misspelt setting) is an error.
+static const std::set<std::string>& knownAttributes() {
+    static const std::set<std::string> known = [] {
+        std::set<std::string> k = {"version", "type", "file", "device", "totalCharge",
+                                   "kspaceAccuracy", "torchThreads", "usesPeriodic", "forceGroup",
+                                   "name", "Ex", "Ey", "Ez", "actsOnSubset", "checkMasses"};
+        for (char a : std::string("abc"))
+            for (char d : std::string("xyz")) k.insert(std::string("topologyBox") + a + d);
+        return k;
+    }();
+    return known;
+}
+
 void* PolMLIPForceProxy::deserialize(const SerializationNode& node) const {
     const int version = node.getIntProperty("version");
     if (version < 1 || version > kVersion)
         throw OpenMM::OpenMMException("PolMLIPForce: unsupported serialization version");
+    for (const auto& item : node.getProperties())
+        if (!knownAttributes().count(item.first)) {
+            std::string known;
+            for (const auto& k : knownAttributes()) known += (known.empty() ? "" : ", ") + k;
+            throw OpenMM::OpenMMException("PolMLIPForce: unknown attribute '" + item.first +
+                                          "' in the XML; known attributes: " + known);
+        }
     std::vector<std::string> elements;
     std::vector<int> indices;
     for (const SerializationNode& p : node.getChildNode("Particles").getChildren()) {
@@ -59,6 +91,16 @@ void* PolMLIPForceProxy::deserialize(const SerializationNode& node) const {
         force->setUsesPeriodicBoundaryConditions(node.getBoolProperty("usesPeriodic", true));
         force->setForceGroup(node.getIntProperty("forceGroup", 0));
         force->setName(node.getStringProperty("name", "PolMLIPForce"));
+        force->setActsOnSubset(node.getBoolProperty("actsOnSubset", false));
+        force->setCheckMasses(node.getBoolProperty("checkMasses", true));
+        if (node.hasProperty("topologyBoxax")) {
+            OpenMM::Vec3 box[3];
+            for (int a = 0; a < 3; a++)
+                for (int d = 0; d < 3; d++)
+                    box[a][d] = node.getDoubleProperty(std::string("topologyBox") + "abc"[a] +
+                                                       "xyz"[d]);
+            force->setTopologyBox(box[0], box[1], box[2]);
+        }
         force->setDefaultField(node.getDoubleProperty("Ex", 0.0), node.getDoubleProperty("Ey", 0.0),
                                node.getDoubleProperty("Ez", 0.0));
     } catch (...) {

@@ -12,10 +12,11 @@ reads ``1e-3`` without a dot as a string); ``bool`` and ``str`` fields take only
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 import numbers
 import typing
-from typing import Any, Callable, Dict, Tuple
+from typing import Any, Callable, Dict, Iterable, Tuple
 
 from .errors import InputError
 
@@ -35,6 +36,23 @@ def finite_number(value: Any, what: str, unit: str = "") -> float:
     if not math.isfinite(value):
         raise InputError(f"{what} must be a finite number{unit}, got {value!r}")
     return float(value)
+
+
+def reject_unknown(names: Iterable[str], known: Iterable[str], where: str) -> None:
+    """An InputError naming every one of ``names`` not in ``known`` (with the closest known
+    name for each, a misspelling's likely intent) and listing the known ones; ``where`` says
+    what takes them (e.g. ``"PolMLIPCalculator"``). A misspelt setting is never ignored."""
+    known = sorted(set(known))
+    unknown = sorted(set(names) - set(known))
+    if not unknown:
+        return
+    hints = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, known, n=1)
+        if close:
+            hints.append(f"{close[0]!r} instead of {name!r}")
+    hint = f" (did you mean {', '.join(hints)}?)" if hints else ""
+    raise InputError(f"unknown keyword(s) {unknown} for {where}{hint}; known: {known}")
 
 
 def at_least(low: float) -> Rule:

@@ -278,6 +278,66 @@ def test_openmmml_entry_point(model_file):
     _assert_close(e, f, e_ref, f_ref)
 
 
+# ---- the System and the model agree (docs/openmm.md, "What the force checks") -----------
+
+
+def test_box_set_on_the_context(model_file):
+    """A System left at OpenMM's default box is fine when the box is set on the Context
+    before the first evaluation (as a state or checkpoint would): same energy as ASE."""
+    atoms = _frames()["periodic_water"]
+    system, _ = system_from_atoms(atoms, str(model_file))
+    system.setDefaultPeriodicBoxVectors(
+        openmm.Vec3(2, 0, 0), openmm.Vec3(0, 2, 0), openmm.Vec3(0, 0, 2)
+    )
+    ctx = openmm.Context(
+        system, openmm.VerletIntegrator(0.0005), openmm.Platform.getPlatformByName("Reference")
+    )
+    ctx.setPeriodicBoxVectors(*(openmm.Vec3(*v) for v in atoms.cell.array / 10.0))
+    ctx.setPositions(atoms.positions / 10.0)
+    e = ctx.getState(getEnergy=True).getPotentialEnergy().value_in_unit(KJ)
+    e_ref, _ = _ase(atoms, model_file, (0.0, 0.0, 0.0))
+    assert abs(e - e_ref) <= 1e-6 * abs(e_ref)
+
+
+def test_declared_subset_and_masses(model_file):
+    """A force on part of the System works when declared (atoms=[...], the ML/MM route),
+    and equals the model on those atoms alone; heavy water (D, 2.014 amu) and repartitioned
+    hydrogen masses (4 amu) pass the mass check; a heavy atom lightened below half its mass
+    needs check_masses=False."""
+    from polmlip.openmm import PolMLIPForce
+
+    molecule = _frames()["open_molecule"]
+    n = len(molecule)
+    both = molecule + molecule.copy()
+    both.positions[n:] += 30.0  # a second copy far away, left to "MM" (no force here)
+    system = openmm.System()
+    for mass in both.get_masses():
+        system.addParticle(float(mass))
+    top = topology_from_atoms(both)
+    system.addForce(PolMLIPForce(model_file, top, atoms=range(n), periodic=False))
+    e, f = _evaluate(system, both)
+    e_ref, f_ref = _ase(molecule, model_file, (0.0, 0.0, 0.0))
+    _assert_close(e, f[:n], e_ref, f_ref)
+    assert np.all(f[n:] == 0.0)
+
+    def energy(masses, **kwargs):
+        system = openmm.System()
+        for mass in masses:
+            system.addParticle(float(mass))
+        system.addForce(PolMLIPForce(model_file, topology_from_atoms(molecule), **kwargs))
+        return _evaluate(system, molecule)[0]
+
+    symbols = np.array(molecule.get_chemical_symbols())
+    deuterated = np.where(symbols == "H", 2.014, molecule.get_masses())
+    assert energy(deuterated) == pytest.approx(e_ref, rel=1e-6)
+    repartitioned = np.where(symbols == "H", 4.0, molecule.get_masses() - 6.0)
+    assert energy(repartitioned) == pytest.approx(e_ref, rel=1e-6)
+    lightened = np.where(symbols == "O", 3.0, 1.008)
+    with pytest.raises(openmm.OpenMMException, match="has mass 3 amu.*fits H.*check_masses"):
+        energy(lightened)
+    assert energy(lightened, check_masses=False) == pytest.approx(e_ref, rel=1e-6)
+
+
 # ---- bad input: clear Python exceptions, no crash --------------------------------------
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import pathlib
+import warnings
 from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
@@ -178,6 +179,50 @@ def openmm_force(work, model="run/model.pt", **kwargs):
     atoms = water(3, seed=1)
     kwargs.setdefault("topology", topology_from_atoms(atoms))
     return PolMLIPForce(str(work / model), **kwargs)
+
+
+def openmm_mismatch(work, what: str):
+    """Energy of an OpenMM Context whose System disagrees with the model's view in one
+    attribute (``what``): the particle count (a water box written by ASE to PDB, read back
+    by OpenMM as fewer atoms), the elements' order (System masses of another order), the box
+    (a periodic topology, the System's box never set), or a misspelt XML attribute."""
+    import ase.io
+    import openmm
+    import openmm.app as app
+
+    from polmlip.openmm import PolMLIPForce
+    from polmlip.workflows.openmm_md import topology_from_atoms
+
+    atoms = water(8, seed=2, box=9.0)
+    model = str(work / "run/model.pt")
+    system = openmm.System()
+    for mass in atoms.get_masses():
+        system.addParticle(float(mass))
+    box = [openmm.Vec3(*v) for v in atoms.cell.array / 10.0]
+    if what != "box":
+        system.setDefaultPeriodicBoxVectors(*box)
+    if what == "count":
+        ase.io.write(work / "box.pdb", atoms)
+        with warnings.catch_warnings():  # OpenMM warns of duplicate atoms in the one residue
+            warnings.simplefilter("ignore")
+            topology = app.PDBFile(str(work / "box.pdb")).topology
+        (work / "box.pdb").unlink()
+        topology.setPeriodicBoxVectors(box)
+        force = PolMLIPForce(model, topology)
+    elif what == "order":
+        elements = atoms.get_chemical_symbols()[::-1]
+        force = PolMLIPForce(model, elements=elements)
+    elif what == "xml":
+        text = openmm.XmlSerializer.serialize(PolMLIPForce(model, topology_from_atoms(atoms)))
+        force = openmm.XmlSerializer.deserialize(text.replace("totalCharge=", "totalCharg="))
+    else:
+        force = PolMLIPForce(model, topology_from_atoms(atoms))
+    system.addForce(force)
+    ctx = openmm.Context(
+        system, openmm.VerletIntegrator(0.0005), openmm.Platform.getPlatformByName("Reference")
+    )
+    ctx.setPositions(atoms.positions / 10.0)
+    return ctx.getState(getEnergy=True).getPotentialEnergy()._value
 
 
 def _overlap_positions():
@@ -659,6 +704,20 @@ CASES = [
         needs="no-cuda",
     ),
     Case(
+        "ase-misspelt-keyword",
+        "python",
+        "`PolMLIPCalculator(model, extrnal_field=...)`",
+        r"unknown keyword\(s\) \['extrnal_field'\].*'external_field' instead",
+        lambda w: calc(w, extrnal_field=(0.0, 0.0, 0.1)),
+    ),
+    Case(
+        "ase-misspelt-set",
+        "python",
+        "`calc.set(totl_charge=1)`",
+        r"unknown keyword\(s\) \['totl_charge'\] for PolMLIPCalculator.set",
+        lambda w: calc(w).set(totl_charge=1.0),
+    ),
+    Case(
         "ase-device-name",
         "python",
         '`device="tpu"`',
@@ -844,6 +903,46 @@ CASES = [
         "NaN particle position",
         "NaN",
         lambda w: openmm_state(w, positions=_nan_positions()),
+        needs="openmm",
+    ),
+    Case(
+        "openmm-fewer-particles",
+        "openmm",
+        "a topology with fewer atoms than the System (ASE's PDB read back as one residue)",
+        r"told about 2 particles but the System has 24.*actsOnSubset",
+        lambda w: openmm_mismatch(w, "count"),
+        needs="openmm",
+    ),
+    Case(
+        "openmm-element-order",
+        "openmm",
+        "elements in another order than the System's particles (masses)",
+        r"particle 0 has mass 15\.99.* told it is H.*fits O",
+        lambda w: openmm_mismatch(w, "order"),
+        needs="openmm",
+    ),
+    Case(
+        "openmm-default-box",
+        "openmm",
+        "a periodic topology, the System's box never set (OpenMM's 2 nm default)",
+        r"OpenMM's default \(2 nm cube\), not the topology's \(0\.9",
+        lambda w: openmm_mismatch(w, "box"),
+        needs="openmm",
+    ),
+    Case(
+        "openmm-xml-misspelt",
+        "openmm",
+        "a misspelt attribute in the force's XML (`totalCharg`)",
+        "unknown attribute 'totalCharg'",
+        lambda w: openmm_mismatch(w, "xml"),
+        needs="openmm",
+    ),
+    Case(
+        "openmm-periodic-contradiction",
+        "openmm",
+        "`periodic=True` with a topology without a box",
+        "periodic=True contradicts the topology, which has no periodic box",
+        lambda w: openmm_force(w, periodic=True),
         needs="openmm",
     ),
     Case(
@@ -1053,6 +1152,15 @@ CASES = [
         "`units lj`",
         "supports units metal or real",
         {"atoms": lambda: water(4, seed=1, box=9.0), "units": "lj"},
+        needs="lammps",
+    ),
+    Case(
+        "lammps-element-order",
+        "lammps",
+        "pair_coeff elements in another order than the types (`pair_coeff * * O H`)",
+        r"atom type 1 has mass 1\.008 but pair_coeff maps it to O .*fits H.*check_masses no",
+        {"atoms": lambda: water(4, seed=1, box=9.0), "coeff_elements": ["O", "H"]},
+        ranks=R12,
         needs="lammps",
     ),
     Case(

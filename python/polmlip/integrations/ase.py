@@ -16,12 +16,19 @@ import torch
 from ase.calculators.calculator import Calculator, all_changes
 
 from .. import keys
-from ..config_checks import finite_number
+from ..config_checks import finite_number, reject_unknown
 from ..data.graph import atoms_to_graph
 from ..errors import InputError, reraise_clean
 from ..export.adapter import engine_inputs, requested_outputs
 from ..export.io import load_exported
 from ..units import MIN_DISTANCE
+
+#: keywords of ASE's Calculator base class, which PolMLIPCalculator passes on
+_ASE_CALCULATOR_KEYWORDS = ("restart", "ignore_bad_restart_file", "label", "atoms", "directory")
+#: settings ``calc.set(...)`` changes (and the constructor takes by name)
+_SETTABLE = ("external_field", "field_limit", "total_charge")
+#: every keyword of the constructor after the model path
+_OWN_KEYWORDS = ("device", "ewald_split") + _SETTABLE
 
 
 class PolMLIPCalculator(Calculator):
@@ -72,6 +79,8 @@ class PolMLIPCalculator(Calculator):
         ewald_split: bool = False,
         **kwargs,
     ) -> None:
+        # ASE's own Calculator keywords pass through; anything else is a misspelt setting
+        reject_unknown(kwargs, _ASE_CALCULATOR_KEYWORDS + _OWN_KEYWORDS, "PolMLIPCalculator")
         super().__init__(**kwargs)
         self.model, self.metadata = load_exported(model_path, device=device)
         if field_limit is not None:
@@ -107,6 +116,7 @@ class PolMLIPCalculator(Calculator):
             self._retune_long_range()
             self.reset()
             changed["total_charge"] = self.total_charge
+        reject_unknown(kwargs, _SETTABLE, "PolMLIPCalculator.set")
         changed.update(super().set(**kwargs))
         return changed
 

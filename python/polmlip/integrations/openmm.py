@@ -125,6 +125,7 @@ def PolMLIPForce(
     device: str = "cpu",
     kspace_accuracy: Optional[float] = None,
     torch_threads: Optional[int] = None,
+    check_masses: bool = True,
     name: str = "PolMLIPForce",
 ):
     """Create the polmlip force for an OpenMM System.
@@ -133,18 +134,26 @@ def PolMLIPForce(
         model: file written by ``polmlip export`` (or ``polmlip export --torchforce``).
         topology: ``openmm.app.Topology`` giving each particle's element (or pass ``elements``).
         elements: chemical symbols of the particles the model acts on, in order.
-        atoms: system indices of those particles (default: all particles of the topology).
+        atoms: system indices of those particles, for a force on part of the System (ML/MM).
+            Default: every particle, and the System must have as many particles as the
+            topology has atoms (checked when the Context is created).
         total_charge: total charge (e) of those particles.
         field: default applied field (V/Å, numbers or ``openmm.unit`` quantities); the
             context parameters ``polmlip_Ex/Ey/Ez`` change it during a run.
         periodic: whether the force uses the periodic box; default: whether the topology has
-            a periodic box (True without a topology).
+            a periodic box (True without a topology). With a topology it must agree with it.
+            A periodic force built from a topology refuses to start at OpenMM's default box
+            (2 nm cube) when the topology's box differs (box vectors never set).
         device: ``"cpu"`` or ``"cuda"``/``"cuda:N"`` for the libtorch model.
         kspace_accuracy: relative accuracy of the long-range sum (default: the model's).
         torch_threads: libtorch intra-op threads while the model runs (restored afterwards).
             ``None`` or 0: automatic, i.e. ``POLMLIP_TORCH_THREADS`` if set, else one thread
             per :data:`ATOMS_PER_TORCH_THREAD` particles of the force, between 1 and torch's
             current count (see docs/openmm.md, "Threads").
+        check_masses: check each particle's mass in the System against its element when the
+            Context is created (a mass that fits another element of the model better, by more
+            than half its own element's, is refused: elements in another order than the
+            particles). ``False`` for deliberately repartitioned masses.
 
     Returns:
         an ``openmm.Force``.
@@ -186,8 +195,17 @@ def PolMLIPForce(
                 f"element(s) {unknown} of the topology are not known to the model {path.name}, "
                 f"which was trained for {meta['elements']}"
             )
+    topology_box = topology.getPeriodicBoxVectors() if topology is not None else None
     if periodic is None:
-        periodic = topology is None or topology.getPeriodicBoxVectors() is not None
+        periodic = topology is None or topology_box is not None
+    elif topology is not None and bool(periodic) != (topology_box is not None):
+        raise InputError(
+            f"periodic={periodic!r} contradicts the topology, which "
+            f"{'has a' if topology_box is not None else 'has no'} periodic box; leave periodic "
+            "unset to follow the topology, or fix the topology's box"
+        )
+    if not isinstance(check_masses, bool):
+        raise InputError(f"check_masses must be True or False, not {check_masses!r}")
     if meta.get("kind") == "torchforce" and bool(meta["periodic"]) != bool(periodic):
         raise InputError(
             f"the TorchForce file was exported {'with' if meta['periodic'] else 'without'} a "
@@ -217,7 +235,15 @@ def PolMLIPForce(
         Ex=repr(fx),
         Ey=repr(fy),
         Ez=repr(fz),
+        actsOnSubset="1" if atom_list is not None else "0",
+        checkMasses="1" if check_masses else "0",
     )
+    if periodic and topology_box is not None:
+        import openmm.unit as u
+
+        for a, vector in zip("abc", topology_box):
+            for d, value in zip("xyz", vector.value_in_unit(u.nanometer)):
+                node.set(f"topologyBox{a}{d}", repr(float(value)))
     parts = ET.SubElement(node, "Particles")
     indices = atom_list if atom_list is not None else range(len(elements))
     for i, el in zip(indices, elements):
