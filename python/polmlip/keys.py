@@ -78,6 +78,9 @@ PROJECTED_BEC: Final[str] = "projected_bec"  # (N, 3) | e, Σ_β v_β Z*_i,βγ 
 DIPOLE: Final[str] = "dipole"  # (B, 3) | e·Å, molecular dipole (= polarization for open systems)
 # a reference value of a property is stored under REFERENCE_PREFIX + its name
 REFERENCE_PREFIX: Final[str] = "ref_"
+# a batch whose frames do not all have a reference property marks the frames that have it:
+# TARGET_MASK_PREFIX + its name, (B,) bool (polmlip.data.targets)
+TARGET_MASK_PREFIX: Final[str] = "has_"
 REF_ENERGY: Final[str] = "ref_energy"  # (B,) | eV
 REF_FORCES: Final[str] = "ref_forces"  # (N, 3) | eV/Å
 REF_STRESS: Final[str] = "ref_stress"  # (B, 3, 3) | eV/Å³

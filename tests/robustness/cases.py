@@ -115,6 +115,18 @@ def train_bad(section, key, value, match, what, case_id):
     )
 
 
+def _energies_only(work: pathlib.Path) -> None:
+    """energies.xyz: the workspace's training frames without their forces."""
+    import ase.io
+
+    frames = ase.io.read(work / "train.xyz", ":")
+    for atoms in frames:
+        atoms.arrays.pop("forces", None)
+        if atoms.calc is not None:
+            atoms.calc.results.pop("forces", None)
+    ase.io.write(work / "energies.xyz", frames)
+
+
 def water(n=3, seed=0, box=None):
     return water_cluster(n, seed=seed, box=box)
 
@@ -412,6 +424,24 @@ CASES = [
         r"unknown data key setting\(s\) \['forcez'\]",
         "unknown `data.keys` entry",
         "cfg-data-keys",
+    ),
+    train_bad(
+        "data",
+        "keys",
+        {"forces": "frc"},
+        r"data\.keys\.forces = \['frc'\] matches no frame of 'train\.xyz', whose frames have "
+        r"\['energy', 'forces'\]",
+        "`data.keys: {forces: frc}`, a name the file does not have",
+        "cfg-data-keys-unmatched",
+    ),
+    Case(
+        "train-weighted-missing",
+        "cli",
+        "a data file without forces, `forces_weight` left at its default",
+        r"training\.forces_weight is 10 but no frame of 'energies\.xyz' has forces.*"
+        r"forces_weight: 0",
+        ["train", "bad.yaml", "--quiet"],
+        lambda w: (_energies_only(w), config_with("data", "train", "energies.xyz")(w)),
     ),
     train_bad(
         "data",

@@ -128,4 +128,21 @@ def collate(graphs: List[Dict[str, torch.Tensor]]) -> Dict[str, torch.Tensor]:
         if k in (keys.EDGE_INDEX, keys.BATCH) or k not in common:
             continue
         out[k] = torch.cat([g[k] for g in graphs])
+    # reference values some frames lack: zeros there, and a per-frame mask (data/targets.py)
+    from .targets import TARGETS
+
+    for target in TARGETS.values():
+        k = target.reference
+        if k in common or not any(k in g for g in graphs):
+            continue
+        like = next(g[k] for g in graphs if k in g)
+        rows = []
+        for g in graphs:
+            if k in g:
+                rows.append(g[k])
+            else:
+                n = g[keys.SPECIES].shape[0] if target.per_atom else 1
+                rows.append(like.new_zeros((n,) + tuple(like.shape[1:])))
+        out[k] = torch.cat(rows)
+        out[keys.TARGET_MASK_PREFIX + target.name] = torch.tensor([k in g for g in graphs])
     return out

@@ -10,26 +10,12 @@ import torch
 
 from .. import keys
 from ..data.graph import collate
+from ..data.targets import TARGETS
+from ..data.targets import pairs as target_pairs
 from . import plots
 
-UNITS = {
-    "energy": "eV/atom",
-    "forces": "eV/Å",
-    "stress": "eV/Å³",
-    "dipole": "e·Å",
-    "polarization": "e·Å",
-    "bec": "e",
-    "charges": "e",
-}
-PRED = {
-    "energy": keys.ENERGY,
-    "forces": keys.FORCES,
-    "stress": keys.STRESS,
-    "dipole": keys.POLARIZATION,
-    "polarization": keys.POLARIZATION,
-    "bec": keys.BEC,
-    "charges": keys.CHARGES,
-}
+#: the unit of each target's errors
+UNITS = {name: target.unit for name, target in TARGETS.items()}
 
 
 def collect(
@@ -42,14 +28,11 @@ def collect(
         out = model(
             batch, keys.REF_FORCES in batch, keys.REF_STRESS in batch, keys.REF_BEC in batch, False
         )
-        for prop, pred_key in PRED.items():
-            ref = batch.get(keys.REFERENCE_PREFIX + prop)
-            if ref is None or pred_key not in out:
+        for prop, target in TARGETS.items():
+            pair = target_pairs(batch, out, target)
+            if pair is None:
                 continue
-            pred = out[pred_key].detach()
-            if prop == "energy":
-                n = batch[keys.NUM_ATOMS].to(pred.dtype)
-                ref, pred = ref / n, pred / n
+            ref, pred = pair[0], pair[1].detach()
             d = pairs.setdefault(prop, {"ref": [], "pred": []})
             d["ref"].append(ref.numpy().reshape(-1))
             d["pred"].append(pred.numpy().reshape(-1))

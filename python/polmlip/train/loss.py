@@ -7,32 +7,22 @@ from typing import Dict, Tuple
 import torch
 
 from .. import keys
-
-#: (reference key, prediction key, per-atom normalisation of the energy)
-PROPERTIES = {
-    "energy": (keys.REF_ENERGY, keys.ENERGY),
-    "forces": (keys.REF_FORCES, keys.FORCES),
-    "stress": (keys.REF_STRESS, keys.STRESS),
-    "dipole": (keys.REF_DIPOLE, keys.POLARIZATION),
-    "polarization": (keys.REF_POLARIZATION, keys.POLARIZATION),
-    "bec": (keys.REF_BEC, keys.BEC),
-    "charges": (keys.REF_CHARGES, keys.CHARGES),
-}
+from ..data.targets import TARGETS, pairs, select
 
 
 def residuals(
     batch: Dict[str, torch.Tensor], out: Dict[str, torch.Tensor]
 ) -> Dict[str, torch.Tensor]:
-    """Prediction minus reference for every property present; energy per atom."""
+    """Prediction minus reference for every target present (:data:`TARGETS`), over the
+    frames that have it; energy per atom."""
     res: Dict[str, torch.Tensor] = {}
-    for name, (ref, pred) in PROPERTIES.items():
-        if ref in batch and pred in out:
-            diff = out[pred] - batch[ref]
-            if name == "energy":
-                diff = diff / batch[keys.NUM_ATOMS].to(diff.dtype)
-            res[name] = diff
+    for name, target in TARGETS.items():
+        pair = pairs(batch, out, target)
+        if pair is not None:
+            res[name] = pair[1] - pair[0]
     if keys.PROJECTED_BEC in out and keys.REF_BEC in batch:
-        res["bec"] = projected_bec_residual(batch, out[keys.PROJECTED_BEC])
+        bec = TARGETS["bec"]
+        res["bec"] = select(batch, bec, projected_bec_residual(batch, out[keys.PROJECTED_BEC]))
     return res
 
 

@@ -10,6 +10,7 @@ import torch
 
 from .. import keys, units
 from ..data.dataset import DataKeys, build_dataset, read_frames
+from ..data.targets import TARGETS
 from ..errors import InputError
 from .config import RunConfig
 
@@ -41,7 +42,76 @@ def load_splits(
         for g in train + val:
             if keys.REF_BEC in g:
                 g[keys.REF_BEC] = g[keys.REF_BEC] * run.data.bec_scale
+    check_targets(run, dkeys, train + val, _property_names(train_frames + val_frames))
     return train, val
+
+
+def _property_names(frames: list) -> List[str]:
+    """The names under which ``frames`` store properties (info, arrays, calculator results)."""
+    names = set()
+    for atoms in frames:
+        names |= set(atoms.info) | set(atoms.arrays)
+        if atoms.calc is not None:
+            names |= set(atoms.calc.results)
+    return sorted(names - {"numbers", "positions"})
+
+
+def target_weights(run: RunConfig) -> Dict[str, float]:
+    """The loss weight of every target (:data:`TARGETS`), from ``training.<name>_weight``."""
+    return {name: float(getattr(run.training, name + "_weight")) for name in TARGETS}
+
+
+def check_targets(
+    run: RunConfig, dkeys: DataKeys, graphs: List[Dict[str, torch.Tensor]], available: List[str]
+) -> None:
+    """Refuse data that cannot give what the configuration asks: a ``data.keys`` mapping that
+    matches no frame, or a weighted target that no frame has (it would silently not be fit)."""
+    files = " and ".join(
+        repr(str(f)) for f in (run.data.train, run.data.validation) if f is not None
+    )
+    weights = target_weights(run)
+    for name, target in TARGETS.items():
+        if any(target.reference in g for g in graphs):
+            continue
+        names = list(getattr(dkeys, name))
+        if name in run.data.keys:
+            raise InputError(
+                f"data.keys.{name} = {names} matches no frame of {files}, whose frames have "
+                f"{available}: check the name"
+            )
+        if weights[name] > 0:
+            raise InputError(
+                f"training.{name}_weight is {weights[name]:g} but no frame of {files} has "
+                f"{name} (looked for {names}; the frames have {available}): set "
+                f"{name}_weight: 0 to train without it, or name it with data.keys.{name}"
+            )
+
+
+def describe_targets(
+    run: RunConfig, train: List[Dict[str, torch.Tensor]], val: List[Dict[str, torch.Tensor]]
+) -> List[str]:
+    """What training will fit, one line per target the data has: frames with it (training /
+    validation), its range in the unit it is read in, and its weight."""
+    weights = target_weights(run)
+    lines = []
+    for name, target in TARGETS.items():
+        have = [g for g in train if target.reference in g]
+        have_val = sum(target.reference in g for g in val)
+        if not have and not have_val:
+            continue
+        values = [g[target.reference] for g in have] or [
+            g[target.reference] for g in val if target.reference in g
+        ]
+        if name == "energy":
+            values = [v / g[keys.SPECIES].shape[0] for v, g in zip(values, have or val)]
+        flat = torch.cat([v.reshape(-1) for v in values])
+        unit = target.unit
+        fit = f"weight {weights[name]:g}" if weights[name] > 0 else "not fit (weight 0)"
+        lines.append(
+            f"  {name:<13} {len(have):>6} / {len(train)} training, {have_val:>5} / {len(val)} "
+            f"validation frames; {float(flat.min()):.4g} to {float(flat.max()):.4g} {unit}; {fit}"
+        )
+    return lines
 
 
 def fit_energy_shifts(graphs: List[Dict[str, torch.Tensor]], n_species: int) -> np.ndarray:

@@ -24,9 +24,11 @@ from .loss import random_directions, residuals, weighted_loss
 from .orient import orient_multipoles, sign_is_determined
 from .prepare import (
     average_neighbors,
+    describe_targets,
     fit_energy_shifts,
     force_rms,
     load_splits,
+    target_weights,
     training_field_limit,
     training_min_distance,
 )
@@ -55,15 +57,10 @@ class Trainer:
         torch.manual_seed(self.cfg.seed)
         self.train_set, self.val_set = load_splits(run)
         run.model.avg_neighbors = average_neighbors(self.train_set)
-        self.weights = {
-            "energy": self.cfg.energy_weight,
-            "forces": self.cfg.forces_weight,
-            "stress": self.cfg.stress_weight,
-            "dipole": self.cfg.dipole_weight,
-            "polarization": self.cfg.polarization_weight,
-            "bec": self.cfg.bec_weight,
-            "charges": self.cfg.charges_weight,
-        }
+        self.weights = target_weights(run)
+        if progress:
+            print("polmlip train: what the data gives (ranges in the units read):")
+            print("\n".join(describe_targets(run, self.train_set, self.val_set)), flush=True)
         self._build()
         self.epoch = 0
         self.history: List[Dict[str, float]] = []
