@@ -127,6 +127,28 @@ def _energies_only(work: pathlib.Path) -> None:
     ase.io.write(work / "energies.xyz", frames)
 
 
+def _edited_frames(work: pathlib.Path, name: str, frame: int, how: str) -> None:
+    """``name``: the workspace's training frames with frame ``frame`` spoiled: its energy NaN
+    (``nan``), or put in a periodic cube of 1.5 Å
+    (``tiny-cell``: two atoms 0.15 Å apart through the boundary)."""
+    import ase
+    import ase.io
+
+    frames = ase.io.read(work / "train.xyz", ":")
+    if how == "nan":
+        if frames[frame].calc is not None:  # ASE read the energy into a calculator
+            frames[frame].calc.results["energy"] = float("nan")
+        else:
+            frames[frame].info["energy"] = float("nan")
+    else:
+        tiny = ase.Atoms("H2", positions=[[0.2, 0.2, 0.2], [0.2, 0.2, 1.55]], cell=[1.5] * 3)
+        tiny.pbc = True
+        tiny.info["energy"] = -1.0
+        tiny.arrays["forces"] = np.zeros((2, 3))
+        frames[frame] = tiny
+    ase.io.write(work / name, frames)
+
+
 def water(n=3, seed=0, box=None):
     return water_cluster(n, seed=seed, box=box)
 
@@ -489,6 +511,29 @@ CASES = [
         "`--output` is an existing file",
         r"training\.output 'notes\.txt' is a file",
         ["train", "cfg.yaml", "--output", "notes.txt", "--quiet"],
+    ),
+    Case(
+        "train-nan-second-frame",
+        "cli",
+        "a NaN energy in the data file's frame 1 (not the first)",
+        r"'nan\.xyz', frame 1 \(counting from 0\): energy contains NaN or inf",
+        ["train", "bad.yaml", "--quiet"],
+        lambda w: (
+            _edited_frames(w, "nan.xyz", 1, "nan"),
+            config_with("data", "train", "nan.xyz")(w),
+        ),
+    ),
+    Case(
+        "train-tiny-cell",
+        "cli",
+        "one frame in a 1.5 Å periodic cell (atoms 0.15 Å apart through the boundary)",
+        r"'tiny\.xyz', frame 2 \(counting from 0\): two atoms are 0\.15 Å apart.*"
+        r"minimum-distance guard",
+        ["train", "bad.yaml", "--quiet"],
+        lambda w: (
+            _edited_frames(w, "tiny.xyz", 2, "tiny-cell"),
+            config_with("data", "train", "tiny.xyz")(w),
+        ),
     ),
     Case(
         "train-resume-changed",

@@ -77,7 +77,14 @@ def _evaluate(args: argparse.Namespace) -> int:
     dtype = getattr(torch, meta["dtype"])
     frames = read_frames(args.data)
     graphs = build_dataset(
-        frames, meta["elements"], meta["cutoff"], keys_cfg, ("energy",), dtype, args.bec_layout
+        frames,
+        meta["elements"],
+        meta["cutoff"],
+        keys_cfg,
+        ("energy",),
+        dtype,
+        args.bec_layout,
+        source=repr(str(args.data)),
     )
     pairs = collect(ExportedAsModel(module), graphs)
     rows = metrics_table(pairs)

@@ -18,6 +18,7 @@ import torch
 from ..errors import InputError
 from ..keys import BEC_LAYOUTS, REFERENCE_PREFIX
 from .graph import atoms_to_graph
+from .targets import TARGETS
 
 
 @dataclasses.dataclass
@@ -66,9 +67,7 @@ def read_frames(path: str | pathlib.Path, index: str = ":") -> list:
     return frames if isinstance(frames, list) else [frames]
 
 
-def frame_targets(
-    atoms, keys: DataKeys, index: int, bec_layout: str = BEC_LAYOUTS[0]
-) -> Dict[str, np.ndarray]:
+def frame_targets(atoms, keys: DataKeys, bec_layout: str = BEC_LAYOUTS[0]) -> Dict[str, np.ndarray]:
     """Reference properties of one frame; NaN or wrong shapes raise InputError.
 
     Born charges come back as (N, 3, 3) Z*_βγ = ∂P_β/∂r_γ whatever ``bec_layout`` the
@@ -97,9 +96,9 @@ def frame_targets(
         elif prop in ("dipole", "polarization", "energy") and value.size == int(np.prod(shape)):
             value = value.reshape(shape)
         if shape is not None and value.shape != shape:
-            raise InputError(f"frame {index}: {prop} has shape {value.shape}, expected {shape}")
+            raise InputError(f"{prop} has shape {value.shape}, expected {shape}")
         if not np.isfinite(value).all():
-            raise InputError(f"frame {index}: {prop} contains NaN or inf")
+            raise InputError(f"{prop} contains NaN or inf")
         out[prop] = value
     return out
 
@@ -161,45 +160,61 @@ def build_dataset(
     required: Sequence[str] = ("energy",),
     dtype: torch.dtype = torch.float64,
     bec_layout: str = BEC_LAYOUTS[0],
+    source: str = "the data",
+    numbers: Optional[Sequence[int]] = None,
 ) -> List[Dict[str, torch.Tensor]]:
     """Graphs with reference targets attached under ``ref_<property>`` keys.
 
     ``bec_layout``: the order of the Born charges in the file (:data:`BEC_LAYOUTS`);
     checked against the rotation sum rule where the frames allow (:func:`check_bec_layout`).
+    ``source`` (the file) and ``numbers`` (each frame's index in it; default its position
+    here) name the frame in every error: "'train.xyz', frame 7 (counting from 0): ...".
     """
     if bec_layout not in BEC_LAYOUTS:
         raise InputError(f"bec_layout must be one of {list(BEC_LAYOUTS)}, got {bec_layout!r}")
+    numbers = list(numbers) if numbers is not None else list(range(len(frames)))
     out = []
     checked: List[Dict[str, np.ndarray]] = []
     checked_positions: List[np.ndarray] = []
     for idx, atoms in enumerate(frames):
-        targets = frame_targets(atoms, keys, idx, bec_layout)
-        missing = [r for r in required if r not in targets]
-        if missing:
-            raise InputError(
-                f"frame {idx} has no {missing}; looked for names "
-                f"{[list(getattr(keys, m)) for m in missing]} in info, arrays and results"
+        try:
+            graph, targets, checkable = _frame_graph(
+                atoms, elements, cutoff, keys, required, dtype, bec_layout
             )
-        field = _lookup(atoms, keys.external_field)
-        charge = _lookup(atoms, keys.total_charge)
-        neutral = charge is None or abs(float(charge)) < 1e-8
-        no_field = field is None or not np.any(field)
-        if "bec" in targets and neutral and no_field and not atoms.pbc.any():
+        except InputError as exc:
+            raise InputError(f"{source}, frame {numbers[idx]} (counting from 0): {exc}") from None
+        if checkable:
             checked.append(targets)
             checked_positions.append(np.asarray(atoms.positions, dtype=np.float64))
-        g = atoms_to_graph(
-            atoms,
-            elements,
-            cutoff,
-            external_field=field if field is not None else (0.0, 0.0, 0.0),
-            total_charge=float(charge) if charge is not None else 0.0,
-            dtype=dtype,
-        )
-        for k, v in targets.items():
-            t = torch.tensor(v, dtype=dtype)
-            g[REFERENCE_PREFIX + k] = (
-                t[None] if k in ("energy", "dipole", "polarization", "stress") else t
-            )
-        out.append(g)
+        out.append(graph)
     check_bec_layout(checked, checked_positions)
     return out
+
+
+def _frame_graph(atoms, elements, cutoff, keys, required, dtype, bec_layout):
+    """(graph with its ``ref_`` targets, the targets, whether the frame can check the Born
+    charges' layout: neutral, no field, open, with Born charges)."""
+    targets = frame_targets(atoms, keys, bec_layout)
+    missing = [r for r in required if r not in targets]
+    if missing:
+        raise InputError(
+            f"no {missing}; looked for names "
+            f"{[list(getattr(keys, m)) for m in missing]} in info, arrays and results"
+        )
+    field = _lookup(atoms, keys.external_field)
+    charge = _lookup(atoms, keys.total_charge)
+    neutral = charge is None or abs(float(charge)) < 1e-8
+    no_field = field is None or not np.any(field)
+    checkable = "bec" in targets and neutral and no_field and not atoms.pbc.any()
+    g = atoms_to_graph(
+        atoms,
+        elements,
+        cutoff,
+        external_field=field if field is not None else (0.0, 0.0, 0.0),
+        total_charge=float(charge) if charge is not None else 0.0,
+        dtype=dtype,
+    )
+    for k, v in targets.items():
+        t = torch.tensor(v, dtype=dtype)
+        g[REFERENCE_PREFIX + k] = t if TARGETS[k].per_atom else t[None]
+    return g, targets, checkable

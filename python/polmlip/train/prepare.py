@@ -24,8 +24,11 @@ def load_splits(
     train_frames = read_frames(run.base_dir / run.data.train)
     if run.training.max_frames:
         train_frames = train_frames[: run.training.max_frames]
+    train_source = val_source = repr(str(run.data.train))
+    train_numbers = list(range(len(train_frames)))
     if run.data.validation:
         val_frames = read_frames(run.base_dir / run.data.validation)
+        val_source, val_numbers = repr(str(run.data.validation)), list(range(len(val_frames)))
     else:
         order = list(range(len(train_frames)))
         random.Random(run.training.seed).shuffle(order)
@@ -34,10 +37,19 @@ def load_splits(
             raise InputError("not enough frames to hold out a validation set")
         val_frames = [train_frames[i] for i in order[:n_val]]
         train_frames = [train_frames[i] for i in order[n_val:]]
+        train_numbers, val_numbers = order[n_val:], order[:n_val]
     cfg = run.model
     layout = run.data.bec_layout
-    train = build_dataset(train_frames, cfg.elements, cfg.cutoff, dkeys, ("energy",), dtype, layout)
-    val = build_dataset(val_frames, cfg.elements, cfg.cutoff, dkeys, ("energy",), dtype, layout)
+
+    def graphs(frames, source, numbers):
+        return build_dataset(
+            frames, cfg.elements, cfg.cutoff, dkeys, ("energy",), dtype, layout, source, numbers
+        )
+
+    train = graphs(train_frames, train_source, train_numbers)
+    val = graphs(val_frames, val_source, val_numbers)
+    if cfg.min_distance is None:
+        check_closest_pairs(train, train_source, train_numbers)
     if run.data.bec_scale != 1.0:
         for g in train + val:
             if keys.REF_BEC in g:
@@ -148,17 +160,47 @@ def training_field_limit(graphs: List[Dict[str, torch.Tensor]]) -> float:
     return max(units.DEFAULT_FIELD_LIMIT, units.FIELD_LIMIT_OVER_TRAINING * biggest)
 
 
+def closest_pair(graph: Dict[str, torch.Tensor]) -> float:
+    """The shortest distance (Å) between two atoms of a frame (periodic images included);
+    inf for a frame without pairs within the cutoff."""
+    i, j = graph[keys.EDGE_INDEX]
+    if i.numel() == 0:
+        return float("inf")
+    pos = graph[keys.POSITIONS].double()
+    vec = pos[j] - pos[i] + graph[keys.EDGE_SHIFT].double() @ graph[keys.CELL][0].double()
+    return float(torch.linalg.norm(vec, dim=-1).min())
+
+
 def training_min_distance(graphs: List[Dict[str, torch.Tensor]]) -> float:
     """The shortest interatomic distance (Å) a model trained on ``graphs`` accepts:
     MIN_DISTANCE_OF_TRAINING × the shortest pair distance in the data, at least MIN_DISTANCE."""
-    shortest = float("inf")
-    for g in graphs:
-        i, j = g[keys.EDGE_INDEX]
-        if i.numel() == 0:
-            continue
-        pos = g[keys.POSITIONS].double()
-        vec = pos[j] - pos[i] + g[keys.EDGE_SHIFT].double() @ g[keys.CELL][0].double()
-        shortest = min(shortest, float(torch.linalg.norm(vec, dim=-1).min()))
+    shortest = min((closest_pair(g) for g in graphs), default=float("inf"))
     if shortest == float("inf"):
         return units.MIN_DISTANCE
     return max(units.MIN_DISTANCE, units.MIN_DISTANCE_OF_TRAINING * shortest)
+
+
+def check_closest_pairs(
+    graphs: List[Dict[str, torch.Tensor]], source: str, numbers: List[int]
+) -> None:
+    """Refuse a frame whose closest pair is under half the data's typical closest pair: it
+    alone would set the model's minimum-distance guard (``training_min_distance``), which
+    every engine enforces, far below what the other frames support (e.g. a periodic cell
+    smaller than a bond, whose images nearly overlap)."""
+    closest = [closest_pair(g) for g in graphs]
+    finite = [c for c in closest if c < float("inf")]
+    if len(finite) < 2:
+        return
+    typical = float(np.median(finite))
+    k = int(np.argmin(closest))
+    if closest[k] >= 0.5 * typical:
+        return
+    without = training_min_distance([g for n, g in enumerate(graphs) if n != k])
+    raise InputError(
+        f"{source}, frame {numbers[k]} (counting from 0): two atoms are {closest[k]:.3g} Å "
+        f"apart (periodic images included), under half the data's typical closest pair "
+        f"({typical:.3g} Å); it would lower the model's minimum-distance guard to "
+        f"{training_min_distance([graphs[k]]):.3g} Å (without it: {without:.3g} Å) for every "
+        "engine. Fix or remove the frame (a periodic cell smaller than a bond?), or set "
+        "model.min_distance to keep it"
+    )
