@@ -5,11 +5,14 @@
 * :func:`file_role` tells a training checkpoint from an exported model from anything else, so
   that a file given in the wrong role gets a message that says what it is and what to run.
 * :func:`check_output` refuses to overwrite a command's own input, or a checkpoint or a model
-  with a file of another role.
+  with a file of another role, and checks that the output location is writable before the
+  command starts; write errors are one InputError naming the path, temporary files never
+  outlive a failed write.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import pathlib
 import tempfile
@@ -41,8 +44,11 @@ def atomic_write(path, write: Callable[[str], None]) -> pathlib.Path:
     exception the temporary file is removed and an existing ``path`` is left untouched.
     """
     path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise InputError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
     os.close(fd)
     umask = os.umask(0)
     os.umask(umask)
@@ -50,10 +56,30 @@ def atomic_write(path, write: Callable[[str], None]) -> pathlib.Path:
     try:
         write(tmp)
         os.replace(tmp, path)
+    except OSError as exc:  # full disk, read-only file system, permissions: one clear line
+        raise InputError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
     return path
+
+
+def atomic_save(path, save: Callable[[Any], None]) -> pathlib.Path:
+    """``save(buffer)`` into memory (torch.save, torch.jit.save), then the bytes to ``path``
+    atomically: a write error (a full disk) is a Python OSError turned into an InputError,
+    never an exception thrown inside libtorch's writer (which aborts the process and leaves
+    the temporary file behind)."""
+    buffer = io.BytesIO()
+    save(buffer)
+    data = buffer.getvalue()
+
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+
+    return atomic_write(path, write)
 
 
 def write_text(path, text: str) -> pathlib.Path:
@@ -123,6 +149,7 @@ def check_output(path, writes: str, inputs: Iterable = (), folder: bool = False)
     and ``writes`` is another role, or is a file where a folder is wanted (or the reverse).
     """
     path = pathlib.Path(path)
+    _check_writable(path if folder else path.parent, path)
     for item in inputs:
         if item is not None and path.exists() and pathlib.Path(item).exists():
             if os.path.samefile(path, item):
@@ -143,6 +170,22 @@ def check_output(path, writes: str, inputs: Iterable = (), folder: bool = False)
             "output file"
         )
     return path
+
+
+def _check_writable(folder: pathlib.Path, output: pathlib.Path) -> None:
+    """Create ``folder`` if needed and write (and remove) a probe file in it: a read-only
+    location or a missing permission is found before a command starts its work."""
+    if folder.exists() and not folder.is_dir():
+        return  # check_output explains a file where a folder is wanted
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder, prefix=".polmlip-probe."):
+            pass
+    except OSError as exc:
+        raise InputError(
+            f"cannot write the output {str(output)!r}: {exc.strerror or exc} "
+            f"({str(folder)!r}); choose a writable location"
+        ) from None
 
 
 def read_checkpoint(path) -> Dict[str, Any]:

@@ -149,6 +149,23 @@ def _edited_frames(work: pathlib.Path, name: str, frame: int, how: str) -> None:
     ase.io.write(work / name, frames)
 
 
+#: lock files held open by ``_busy_folder`` for the rest of the test process
+_HELD: list = []
+
+
+def _busy_folder(folder: pathlib.Path) -> None:
+    """Hold the training lock of ``folder`` as a running ``polmlip train`` would."""
+    import fcntl
+    import os
+
+    from polmlip.train.run_folder import LOCK_NAME
+
+    fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    os.write(fd, b"pid 4242 on node7, since 2026-12-07 03:00:00")
+    _HELD.append(fd)
+
+
 def water(n=3, seed=0, box=None):
     return water_cluster(n, seed=seed, box=box)
 
@@ -534,6 +551,28 @@ CASES = [
             _edited_frames(w, "tiny.xyz", 2, "tiny-cell"),
             config_with("data", "train", "tiny.xyz")(w),
         ),
+    ),
+    Case(
+        "train-folder-busy",
+        "cli",
+        "a second `polmlip train` into a folder another run is writing",
+        r"another polmlip train \(pid 4242 on node7, since [0-9: -]+\) is writing to 'run'",
+        ["train", "cfg.yaml", "--quiet"],
+        lambda w: _busy_folder(w / "run"),
+    ),
+    Case(
+        "train-output-unwritable",
+        "cli",
+        "an output location that cannot be written (`--output /proc/...`)",
+        r"cannot write the output '/proc/polmlip-run'",
+        ["train", "cfg.yaml", "--output", "/proc/polmlip-run", "--quiet"],
+    ),
+    Case(
+        "export-output-unwritable",
+        "cli",
+        "`polmlip export -o` into a location that cannot be written",
+        r"cannot write the output '/proc/polmlip/model\.pt'",
+        ["export", "run/checkpoint.pt", "-o", "/proc/polmlip/model.pt"],
     ),
     Case(
         "train-resume-changed",

@@ -60,6 +60,7 @@ def _train(args: argparse.Namespace) -> int:
     write_text(out / "metrics.json", json.dumps({"summary": summary, "validation": rows}, indent=1))
     print("validation (best EMA weights):\n" + format_table(rows))
     print(f"wrote {out / 'model.pt'}, {out / 'learning_curve.png'}, parity_*.png, metrics.json")
+    trainer.close()
     return 0
 
 

@@ -15,7 +15,7 @@ from e3nn.util.jit import compile as e3nn_compile
 from .. import __version__, keys
 from ..devices import resolve_device
 from ..errors import InputError
-from ..fileio import atomic_write, check_role
+from ..fileio import atomic_save, check_role
 from ..keys import FORMAT_VERSION, METADATA_FILE
 from ..model.polmlip import PolMLIP
 from ..nn.radial_table import TABLE_START, TABLE_TOLERANCE
@@ -172,7 +172,7 @@ def export_model(
 def save_scripted(scripted: Any, meta: Dict[str, Any], path: str | os.PathLike) -> None:
     """Write a scripted module with its metadata atomically (a temporary file, then rename)."""
     extra = {METADATA_FILE: json.dumps(meta, indent=1)}
-    atomic_write(path, lambda tmp: torch.jit.save(scripted, tmp, _extra_files=extra))
+    atomic_save(path, lambda buffer: torch.jit.save(scripted, buffer, _extra_files=extra))
 
 
 def load_exported(

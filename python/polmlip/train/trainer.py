@@ -15,7 +15,7 @@ from .. import keys
 from ..data.graph import collate
 from ..devices import resolve_device
 from ..errors import InputError
-from ..fileio import atomic_write, read_checkpoint, write_text
+from ..fileio import atomic_save, check_output, read_checkpoint, write_text
 from ..model.config import ModelConfig
 from ..model.polmlip import PolMLIP
 from .config import RunConfig
@@ -32,10 +32,11 @@ from .prepare import (
     training_field_limit,
     training_min_distance,
 )
+from .run_folder import FolderLock, data_record, describe_change
 
 
 def _atomic_save(obj: Any, path: pathlib.Path) -> None:
-    atomic_write(path, lambda tmp: torch.save(obj, tmp))
+    atomic_save(path, lambda buffer: torch.save(obj, buffer))
 
 
 class Trainer:
@@ -67,6 +68,17 @@ class Trainer:
         self.best_val = float("inf")
         self.best_state: Optional[Dict[str, torch.Tensor]] = None
         self.stale = 0
+        files = [run.base_dir / f for f in (run.data.train, run.data.validation) if f]
+        self.data = data_record(
+            files, {"training": len(self.train_set), "validation": len(self.val_set)}
+        )
+        # last, so that bad input above leaves no trace: a writable folder, one writer
+        check_output(self.out, "results", folder=True)
+        self.lock = FolderLock(self.out)
+
+    def close(self) -> None:
+        """Release the output folder (also done when the process ends)."""
+        self.lock.release()
 
     def _build(self) -> None:
         """Model (initialised from the data), optimiser, schedule and EMA for ``run.model``."""
@@ -128,6 +140,7 @@ class Trainer:
                 "python": random.getstate(),
             },
             "config": self.run.to_dict(),
+            "data": self.data,
         }
 
     def load_state(self, state: Dict[str, Any]) -> None:
@@ -168,6 +181,9 @@ class Trainer:
             self.run.model.avg_neighbors = saved["avg_neighbors"]
             self._build()
         self.load_state(state)
+        change = describe_change(state.get("data"), self.data)
+        if change:
+            print(f"note: resuming with other data than the checkpoint's: {change}", flush=True)
         return True
 
     # ---- loop ----
