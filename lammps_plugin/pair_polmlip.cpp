@@ -29,8 +29,7 @@
 
 #include "../cpp/core/elements.h"
 #include "../cpp/core/model_loader.h"
-#include "../cpp/ops/allreduce.h"
-#include "../cpp/ops/halo.h"
+#include "../cpp/ops/comm_hooks.h"
 #include "../cpp/ops/mpi_mesh_comm.h"
 
 #include <mpi.h>
@@ -76,9 +75,10 @@ PairPolmlip::PairPolmlip(LAMMPS *lmp) :
   torch::jit::setGraphExecutorOptimize(false);
   MPI_Comm comm = world;
   mpi_cuda_aware = polmlip::mpi_cuda_aware();
+  // This instance's communication (cpp/ops/comm_hooks.h), active around its model calls only:
   // the global sums (energies, polarization) in their dtype: in place on the host; on a GPU in
   // place with CUDA-aware MPI (after the device's work is done), else staged through the host
-  polmlip::set_allreduce_hook([comm, aware = mpi_cuda_aware](torch::Tensor &t) {
+  comm_hooks.allreduce = [comm, aware = mpi_cuda_aware](torch::Tensor &t) {
     int nprocs = 1;
     MPI_Comm_size(comm, &nprocs);
     if (nprocs == 1) return;
@@ -88,15 +88,12 @@ PairPolmlip::PairPolmlip(LAMMPS *lmp) :
     MPI_Datatype type = buf.scalar_type() == torch::kFloat64 ? MPI_DOUBLE : MPI_FLOAT;
     MPI_Allreduce(MPI_IN_PLACE, buf.data_ptr(), (int) buf.numel(), type, MPI_SUM, comm);
     if (!direct) t.copy_(buf);
-  });
-  polmlip::set_mesh_comm(polmlip::mpi_mesh_comm(comm));
+  };
+  comm_hooks.mesh = polmlip::mpi_mesh_comm(comm);
 }
 
 PairPolmlip::~PairPolmlip()
 {
-  polmlip::set_allreduce_hook(nullptr);
-  polmlip::set_halo_exchange({});
-  polmlip::set_mesh_comm({});
   delete[] pvector;
   for (auto &p : peratom) {
     memory->destroy(p.vector);
@@ -358,6 +355,8 @@ double PairPolmlip::field_component(int d) const
 void PairPolmlip::compute(int eflag, int vflag)
 {
   ev_init(eflag, vflag);
+  // the model's halo exchanges, sums and mesh transfers go through this instance's hooks
+  polmlip::ActiveCommHooks active_comm(&comm_hooks);
   const int nlocal = atom->nlocal;
   double **f = atom->f;
 

@@ -13,6 +13,8 @@
 
 #include <torch/script.h>
 
+#include "../cpp/ops/comm_hooks.h"
+
 #include <string>
 #include <vector>
 
@@ -73,6 +75,7 @@ class PairPolmlip : public Pair {
   double kspace_accuracy;
   double field_limit;    // V/A, 0: the model's own
   double total_charge;   // e, the system's total charge (keyword total_charge)
+  polmlip::CommHooks comm_hooks;  // this instance's communication (cpp/ops/comm_hooks.h)
   bool check_masses;    // type masses against the elements of pair_coeff (check_masses)
   bool mpi_cuda_aware;  // MPI moves CUDA memory itself (global sums stay on the device)
   bool fold_images;    // one rank: images folded onto owners (lattice shifts), no ghosts

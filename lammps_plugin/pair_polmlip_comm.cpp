@@ -11,8 +11,7 @@
 #include "neighbor.h"
 #include "utils.h"
 
-#include "../cpp/ops/halo.h"
-#include "../cpp/ops/mesh_comm.h"
+#include "../cpp/ops/comm_hooks.h"
 
 #include <mpi.h>
 
@@ -38,7 +37,7 @@ using namespace LAMMPS_NS;
 void PairPolmlip::install_halo_exchange()
 {
   if (fold_images) {
-    polmlip::set_halo_exchange({});
+    comm_hooks.halo = {};
     return;
   }
   polmlip::HaloExchange exchange;
@@ -48,7 +47,7 @@ void PairPolmlip::install_halo_exchange()
   exchange.reverse = [this](torch::Tensor &rows, int64_t n_local) {
     exchange_halo(rows, n_local, true);
   };
-  polmlip::set_halo_exchange(exchange);
+  comm_hooks.halo = exchange;
 }
 
 void PairPolmlip::exchange_halo(torch::Tensor &rows, int64_t n_local, bool reverse)
@@ -192,14 +191,14 @@ void PairPolmlip::finish()
     utils::logmesg(lmp, "pair_style polmlip: halo exchange per rank (largest): {:.0f} bytes sent "
                    "per force call\n", halo_most);
   halo_bytes = 0.0;
-  double mesh[2] = {(double) polmlip::mesh_points_held(),
-                    compute_count > 0 ? (double) polmlip::mesh_bytes_sent() / compute_count : 0.0};
+  double mesh[2] = {(double) comm_hooks.mesh_points_held,
+                    compute_count > 0 ? (double) comm_hooks.mesh_bytes_sent / compute_count : 0.0};
   double mesh_most[2] = {0.0, 0.0};
   MPI_Reduce(mesh, mesh_most, 2, MPI_DOUBLE, MPI_MAX, 0, world);
   if (comm->me == 0 && compute_count > 0 && comm->nprocs > 1)
     utils::logmesg(lmp, "pair_style polmlip: mesh per rank (largest): {:.0f} points held, {:.0f} "
                    "bytes sent per force call\n", mesh_most[0], mesh_most[1]);
-  polmlip::reset_mesh_counts();
+  comm_hooks.mesh_bytes_sent = comm_hooks.mesh_points_held = 0;
   halo_seconds = compute_seconds = model_seconds = 0.0;
   halo_count = compute_count = 0;
 }

@@ -1,6 +1,8 @@
 // polmlip::allreduce: identity in one process, a sum over ranks when an engine installs a hook.
 #include "allreduce.h"
 
+#include "comm_hooks.h"
+
 #include <torch/library.h>
 
 #include <mutex>
@@ -9,16 +11,12 @@ namespace polmlip {
 
 namespace {
 
-std::mutex hook_mutex;
-AllreduceHook &hook_storage() {
-  static AllreduceHook hook;
-  return hook;
-}
-
 torch::Tensor reduce_copy(const torch::Tensor &x) {
   torch::Tensor out = x.detach().clone().contiguous();
-  std::lock_guard<std::mutex> lock(hook_mutex);
-  if (hook_storage()) hook_storage()(out);
+  // the sum of the engine instance whose model runs (comm_hooks.h)
+  std::lock_guard<std::recursive_mutex> lock(comm_hooks_mutex());
+  const AllreduceHook &hook = current_comm_hooks().allreduce;
+  if (hook) hook(out);
   return out;
 }
 
@@ -38,8 +36,8 @@ torch::Tensor allreduce_op(const torch::Tensor &x) { return AllreduceFunction::a
 }  // namespace
 
 void set_allreduce_hook(AllreduceHook hook) {
-  std::lock_guard<std::mutex> lock(hook_mutex);
-  hook_storage() = std::move(hook);
+  std::lock_guard<std::recursive_mutex> lock(comm_hooks_mutex());
+  current_comm_hooks().allreduce = std::move(hook);
 }
 
 

@@ -1,6 +1,8 @@
 // polmlip::halo and polmlip::set_halo_owners (see halo.h).
 #include "halo.h"
 
+#include "comm_hooks.h"
+
 #include <torch/library.h>
 
 #include <mutex>
@@ -10,17 +12,12 @@ namespace polmlip {
 
 namespace {
 
-std::mutex halo_mutex;
+std::mutex owners_mutex;
 
-struct HaloState {
-  HaloExchange exchange;
-  torch::Tensor owners;  // (N,) int64 local map of one process, or undefined
-  int64_t calls = 0;
-};
-
-HaloState &state() {
-  static HaloState s;
-  return s;
+// (N,) int64 local map of one process (set_halo_owners), or undefined
+torch::Tensor &owners_map() {
+  static torch::Tensor owners;
+  return owners;
 }
 
 void check_rows(const torch::Tensor &x, int64_t n_local) {
@@ -32,30 +29,35 @@ void check_rows(const torch::Tensor &x, int64_t n_local) {
 // Apply the installed map to a copy of x: forward (owner rows into ghost rows) or reverse.
 torch::Tensor exchanged(const torch::Tensor &x, int64_t n_local, bool reverse) {
   check_rows(x, n_local);
-  std::lock_guard<std::mutex> lock(halo_mutex);
-  HaloState &s = state();
   const int64_t n = x.size(0);
-  if (s.exchange.forward) {
-    s.calls++;
+  {
+    // the exchange of the engine instance whose model runs (comm_hooks.h)
+    std::lock_guard<std::recursive_mutex> lock(comm_hooks_mutex());
+    CommHooks &hooks = current_comm_hooks();
+    if (hooks.halo.forward) {
+      hooks.halo_calls++;
     // a contiguous copy on x's device and in x's dtype: the engine's exchange decides how
     // the rows travel (halo.h)
     TORCH_CHECK(x.scalar_type() == torch::kFloat32 || x.scalar_type() == torch::kFloat64,
                 "polmlip: halo exchanges float32 or float64 tensors, not ", x.scalar_type());
-    torch::Tensor rows = x.detach().reshape({n, -1}).clone(at::MemoryFormat::Contiguous);
-    if (reverse) s.exchange.reverse(rows, n_local);
-    else s.exchange.forward(rows, n_local);
-    return rows.reshape(x.sizes());
+      torch::Tensor rows = x.detach().reshape({n, -1}).clone(at::MemoryFormat::Contiguous);
+      if (reverse) hooks.halo.reverse(rows, n_local);
+      else hooks.halo.forward(rows, n_local);
+      return rows.reshape(x.sizes());
+    }
   }
+  std::lock_guard<std::mutex> lock(owners_mutex);
+  const torch::Tensor &owners = owners_map();
   torch::Tensor out = x.detach().clone();
   if (n == n_local) return out;
-  if (!s.owners.defined())
+  if (!owners.defined())
     throw std::runtime_error(
         "polmlip: this frame has ghost atoms but no halo exchange is installed: an engine with "
         "ghost atoms must install one (the LAMMPS plugin does), or map each ghost to its owner "
         "with polmlip::set_halo_owners");
-  TORCH_CHECK(s.owners.size(0) == n, "polmlip: set_halo_owners was given ", s.owners.size(0),
+  TORCH_CHECK(owners.size(0) == n, "polmlip: set_halo_owners was given ", owners.size(0),
               " rows for a tensor of ", n);
-  const torch::Tensor ghost_owner = s.owners.narrow(0, n_local, n - n_local).to(x.device());
+  const torch::Tensor ghost_owner = owners.narrow(0, n_local, n - n_local).to(x.device());
   if (!reverse) {
     out.narrow(0, n_local, n - n_local).copy_(out.index_select(0, ghost_owner));
   } else {
@@ -89,27 +91,27 @@ torch::Tensor halo_op(const torch::Tensor &x, int64_t n_local) {
 }
 
 void set_halo_owners_op(const torch::Tensor &owners) {
-  std::lock_guard<std::mutex> lock(halo_mutex);
+  std::lock_guard<std::mutex> lock(owners_mutex);
   if (owners.numel() == 0) {
-    state().owners = torch::Tensor();
+    owners_map() = torch::Tensor();
     return;
   }
   TORCH_CHECK(owners.dim() == 1 && owners.scalar_type() == torch::kLong,
               "polmlip: set_halo_owners needs a 1-d int64 tensor (the owner row of every row)");
-  state().owners = owners.detach().clone();
+  owners_map() = owners.detach().clone();
 }
 
 }  // namespace
 
 void set_halo_exchange(HaloExchange exchange) {
-  std::lock_guard<std::mutex> lock(halo_mutex);
-  state().exchange = std::move(exchange);
-  state().calls = 0;
+  std::lock_guard<std::recursive_mutex> lock(comm_hooks_mutex());
+  current_comm_hooks().halo = std::move(exchange);
+  current_comm_hooks().halo_calls = 0;
 }
 
 int64_t halo_calls() {
-  std::lock_guard<std::mutex> lock(halo_mutex);
-  return state().calls;
+  std::lock_guard<std::recursive_mutex> lock(comm_hooks_mutex());
+  return current_comm_hooks().halo_calls;
 }
 
 }  // namespace polmlip

@@ -22,55 +22,46 @@
 #include <mutex>
 #include <string>
 
+#include "comm_hooks.h"
 #include "mesh_comm_internal.h"
 
 namespace polmlip {
 
 namespace {
 
-std::mutex comm_mutex;
-
-struct CommState {
-  MeshComm comm;
-  int64_t bytes_sent = 0;
-  int64_t points_held = 0;  // largest brick + x-slab (mesh points) of one mesh_to_slabs call
-};
-
-CommState &state() {
-  static CommState s;
-  return s;
-}
 
 
 }  // namespace
 
 namespace mesh {
 
+// the all-to-all of the engine instance whose model runs (comm_hooks.h)
 RankSize rank_size() {
-  std::lock_guard<std::mutex> lock(comm_mutex);
-  const CommState &s = state();
-  if (!s.comm.alltoallv) return {};
-  return {s.comm.rank, s.comm.size};
+  std::lock_guard<std::recursive_mutex> lock(comm_hooks_mutex());
+  const MeshComm &comm = current_comm_hooks().mesh;
+  if (!comm.alltoallv) return {};
+  return {comm.rank, comm.size};
 }
 
 torch::Tensor exchange(const torch::Tensor &send, const std::vector<int64_t> &send_counts,
                        std::vector<int64_t> &recv_counts) {
-  std::lock_guard<std::mutex> lock(comm_mutex);
-  CommState &s = state();
-  if (!s.comm.alltoallv || s.comm.size == 1) {
+  std::lock_guard<std::recursive_mutex> lock(comm_hooks_mutex());
+  CommHooks &hooks = current_comm_hooks();
+  const MeshComm &comm = hooks.mesh;
+  if (!comm.alltoallv || comm.size == 1) {
     recv_counts = send_counts;
     return send;
   }
-  TORCH_CHECK((int64_t) send_counts.size() == s.comm.size,
-              "polmlip: mesh all-to-all with ", send_counts.size(), " counts for ", s.comm.size,
+  TORCH_CHECK((int64_t) send_counts.size() == comm.size,
+              "polmlip: mesh all-to-all with ", send_counts.size(), " counts for ", comm.size,
               " processes");
-  for (int64_t p = 0; p < s.comm.size; p++)
-    if (p != s.comm.rank) s.bytes_sent += send_counts[p] * (int64_t) sizeof(double);
-  recv_counts.assign(s.comm.size, 0);
-  torch::Tensor recv = s.comm.alltoallv(send, send_counts, recv_counts);
+  for (int64_t p = 0; p < comm.size; p++)
+    if (p != comm.rank) hooks.mesh_bytes_sent += send_counts[p] * (int64_t) sizeof(double);
+  recv_counts.assign(comm.size, 0);
+  torch::Tensor recv = comm.alltoallv(send, send_counts, recv_counts);
   int64_t total = 0;
   for (int64_t c : recv_counts) total += c;
-  TORCH_CHECK((int64_t) recv_counts.size() == s.comm.size && recv.dim() == 1 &&
+  TORCH_CHECK((int64_t) recv_counts.size() == comm.size && recv.dim() == 1 &&
                   recv.numel() == total && recv.scalar_type() == torch::kFloat64,
               "polmlip: the installed MeshComm::alltoallv returned an inconsistent buffer");
   return recv.contiguous();
@@ -79,8 +70,9 @@ torch::Tensor exchange(const torch::Tensor &send, const std::vector<int64_t> &se
 // ---- layout ----
 
 void record_points_held(int64_t points) {
-  std::lock_guard<std::mutex> lock(comm_mutex);
-  state().points_held = std::max(state().points_held, points);
+  std::lock_guard<std::recursive_mutex> lock(comm_hooks_mutex());
+  CommHooks &hooks = current_comm_hooks();
+  hooks.mesh_points_held = std::max(hooks.mesh_points_held, points);
 }
 
 Shape check_mesh(c10::IntArrayRef mesh_shape, const char *op) {
@@ -139,26 +131,27 @@ void set_mesh_comm(MeshComm comm) {
   if (comm.alltoallv)
     TORCH_CHECK(comm.size >= 1 && comm.rank >= 0 && comm.rank < comm.size,
                 "polmlip: set_mesh_comm: rank ", comm.rank, " of ", comm.size);
-  std::lock_guard<std::mutex> lock(comm_mutex);
-  state().comm = std::move(comm);
-  state().bytes_sent = 0;
-  state().points_held = 0;
+  std::lock_guard<std::recursive_mutex> lock(comm_hooks_mutex());
+  CommHooks &hooks = current_comm_hooks();
+  hooks.mesh = std::move(comm);
+  hooks.mesh_bytes_sent = 0;
+  hooks.mesh_points_held = 0;
 }
 
 void reset_mesh_counts() {
-  std::lock_guard<std::mutex> lock(comm_mutex);
-  state().bytes_sent = 0;
-  state().points_held = 0;
+  std::lock_guard<std::recursive_mutex> lock(comm_hooks_mutex());
+  current_comm_hooks().mesh_bytes_sent = 0;
+  current_comm_hooks().mesh_points_held = 0;
 }
 
 int64_t mesh_points_held() {
-  std::lock_guard<std::mutex> lock(comm_mutex);
-  return state().points_held;
+  std::lock_guard<std::recursive_mutex> lock(comm_hooks_mutex());
+  return current_comm_hooks().mesh_points_held;
 }
 
 int64_t mesh_bytes_sent() {
-  std::lock_guard<std::mutex> lock(comm_mutex);
-  return state().bytes_sent;
+  std::lock_guard<std::recursive_mutex> lock(comm_hooks_mutex());
+  return current_comm_hooks().mesh_bytes_sent;
 }
 
 }  // namespace polmlip

@@ -342,3 +342,43 @@ def test_mixed_precision_halo_keeps_float32(tmp_path):
                 assert f"halo exchange of {network_dtype} rows" in route, route
                 assert "in host memory" in route, route
     assert 0.45 * sent["float64"] <= sent["float32"] <= 0.55 * sent["float64"], sent
+
+
+def test_two_instances_in_one_process(tmp_path):
+    """Two polmlip pair styles in one LAMMPS (hybrid/overlay, two different models) each
+    communicate through their own hooks: energy and forces equal the sum of two separate
+    runs, at 1 and 2 ranks (the halo exchange, sums and mesh of one never go through the
+    other's)."""
+    atoms = water_cluster(16, seed=3, box=11.0)
+    atoms.wrap()
+    _model(tmp_path / "a.pt", ["H", "O"], kspace_method="pme", kspace_accuracy=1e-6)
+    torch.manual_seed(1)
+    export_model(
+        PolMLIP(
+            ModelConfig(elements=["H", "O"], channels=4, lmax=2, cutoff=3.0, induced_charges=True)
+        ).double(),
+        tmp_path / "b.pt",
+    )
+    for ranks in (1, 2):
+        separate = []
+        for name in ("a.pt", "b.pt"):
+            write_inputs(tmp_path, atoms, name, ["H", "O"])
+            proc = run_lammps(tmp_path, ranks)
+            assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+            separate.append((read_thermo(tmp_path)[0][1], read_forces(tmp_path)[0]))
+        write_inputs(tmp_path, atoms, "a.pt polmlip b.pt", ["H", "O"], field=None)
+        text = (tmp_path / "in.lmp").read_text()
+        text = text.replace(
+            "pair_style polmlip a.pt polmlip b.pt",
+            "pair_style hybrid/overlay polmlip a.pt polmlip b.pt",
+        )
+        text = text.replace(
+            "pair_coeff * * H O", "pair_coeff * * polmlip 1 H O\npair_coeff * * polmlip 2 H O"
+        )
+        (tmp_path / "in.lmp").write_text(text)
+        proc = run_lammps(tmp_path, ranks)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+        energy, forces = read_thermo(tmp_path)[0][1], read_forces(tmp_path)[0]
+        where = f"{ranks} ranks"
+        assert energy == pytest.approx(separate[0][0] + separate[1][0], rel=1e-10), where
+        _close(forces, separate[0][1] + separate[1][1], "forces " + where)
