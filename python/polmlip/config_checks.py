@@ -79,15 +79,25 @@ def one_of(*choices: Any) -> Rule:
     return (lambda v: v in choices, f"one of {list(choices)}")
 
 
+def _plural(name: str) -> str:
+    """ "a string" -> "strings", "an integer" -> "integers" (type names in messages)."""
+    for article in ("a ", "an "):
+        if name.startswith(article):
+            name = name[len(article) :]
+    return name if name.endswith("s") else name + "s"
+
+
 def _type_name(hint: Any) -> str:
     origin = typing.get_origin(hint)
     if origin is typing.Union:
         args = [a for a in typing.get_args(hint) if a is not type(None)]
         return " or ".join(_type_name(a) for a in args) + " (or null)"
     if origin in (list, tuple):
-        return f"a list of {_type_name(typing.get_args(hint)[0])}s"
+        return f"a list of {_plural(_type_name(typing.get_args(hint)[0]))}"
     if origin is dict:
-        return f"a mapping to {_type_name(typing.get_args(hint)[1])}s"
+        return f"a mapping to {_plural(_type_name(typing.get_args(hint)[1]))}"
+    if hint is Any:
+        return "a value"
     return {
         int: "an integer",
         float: "a finite number",

@@ -149,6 +149,12 @@ def _edited_frames(work: pathlib.Path, name: str, frame: int, how: str) -> None:
     ase.io.write(work / name, frames)
 
 
+def _truncated(work: pathlib.Path, name: str) -> None:
+    """``name``: the workspace's training file without its last three lines."""
+    lines = (work / "train.xyz").read_text().splitlines()
+    (work / name).write_text("\n".join(lines[:-3]) + "\n")
+
+
 #: lock files held open by ``_busy_folder`` for the rest of the test process
 _HELD: list = []
 
@@ -551,6 +557,14 @@ CASES = [
             _edited_frames(w, "tiny.xyz", 2, "tiny-cell"),
             config_with("data", "train", "tiny.xyz")(w),
         ),
+    ),
+    Case(
+        "train-truncated-extxyz",
+        "cli",
+        "a data file cut off in its last frame",
+        r"cannot read 'cut\.xyz': frame 7 \(counting from 0\) is truncated or malformed",
+        ["train", "bad.yaml", "--quiet"],
+        lambda w: (_truncated(w, "cut.xyz"), config_with("data", "train", "cut.xyz")(w)),
     ),
     Case(
         "train-folder-busy",

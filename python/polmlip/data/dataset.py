@@ -63,8 +63,24 @@ def read_frames(path: str | pathlib.Path, index: str = ":") -> list:
     try:
         frames = ase.io.read(str(path), index=index)
     except Exception as exc:
-        raise InputError(f"cannot read {str(path)!r}: {exc}") from None
+        raise InputError(f"cannot read {str(path)!r}: {_where_reading_fails(path, exc)}") from None
     return frames if isinstance(frames, list) else [frames]
+
+
+def _where_reading_fails(path: pathlib.Path, exc: Exception) -> str:
+    """The first frame ASE cannot read, as the file counts them, and ASE's reason."""
+    import ase.io
+
+    good = 0
+    try:
+        for _ in ase.io.iread(str(path)):
+            good += 1
+    except Exception:
+        return (
+            f"frame {good} (counting from 0) is truncated or malformed, after {good} good "
+            f"frame(s) (ASE: {exc})"
+        )
+    return str(exc)
 
 
 def frame_targets(atoms, keys: DataKeys, bec_layout: str = BEC_LAYOUTS[0]) -> Dict[str, np.ndarray]:
@@ -198,7 +214,7 @@ def _frame_graph(atoms, elements, cutoff, keys, required, dtype, bec_layout):
     missing = [r for r in required if r not in targets]
     if missing:
         raise InputError(
-            f"no {missing}; looked for names "
+            f"the frame has no {missing}; looked for names "
             f"{[list(getattr(keys, m)) for m in missing]} in info, arrays and results"
         )
     field = _lookup(atoms, keys.external_field)

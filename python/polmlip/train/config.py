@@ -50,9 +50,14 @@ class DataConfig:
     """Where the data is and what it is called.
 
     Attributes:
-        train: extxyz file with training frames. validation: optional separate file;
-            otherwise ``val_fraction`` of ``train`` is held out (seeded).
-        keys: property names (see :class:`polmlip.data.dataset.DataKeys`).
+        train: extxyz file with training frames (relative to the configuration file).
+        validation: optional separate file of validation frames.
+        val_fraction: share of ``train`` held out for validation (seeded) when no
+            ``validation`` file is given.
+        keys: the names of the properties in the data files, e.g. ``{forces: force,
+            bec: xtb_bec}`` (a name or a list of names tried in order; settable: energy,
+            forces, stress, dipole, polarization, bec, charges, total_charge,
+            external_field). A name that matches no frame is an error.
         bec_layout: the order of the 9 Born-charge numbers per atom in the files
             (:data:`polmlip.data.dataset.BEC_LAYOUTS`; checked against the rotation sum
             rule when the frames have dipoles).
@@ -75,12 +80,39 @@ class DataConfig:
 
 @dataclasses.dataclass
 class TrainingConfig:
-    """Optimisation settings. Loss weights of absent properties are ignored.
+    """Optimisation settings.
 
-    ``bec_loss``: ``"full"`` compares all 9 components of Z* (three backward passes per
-    batch); ``"projected"`` compares vᵀZ* for one random direction v per frame and step
-    (one backward pass, an unbiased estimate of the same mean square; validation stays
-    full). See :func:`polmlip.train.loss.projected_bec_residual`.
+    A weighted property (weight > 0) that no frame of the data has is an error; one that some
+    frames lack is fit on the frames that have it (masked per frame).
+
+    Attributes:
+        output: folder of the run (checkpoint.pt, model.pt, history, plots); one writer at
+            a time.
+        epochs: passes over the training frames.
+        batch_size: frames per optimisation step.
+        lr: AdamW learning rate. weight_decay: AdamW weight decay.
+        lr_factor: factor on the learning rate when the validation loss stalls.
+        lr_patience: epochs without a better validation loss before ``lr_factor`` applies.
+        ema_decay: decay of the exponential moving average of the weights (the exported
+            model uses the averaged weights); 0 switches it off.
+        early_stopping_patience: epochs without a better validation loss before stopping.
+        energy_weight: loss weight of the energy per atom, 1/(eV/atom)².
+        forces_weight: loss weight of the forces, 1/(eV/Å)².
+        stress_weight: loss weight of the stress, 1/(eV/Å³)².
+        dipole_weight: loss weight of the dipole of open frames, 1/(e·Å)².
+        polarization_weight: loss weight of the polarization, 1/(e·Å)².
+        bec_weight: loss weight of the Born charges, 1/e².
+        bec_loss: ``"full"`` compares all 9 components of Z* (three backward passes per
+            batch); ``"projected"`` compares vᵀZ* for one random direction v per frame and
+            step (one backward pass, an unbiased estimate of the same mean square;
+            validation stays full). See :func:`polmlip.train.loss.projected_bec_residual`.
+        charges_weight: loss weight of reference atomic charges, 1/e².
+        seed: seed of the split, the initial weights and the batches.
+        dtype: precision of training (``float32`` is faster; the exported model keeps its
+            geometry and long range in float64).
+        device: ``cpu``, ``cuda`` or ``cuda:N``.
+        checkpoint_every: epochs between checkpoints (the last epoch always writes one).
+        max_frames: read at most this many frames of the training file.
     """
 
     output: str = "runs/polmlip"
