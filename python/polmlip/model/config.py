@@ -50,7 +50,9 @@ _RULES = {
     "charge_conservation": one_of(*CHARGE_CONSERVATION),
     "field_limit": positive(),
     "min_distance": positive(),
-    "sigma": positive(),
+    # narrower Gaussian sites need a finer PME mesh (∝ 1/σ³ points): below 0.25 Å it
+    # outgrows memory for boxes of a few nm; physical site widths are 0.5-1.5 Å
+    "sigma": at_least(0.25),
     "kspace_method": one_of("pme", "ewald"),
     "kspace_accuracy": between(0.0, 1.0),
     "spline_order": between(4, 8, closed="low high"),
@@ -84,7 +86,8 @@ class ModelConfig:
             refused by every engine); ``None`` takes it from the training data
             (:data:`polmlip.units.MIN_DISTANCE_OF_TRAINING` × the shortest training distance,
             at least :data:`polmlip.units.MIN_DISTANCE`).
-        sigma: Gaussian pair width of the sites in Å.
+        sigma: Gaussian pair width of the sites in Å (at least 0.25 Å: the PME mesh grows as
+            1/σ³).
         kspace_method: "pme" or "ewald" for periodic frames.
         kspace_accuracy: relative accuracy of the long-range sum.
         spline_order: PME B-spline order.

@@ -72,8 +72,10 @@ class Interaction(torch.nn.Module):
         )
         scalars = o3.Irreps([(m, ir) for m, ir in irreps_hidden if ir.l == 0])
         gated = o3.Irreps([(m, ir) for m, ir in irreps_hidden if ir.l > 0])
-        gates = o3.Irreps(f"{gated.num_irreps}x0e")
-        self.gate = Gate(scalars, [torch.nn.functional.silu], gates, [torch.sigmoid], gated)
+        # lmax 0: nothing to gate (e3nn's Gate needs empty Irreps, not "0x0e")
+        gates = o3.Irreps(f"{gated.num_irreps}x0e") if gated.num_irreps else o3.Irreps("")
+        gate_acts = [torch.sigmoid] if gated.num_irreps else []
+        self.gate = Gate(scalars, [torch.nn.functional.silu], gates, gate_acts, gated)
         self.linear_down = o3.Linear(irreps_mid, self.gate.irreps_in)
         self.self_connection = o3.Linear(irreps_in, self.gate.irreps_out)
         self.norm = 1.0 / float(avg_neighbors) ** 0.5
