@@ -128,14 +128,16 @@ def _energies_only(work: pathlib.Path) -> None:
 
 
 def _edited_frames(work: pathlib.Path, name: str, frame: int, how: str) -> None:
-    """``name``: the workspace's training frames with frame ``frame`` spoiled: its energy NaN
-    (``nan``), or put in a periodic cube of 1.5 Å
+    """``name``: the workspace's training frames with frame ``frame`` spoiled: two atoms
+    0.01 Å apart (``overlap``), its energy NaN (``nan``), or put in a periodic cube of 1.5 Å
     (``tiny-cell``: two atoms 0.15 Å apart through the boundary)."""
     import ase
     import ase.io
 
     frames = ase.io.read(work / "train.xyz", ":")
-    if how == "nan":
+    if how == "overlap":
+        frames[frame].positions[1] = frames[frame].positions[0] + [0.01, 0.0, 0.0]
+    elif how == "nan":
         if frames[frame].calc is not None:  # ASE read the energy into a calculator
             frames[frame].calc.results["energy"] = float("nan")
         else:
@@ -547,6 +549,17 @@ CASES = [
         ),
     ),
     Case(
+        "train-overlap-frame",
+        "cli",
+        "overlapping atoms in the data file's frame 3",
+        r"'overlap\.xyz', frame 3 \(counting from 0\): atoms 0 and 1 overlap",
+        ["train", "bad.yaml", "--quiet"],
+        lambda w: (
+            _edited_frames(w, "overlap.xyz", 3, "overlap"),
+            config_with("data", "train", "overlap.xyz")(w),
+        ),
+    ),
+    Case(
         "train-tiny-cell",
         "cli",
         "one frame in a 1.5 Å periodic cell (atoms 0.15 Å apart through the boundary)",
@@ -792,6 +805,20 @@ CASES = [
         "CUDA is not available",
         ["ir", "train.xyz", "-t", "1", "--model", "run/model.pt", "--device", "cuda"],
         needs="no-cuda",
+    ),
+    Case(
+        "ir-output-unwritable",
+        "cli",
+        "`ir -o` into a location that cannot be written (found before any Born charge)",
+        r"cannot write the output '/proc/polmlip/ir\.dat'",
+        ["ir", "train.xyz", "-t", "1", "--model", "run/model.pt", "-o", "/proc/polmlip/ir"],
+    ),
+    Case(
+        "evaluate-output-unwritable",
+        "cli",
+        "`evaluate --output` into a location that cannot be written",
+        r"cannot write the output '/proc/polmlip-results'",
+        ["evaluate", "run/model.pt", "train.xyz", "--output", "/proc/polmlip-results"],
     ),
     Case(
         "ir-timestep-nan",
