@@ -22,6 +22,7 @@ from polmlip.model.config import _RULES as MODEL_RULES
 from polmlip.train.config import _DATA_RULES, _TRAINING_RULES, parse_config
 from polmlip.train.trainer import Trainer
 
+from .workspace import CONFIG
 from model_helpers import water_cluster
 
 #: keys not swept, and why
@@ -107,18 +108,12 @@ def data_file(tmp_path_factory):
 
 
 def _config(data_file, tmp_path, section, key, value):
-    cfg = {
-        "model": {
-            "elements": ["H", "O"],
-            "cutoff": 3.0,
-            "channels": 4,
-            "lmax": 1,
-            "num_layers": 1,
-            "kspace_accuracy": 1e-4,
-        },
-        "data": {"train": str(data_file), "val_fraction": 0.25},
-        "training": {"output": str(tmp_path / "run"), "epochs": 1, "batch_size": 3},
-    }
+    """The robustness workspace's configuration on periodic water (so the long range runs),
+    with ``section.key = value``."""
+    cfg = {k: dict(v) for k, v in CONFIG.items()}
+    cfg["model"].update(kspace_method="pme", kspace_accuracy=1e-4)
+    cfg["data"] = {"train": str(data_file), "val_fraction": 0.25}
+    cfg["training"].update(output=str(tmp_path / "run"), batch_size=3)
     cfg[section][key] = value
     for part, settings in COMPANIONS.get((section, key, value), {}).items():
         cfg[part].update(settings)
