@@ -92,8 +92,11 @@ void check_inputs(const Tensor &x, const Tensor &sh, int64_t per_edge, c10::Scal
                   x.device() == edge_index.device(),
               "polmlip::tp_conv: all inputs must be on one device");
   TORCH_CHECK(n_out >= 0, "polmlip::tp_conv: n_out must be >= 0");
-  if (n_edges > 0) {
-    const Tensor idx = edge_index.to(torch::kCPU);
+  // The CPU kernels index raw memory, so their edge indices are range-checked here (4
+  // reductions, microseconds). Other devices run ATen's index_select / index_add_, which
+  // check the range on the device: no copy of the edge list and no host sync per layer.
+  if (n_edges > 0 && edge_index.is_cpu()) {
+    const Tensor &idx = edge_index;
     const int64_t rmin = idx[0].min().item<int64_t>(), rmax = idx[0].max().item<int64_t>();
     const int64_t smin = idx[1].min().item<int64_t>(), smax = idx[1].max().item<int64_t>();
     TORCH_CHECK(rmin >= 0 && rmax < n_out && smin >= 0 && smax < x.size(0),

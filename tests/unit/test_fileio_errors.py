@@ -3,6 +3,8 @@ training folder takes one writer at a time; a resumed run says when its data cha
 
 import errno
 import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -37,13 +39,19 @@ def test_unwritable_output_is_found_before_the_work(tmp_path):
 
 
 def test_one_writer_per_training_folder(tmp_path):
+    """Another process is refused while this one holds the folder; within this process the
+    lock is shared (a resuming Trainer beside the first), and the last release frees it."""
     first = FolderLock(tmp_path)
-    with pytest.raises(InputError, match=rf"another polmlip train \(pid {os.getpid()} on "):
-        FolderLock(tmp_path)
+    second = FolderLock(tmp_path)  # same process: shared
+    code = f"from polmlip.train.run_folder import FolderLock; FolderLock({str(tmp_path)!r})"
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert other.returncode != 0
+    assert f"another polmlip train (pid {os.getpid()} on " in other.stderr
     first.release()
-    second = FolderLock(tmp_path)  # free again once released
+    assert (tmp_path / ".polmlip-train.lock").exists()  # still held by `second`
     second.release()
     assert list(tmp_path.iterdir()) == []
+    FolderLock(tmp_path).release()  # free again
 
 
 def test_changed_data_is_described(tmp_path):

@@ -25,38 +25,52 @@ LOCK_NAME = ".polmlip-train.lock"
 FINGERPRINT_BYTES = 1 << 20
 
 
+#: locks this process holds: lock file -> [descriptor, number of FolderLock objects]
+_HELD: Dict[str, List[int]] = {}
+
+
 class FolderLock:
-    """An exclusive lock on a training output folder, held until :meth:`release` or the
-    process ends."""
+    """An exclusive lock on a training output folder against other processes, held until
+    :meth:`release` or the process ends. Within one process it is shared: a second Trainer
+    on the same folder (resuming in a notebook or a test) takes the same lock."""
 
     def __init__(self, folder: pathlib.Path) -> None:
         self.path = pathlib.Path(folder) / LOCK_NAME
-        self._fd: Optional[int] = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        self._key: Optional[str] = str(self.path.resolve())
+        if self._key in _HELD:
+            _HELD[self._key][1] += 1
+            return
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
-            holder = os.pread(self._fd, 200, 0).decode(errors="replace").strip() or "unknown"
-            os.close(self._fd)
-            self._fd = None
+            holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            self._key = None
             raise InputError(
                 f"another polmlip train ({holder}) is writing to {str(folder)!r}; wait for it "
                 "to finish, or train into another folder (--output DIR)"
             ) from None
-        os.ftruncate(self._fd, 0)
+        os.ftruncate(fd, 0)
         stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-        os.pwrite(
-            self._fd, f"pid {os.getpid()} on {socket.gethostname()}, since {stamp}".encode(), 0
-        )
+        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}, since {stamp}".encode(), 0)
+        _HELD[self._key] = [fd, 1]
 
     def release(self) -> None:
-        """Remove the lock file and unlock (idempotent)."""
-        if self._fd is None:
+        """Let go of the lock (idempotent); the last holder in the process removes the lock
+        file and unlocks."""
+        key, self._key = getattr(self, "_key", None), None
+        held = _HELD.get(key) if key is not None else None
+        if held is None:
             return
+        held[1] -= 1
+        if held[1] > 0:
+            return
+        del _HELD[key]
         try:
             self.path.unlink(missing_ok=True)
         finally:
-            os.close(self._fd)
-            self._fd = None
+            os.close(held[0])
 
     def __del__(self) -> None:
         self.release()
