@@ -785,6 +785,13 @@ CASES = [
         ["datagen", "water-clusters", "-n", "1", "-o", "run/model.pt", "--quiet"],
     ),
     Case(
+        "datagen-output-unwritable",
+        "cli",
+        "`datagen -o` into a location that cannot be written (found before any GFN2-xTB call)",
+        r"cannot write the output '/proc/polmlip/x\.xyz'",
+        ["datagen", "water-clusters", "-n", "1", "-o", "/proc/polmlip/x.xyz"],
+    ),
+    Case(
         "datagen-frames",
         "cli",
         "`datagen -n 0`",
