@@ -117,11 +117,11 @@ def describe_targets(
         if name == "energy":
             values = [v / g[keys.SPECIES].shape[0] for v, g in zip(values, have or val)]
         flat = torch.cat([v.reshape(-1) for v in values])
-        unit = target.unit
         fit = f"weight {weights[name]:g}" if weights[name] > 0 else "not fit (weight 0)"
         lines.append(
             f"  {name:<13} {len(have):>6} / {len(train)} training, {have_val:>5} / {len(val)} "
-            f"validation frames; {float(flat.min()):.4g} to {float(flat.max()):.4g} {unit}; {fit}"
+            f"validation frames; {float(flat.min()):.4g} to {float(flat.max()):.4g} "
+            f"{target.unit}; {fit}"
         )
     return lines
 
