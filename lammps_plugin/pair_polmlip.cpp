@@ -47,7 +47,7 @@ PairPolmlip::PairPolmlip(LAMMPS *lmp) :
     min_distance(0.0), energy_conversion(1.0), kspace_accuracy(0.0), field_limit(0.0),
     total_charge(0.0), check_masses(true), mpi_cuda_aware(false), fold_images(false), ewald_split(0),
     real_space_cutoff(0.0),
-    bec_flag(false), nmax_peratom(0), peratom_flag(0),
+    bec_flag(false), polarizability_flag(false), nmax_peratom(0), peratom_flag(0),
     halo_rows(nullptr), halo_single(false), halo_width(0), halo_slots(0), feature_width(0),
     halo_reported(false), halo_max_width(13), halo_bytes(0.0),
     halo_reverse(false),
@@ -62,7 +62,8 @@ PairPolmlip::PairPolmlip(LAMMPS *lmp) :
   manybody_flag = 1;
   no_virial_fdotr_compute = 1;
   centroidstressflag = CENTROID_NOTAVAIL;
-  // global polarization (e*Angstrom), available as `compute ID all pair polmlip` -> c_ID[1..3]
+  // global polarization (e*Angstrom), available as `compute ID all pair polmlip` -> c_ID[1..3];
+  // with `polarizability yes` also alpha = dP/dE (e*Angstrom^2/V, row-major) -> c_ID[4..12]
   nextra = 3;
   pvector = new double[nextra];
   for (int k = 0; k < nextra; k++) pvector[k] = 0.0;
@@ -162,6 +163,10 @@ void PairPolmlip::settings(int narg, char **arg)
       if (iarg + 2 > narg) error->all(FLERR, "pair_style polmlip bec needs yes or no");
       bec_flag = utils::logical(FLERR, arg[iarg + 1], false, lmp) == 1;
       iarg += 2;
+    } else if (strcmp(arg[iarg], "polarizability") == 0) {
+      if (iarg + 2 > narg) error->all(FLERR, "pair_style polmlip polarizability needs yes or no");
+      polarizability_flag = utils::logical(FLERR, arg[iarg + 1], false, lmp) == 1;
+      iarg += 2;
     } else if (strcmp(arg[iarg], "device") == 0) {
       if (iarg + 2 > narg) error->all(FLERR, "pair_style polmlip device needs cpu or cuda");
       dev = arg[iarg + 1];
@@ -169,6 +174,13 @@ void PairPolmlip::settings(int narg, char **arg)
     } else {
       error->all(FLERR, "Unknown pair_style polmlip keyword: {}", arg[iarg]);
     }
+  }
+  const int extra = polarizability_flag ? 12 : 3;
+  if (extra != nextra) {
+    delete[] pvector;
+    nextra = extra;
+    pvector = new double[nextra];
+    for (int k = 0; k < nextra; k++) pvector[k] = 0.0;
   }
   for (int d = 0; d < 3; d++) {
     efield_var[d] = -1;
@@ -199,6 +211,7 @@ void PairPolmlip::settings(int narg, char **arg)
     std::vector<std::string> needed = {polmlip::keys::kEnergy, polmlip::keys::kForces,
                                        polmlip::keys::kVirial};
     if (bec_flag) needed.emplace_back(polmlip::keys::kBec);
+    if (polarizability_flag) needed.emplace_back(polmlip::keys::kPolarizability);
     polmlip::require_outputs(loaded.info, needed, "pair_style polmlip");
     if (!loaded.info.halo_exchange)
       throw std::runtime_error("'" + model_file + "' was exported before the halo exchange "
@@ -385,6 +398,10 @@ void PairPolmlip::compute(int eflag, int vflag)
   c10::List<std::string> requested({std::string(keys::kForces)});
   if (vflag_global) requested.push_back(keys::kVirial);
   if (bec_flag) requested.push_back(keys::kBec);
+  if (polarizability_flag) {
+    requested.push_back(keys::kPolarizability);
+    requested.push_back(keys::kAtomicPolarizability);
+  }
   torch::jit::IValue result;
   const double model_started = MPI_Wtime();
   try {
@@ -406,6 +423,13 @@ void PairPolmlip::compute(int eflag, int vflag)
     torch::Tensor p = out.at(keys::kPolarization).toTensor().to(torch::kCPU, torch::kFloat64);
     // the model returns the global P; compute pair sums pvector over ranks, so store a share
     for (int d = 0; d < 3; d++) pvector[d] = p[d].item<double>() / comm->nprocs;
+  }
+  if (polarizability_flag) {
+    // the global alpha, stored as a share like P (compute pair sums over ranks)
+    torch::Tensor a = out.at(keys::kPolarizability).toTensor().to(torch::kCPU, torch::kFloat64);
+    auto aa = a.accessor<double, 2>();
+    for (int b = 0; b < 3; b++)
+      for (int g = 0; g < 3; g++) pvector[3 + 3 * b + g] = aa[b][g] / comm->nprocs;
   }
   torch::Tensor forces = out.at(keys::kForces).toTensor().to(torch::kCPU, torch::kFloat64);
   auto fa = forces.accessor<double, 2>();

@@ -82,6 +82,10 @@ class PairPolmlip : public Pair {
   int ewald_split;     // keyword ewald_split: 0 no (default), 1 yes
   double real_space_cutoff;  // A: the split's real-space pairs (0: everything in k-space)
   bool bec_flag;       // `bec yes`: request the Born effective charges (9 columns, e)
+  // `polarizability yes`: request alpha = dP/dE at fixed nuclei (compute pair c_ID[4..12],
+  // row-major, e*Angstrom^2/V) and its per-atom parts dP/dE_i (fix pair, 9 columns)
+  bool polarizability_flag;
+  bool requested_output(const std::string &name) const;  // an on-request output asked for
   // Per-atom outputs for `fix pair`, one per per-atom output the model declares (forces
   // excepted), under its declared name (docs/export.md); on-request ones only if requested.
   struct PeratomOutput {

@@ -27,7 +27,8 @@ using namespace LAMMPS_NS;
    per-atom outputs for `fix ID group pair N polmlip NAME 0 ...`, by the names the model
    declares (metadata "outputs"): e.g. charges (q + q_ind), permanent_charges,
    induced_charges (vectors, e); dipoles, permanent_dipoles, induced_dipoles (3 columns,
-   e*Angstrom); quadrupoles (9), potential (V), field (3, V/Angstrom), bec (9, needs bec yes)
+   e*Angstrom); quadrupoles (9), potential (V), field (3, V/Angstrom), bec (9, needs bec yes),
+   atomic_polarizability (9, dP/dE_i in e*Angstrom^2/V, needs polarizability yes)
 ------------------------------------------------------------------------- */
 
 void PairPolmlip::setup_peratom(const std::vector<polmlip::OutputSpec> &declared)
@@ -42,7 +43,7 @@ void PairPolmlip::setup_peratom(const std::vector<polmlip::OutputSpec> &declared
   int graph_columns = 0;
   for (const auto &spec : declared) {
     if (!spec.per_atom || spec.name == polmlip::keys::kForces) continue;
-    if (spec.on_request && !(bec_flag && spec.name == polmlip::keys::kBec)) {
+    if (spec.on_request && !requested_output(spec.name)) {
       unrequested.push_back(spec.name);
       continue;
     }
@@ -63,6 +64,14 @@ void PairPolmlip::setup_peratom(const std::vector<polmlip::OutputSpec> &declared
   comm_reverse = std::max(halo_max_width, graph_columns);
 }
 
+bool PairPolmlip::requested_output(const std::string &name) const
+{
+  if (name == polmlip::keys::kBec) return bec_flag;
+  if (name == polmlip::keys::kPolarizability || name == polmlip::keys::kAtomicPolarizability)
+    return polarizability_flag;
+  return false;
+}
+
 void *PairPolmlip::extract(const char *name, int &dim)
 {
   dim = 0;
@@ -79,7 +88,9 @@ void *PairPolmlip::extract_peratom(const char *name, int &ncol)
     return p.columns == 1 ? (void *) p.vector : (void *) p.array;
   }
   for (const auto &n : unrequested)
-    if (n == name) error->all(FLERR, "pair_style polmlip: per-atom {} needs `{} yes`", n, n);
+    if (n == name)
+      error->all(FLERR, "pair_style polmlip: per-atom {} needs `{} yes`", n,
+                 n == polmlip::keys::kAtomicPolarizability ? polmlip::keys::kPolarizability : n);
   std::vector<std::string> names;
   for (const auto &p : peratom) names.push_back(p.name);
   error->all(FLERR, "pair_style polmlip: this model has no per-atom output '{}'; it declares: {}",

@@ -90,6 +90,16 @@ public:
 
     static const char* FieldParameter(int component);
 
+    /**
+     * Evaluates the model at the context's current positions, box and applied field and
+     * returns one of its declared outputs (docs/export.md), flattened row-major, in the
+     * model's units: e.g. "polarization" (3, e·Å), "polarizability" (3×3, ∂P/∂E at fixed
+     * nuclei, e·Å²/V), "energy" (eV), "charges" (a value per particle of this force, in its
+     * order), "bec" (9 per particle, e), "atomic_polarizability" (9 per particle). Costs one
+     * model evaluation; forces come from the State as usual.
+     */
+    std::vector<double> getOutput(OpenMM::Context& context, const std::string& name) const;
+
 protected:
     OpenMM::ForceImpl* createImpl() const override;
 

@@ -242,18 +242,16 @@ std::map<std::string, double> PolMLIPForceImpl::getDefaultParameters() {
     return out;
 }
 
-double PolMLIPForceImpl::computeForce(OpenMM::ContextImpl& context,
-                                      const std::vector<Vec3>& positions,
-                                      std::vector<Vec3>& forces) {
+void PolMLIPForceImpl::modelFrame(OpenMM::ContextImpl& context, const std::vector<Vec3>& positions,
+                                  torch::Tensor& pos, torch::Tensor& cell, double field[3]) {
     const int64_t n = (int64_t) particles.size();
-    const bool periodic = owner.usesPeriodicBoundaryConditions();
     // model units: Å
-    torch::Tensor pos = torch::empty({n, 3}, torch::TensorOptions().dtype(torch::kFloat64));
+    pos = torch::empty({n, 3}, torch::TensorOptions().dtype(torch::kFloat64));
     auto pa = pos.accessor<double, 2>();
     for (int64_t i = 0; i < n; i++)
         for (int d = 0; d < 3; d++) pa[i][d] = positions[particles[i]][d] * kNmToAngstrom;
-    torch::Tensor cell = torch::zeros({3, 3}, torch::TensorOptions().dtype(torch::kFloat64));
-    if (periodic) {
+    cell = torch::zeros({3, 3}, torch::TensorOptions().dtype(torch::kFloat64));
+    if (owner.usesPeriodicBoundaryConditions()) {
         Vec3 box[3];
         context.getPeriodicBoxVectors(box[0], box[1], box[2]);
         if (!boxChecked) {
@@ -264,11 +262,11 @@ double PolMLIPForceImpl::computeForce(OpenMM::ContextImpl& context,
         for (int a = 0; a < 3; a++)
             for (int d = 0; d < 3; d++) ca[a][d] = box[a][d] * kNmToAngstrom;
     }
-    double field[3];
     for (int d = 0; d < 3; d++) field[d] = context.getParameter(PolMLIPForce::FieldParameter(d));
+}
 
-    torch::Tensor f;
-    double energy = 0.0;  // eV
+template <typename Work>
+auto PolMLIPForceImpl::withTorchThreads(Work work) -> decltype(work()) {
     try {
         const int current = at::get_num_threads();
         const int threads = torchThreads(current);
@@ -279,19 +277,30 @@ double PolMLIPForceImpl::computeForce(OpenMM::ContextImpl& context,
             std::cerr << "PolMLIPForce warning: libtorch runs with " << at::get_num_threads()
                       << " intra-op threads, not the " << threads << " requested" << std::endl;
         }
-        if (torchforce) {
-            energy = computeTorchForce(pos, cell, periodic, field, f);
-        } else {
-            torch::Tensor e = torch::tensor({field[0], field[1], field[2]},
-                                            torch::TensorOptions().dtype(torch::kFloat64));
-            energy = computeEngine(pos, cell, periodic, e, f);
-        }
+        return work();
     } catch (const OpenMMException&) {
         throw;
     } catch (const std::exception& e) {
         throw OpenMMException("PolMLIPForce: model evaluation failed: " +
                               polmlip::short_error(e.what()));
     }
+}
+
+double PolMLIPForceImpl::computeForce(OpenMM::ContextImpl& context,
+                                      const std::vector<Vec3>& positions,
+                                      std::vector<Vec3>& forces) {
+    const int64_t n = (int64_t) particles.size();
+    const bool periodic = owner.usesPeriodicBoundaryConditions();
+    torch::Tensor pos, cell, f;
+    double field[3];
+    modelFrame(context, positions, pos, cell, field);
+    const double energy = withTorchThreads([&]() {  // eV
+        if (torchforce) return computeTorchForce(pos, cell, periodic, field, f);
+        c10::List<std::string> requested({std::string(polmlip::keys::kForces)});
+        auto out = runEngine(pos, cell, periodic, field, requested);
+        f = out.at(polmlip::keys::kForces).toTensor().to(torch::kCPU, torch::kFloat64).contiguous();
+        return out.at(polmlip::keys::kEnergy).toTensor().item<double>();
+    });
     // eV/Å -> kJ/mol/nm
     const double fscale = polmlip::units::kEvToKjPerMol * kNmToAngstrom;
     auto fa = f.accessor<double, 2>();
@@ -302,9 +311,42 @@ double PolMLIPForceImpl::computeForce(OpenMM::ContextImpl& context,
     return energy * polmlip::units::kEvToKjPerMol;
 }
 
-double PolMLIPForceImpl::computeEngine(const torch::Tensor& pos, const torch::Tensor& cell,
-                                       bool periodic, const torch::Tensor& field,
-                                       torch::Tensor& forces) {
+std::vector<double> PolMLIPForceImpl::computeOutput(OpenMM::ContextImpl& context,
+                                                    const std::string& name) {
+    namespace keys = polmlip::keys;
+    if (torchforce)
+        throw OpenMMException("PolMLIPForce: '" + name + "' needs the main `polmlip export` "
+                              "file; a TorchForce-convention file returns the energy only");
+    std::vector<Vec3> positions;
+    context.getPositions(positions);
+    torch::Tensor pos, cell;
+    double field[3];
+    modelFrame(context, positions, pos, cell, field);
+    c10::List<std::string> requested;
+    for (const char* wanted : {keys::kBec, keys::kPolarizability, keys::kAtomicPolarizability})
+        if (name == wanted) requested.push_back(name);
+    auto out = withTorchThreads([&]() {
+        return runEngine(pos, cell, owner.usesPeriodicBoundaryConditions(), field, requested);
+    });
+    if (!out.contains(name) || name == keys::kForces) {
+        std::vector<std::string> names;
+        for (const auto& item : out)
+            if (item.key().toStringRef() != keys::kForces) names.push_back(item.key().toStringRef());
+        names.push_back(keys::kBec);
+        names.push_back(keys::kPolarizability);
+        names.push_back(keys::kAtomicPolarizability);
+        throw OpenMMException("PolMLIPForce: the model has no output '" + name +
+                              "' here; it gives " + join(names) +
+                              " (forces: through the State)");
+    }
+    torch::Tensor value =
+        out.at(name).toTensor().to(torch::kCPU, torch::kFloat64).contiguous().reshape({-1});
+    return std::vector<double>(value.data_ptr<double>(), value.data_ptr<double>() + value.numel());
+}
+
+c10::Dict<c10::IValue, c10::IValue> PolMLIPForceImpl::runEngine(
+        const torch::Tensor& pos, const torch::Tensor& cell, bool periodic, const double field[3],
+        const c10::List<std::string>& requested) {
     std::array<double, 9> box;
     std::memcpy(box.data(), cell.data_ptr<double>(), 9 * sizeof(double));
     polmlip::PairList pairs;
@@ -321,13 +363,11 @@ double PolMLIPForceImpl::computeEngine(const torch::Tensor& pos, const torch::Te
         throw OpenMMException(s.str());
     }
     auto [edges, shifts] = polmlip::pairs_to_tensors(pairs);
-    namespace keys = polmlip::keys;
-    auto inputs = polmlip::frame_inputs(species, pos, edges, shifts, cell, periodic, field,
+    torch::Tensor e = torch::tensor({field[0], field[1], field[2]},
+                                    torch::TensorOptions().dtype(torch::kFloat64));
+    auto inputs = polmlip::frame_inputs(species, pos, edges, shifts, cell, periodic, e,
                                         owner.getTotalCharge(), device, dtype);
-    c10::List<std::string> requested({std::string(keys::kForces)});
-    auto out = module.forward({inputs, requested}).toGenericDict();
-    forces = out.at(keys::kForces).toTensor().to(torch::kCPU, torch::kFloat64).contiguous();
-    return out.at(keys::kEnergy).toTensor().item<double>();
+    return module.forward({inputs, requested}).toGenericDict();
 }
 
 double PolMLIPForceImpl::computeTorchForce(const torch::Tensor& pos, const torch::Tensor& cell,

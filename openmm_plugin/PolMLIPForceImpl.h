@@ -23,10 +23,23 @@ public:
     const PolMLIPForce& getOwner() const override { return owner; }
     /** Torch intra-op threads for one evaluation, given torch's current count. */
     int torchThreads(int current) const;
+    /** One declared output of the model at the context's current positions, box and field,
+     *  flattened row-major in the model's units (PolMLIPForce::getOutput). */
+    std::vector<double> computeOutput(OpenMM::ContextImpl& context, const std::string& name);
 
 private:
-    double computeEngine(const torch::Tensor& pos, const torch::Tensor& cell, bool periodic,
-                         const torch::Tensor& field, torch::Tensor& forces);
+    /** The model's frame from the context: positions (this force's particles) and cell in Å,
+     *  the applied field in V/Å (the context's global parameters). */
+    void modelFrame(OpenMM::ContextImpl& context, const std::vector<OpenMM::Vec3>& positions,
+                    torch::Tensor& pos, torch::Tensor& cell, double field[3]);
+    /** Runs `work` with this force's torch thread count; errors become OpenMMExceptions. */
+    template <typename Work>
+    auto withTorchThreads(Work work) -> decltype(work());
+    /** The engine module's outputs for one frame (graph built here, overlaps refused). */
+    c10::Dict<c10::IValue, c10::IValue> runEngine(const torch::Tensor& pos,
+                                                  const torch::Tensor& cell, bool periodic,
+                                                  const double field[3],
+                                                  const c10::List<std::string>& requested);
     double computeTorchForce(const torch::Tensor& pos, const torch::Tensor& cell, bool periodic,
                              const double field[3], torch::Tensor& forces);
 

@@ -47,7 +47,11 @@ POTENTIAL: Final[str] = "potential"  # (N,) | V, of the permanent multipoles
 FIELD: Final[str] = "field"  # (N, 3) | V/Å, of the permanent multipoles
 POLARIZATION: Final[str] = "polarization"  # (B, 3) | e·Å (total: permanent + induced)
 BEC: Final[str] = "bec"  # (N, 3, 3) | e, Z*_i,βγ = ∂P_β/∂r_iγ; engine frames: a row per graph atom
-POLARIZABILITY: Final[str] = "polarizability"  # (B, 3, 3) | e·Å²/V, −∂²U/∂E_ext²
+# (B, 3, 3) | e·Å²/V, ∂P_β/∂E_γ at fixed nuclei through every response channel (= −∂²U/∂E²)
+POLARIZABILITY: Final[str] = "polarizability"
+# (N, 3, 3) | e·Å²/V, ∂P_β/∂E_i,γ: the change of the total P when the applied field changes at
+# atom i only (the bond response counts at each bond's receiving atom); Σ_i = polarizability
+ATOMIC_POLARIZABILITY: Final[str] = "atomic_polarizability"
 ELECTROSTATIC_ENERGY: Final[str] = "electrostatic_energy"  # (B,) | eV, permanent multipoles
 RESPONSE_ENERGY: Final[str] = "response_energy"  # (B,) | eV, ΔE_q + ΔE_μ
 FIELD_ENERGY: Final[str] = "field_energy"  # (B,) | eV, −E_ext·P_perm
@@ -62,8 +66,11 @@ RAW_ATOMIC_ENERGY: Final[str] = "raw_atomic_energy"  # (N,) | unscaled energy re
 LATENT_CHARGES: Final[str] = "latent_charges"  # (N,) | e, the charge head before conservation
 BASELINE_CHARGES: Final[str] = "baseline_charges"  # (N,) | e, per-element constant of bond mode
 CHARGE_SUSCEPTIBILITY: Final[str] = "charge_susceptibility"  # (N,) | e/V, κ ≥ 0
-# (N,) or (N, 3, 3) | e·Å²/V, per-atom dipole polarizability α (isotropic or full)
-ATOMIC_POLARIZABILITY: Final[str] = "atomic_polarizability"
+# (N,) or (N, 3, 3) | e·Å²/V, the induced-dipole head's α_i (isotropic or full), μ_ind = α_i E
+DIPOLE_POLARIZABILITY: Final[str] = "dipole_polarizability"
+# (N, 3) | V/Å, the applied field at each graph atom (E_ext of its frame): the leaf that the
+# polarizability differentiates when it is requested
+APPLIED_FIELD_AT_SITES: Final[str] = "applied_field_at_sites"
 BOND_DIPOLES: Final[str] = "bond_dipoles"  # (N, 3) | e·Å, per-atom share of the bond charges' P
 # (B, 3) | e·Å, this process's share of P (local atoms): the Born charges differentiate it
 POLARIZATION_SHARE: Final[str] = "polarization_share"
@@ -88,6 +95,7 @@ REF_DIPOLE: Final[str] = "ref_dipole"  # (B, 3) | e·Å
 REF_POLARIZATION: Final[str] = "ref_polarization"  # (B, 3) | e·Å
 REF_BEC: Final[str] = "ref_bec"  # (N, 3, 3) | e
 REF_CHARGES: Final[str] = "ref_charges"  # (N,) | e
+REF_POLARIZABILITY: Final[str] = "ref_polarizability"  # (B, 3, 3) | e·Å²/V, ∂μ/∂E at fixed nuclei
 
 #: How the 9 numbers of a Born charge tensor are ordered in a file (row-major):
 #: ``polarization-major`` Z*_βγ = ∂P_β/∂r_γ at position 3β + γ (polmlip's own, ``polmlip

@@ -1,5 +1,11 @@
 """Short import path: ``from polmlip.openmm import PolMLIPForce``."""
 
-from .integrations.openmm import FIELD_PARAMETERS, PolMLIPForce, load_plugin, plugin_path
+from .integrations.openmm import (
+    FIELD_PARAMETERS,
+    PolMLIPForce,
+    get_output,
+    load_plugin,
+    plugin_path,
+)
 
-__all__ = ["FIELD_PARAMETERS", "PolMLIPForce", "load_plugin", "plugin_path"]
+__all__ = ["FIELD_PARAMETERS", "PolMLIPForce", "get_output", "load_plugin", "plugin_path"]

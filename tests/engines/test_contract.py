@@ -21,11 +21,11 @@ from polmlip.ase import PolMLIPCalculator
 from polmlip.data import atoms_to_graph
 from polmlip.export import contract, export_model, load_exported
 from polmlip.export.adapter import engine_inputs
-from polmlip.model import ModelConfig, PolMLIP
+from polmlip.model import PolMLIP
 from polmlip.model.config import LADDER
 
 from lammps_helpers import lammps_available, read_forces, read_thermo, run_lammps, write_inputs
-from model_helpers import water_cluster
+from model_helpers import all_heads_config, water_cluster
 
 pytestmark = pytest.mark.engine
 
@@ -33,27 +33,11 @@ FIELD = (0.02, 0.0, -0.03)
 TOTAL_CHARGE = 1.0
 
 
-def _config(**kw):
-    settings = dict(
-        elements=["H", "O"],
-        channels=6,
-        cutoff=3.5,
-        quadrupoles=True,
-        induced_charges=True,
-        induced_dipoles=True,
-        anisotropic_alpha=True,
-        kspace_method="ewald",
-        kspace_accuracy=1e-9,
-    )
-    settings.update(kw)
-    return ModelConfig(**settings)
-
-
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("contract") / "model.pt"
-    meta = export_model(PolMLIP(_config()).double(), path)
+    meta = export_model(PolMLIP(all_heads_config()).double(), path)
     return path, meta
 
 
@@ -70,6 +54,7 @@ def _ase(exported, frame, split):
         str(exported[0]), external_field=FIELD, total_charge=TOTAL_CHARGE, ewald_split=split
     )
     atoms.calc.get_property("bec", atoms)
+    atoms.calc.get_property("atomic_polarizability", atoms)  # adds α and its per-atom parts
     return atoms.calc.results
 
 
@@ -94,13 +79,20 @@ def test_metadata_declares_the_contract(exported):
     cfg = meta["config"]
     assert [p["name"] for p in meta["outputs"]] == [p.name for p in contract.declared_outputs(cfg)]
     assert [p["name"] for p in meta["inputs"]] == [p.name for p in contract.ENGINE_INPUTS]
-    assert meta["requestable"] == [keys.FORCES, keys.VIRIAL, keys.STRESS, keys.BEC]
+    assert meta["requestable"] == [
+        keys.FORCES,
+        keys.VIRIAL,
+        keys.STRESS,
+        keys.BEC,
+        keys.POLARIZABILITY,
+        keys.ATOMIC_POLARIZABILITY,
+    ]
     assert meta["features"]["width"] > 0
     names = set(_declared(meta))
     for name in (keys.CHARGES, keys.PERMANENT_CHARGES, keys.INDUCED_CHARGES, keys.QUADRUPOLES):
         assert name in names
     short_range = contract.declared_outputs(
-        _config(**LADDER["SR"], anisotropic_alpha=False).to_dict()
+        all_heads_config(**LADDER["SR"], anisotropic_alpha=False).to_dict()
     )
     assert [p.name for p in short_range] == [
         keys.ENERGY,
@@ -174,7 +166,7 @@ def test_lammps_fix_pair_exposes_every_declared_per_atom_output(
         ["H", "O"],
         field=FIELD,
         run=run,
-        pair_extra=f"total_charge {TOTAL_CHARGE} bec yes ewald_split yes",
+        pair_extra=f"total_charge {TOTAL_CHARGE} bec yes polarizability yes ewald_split yes",
     )
     proc = run_lammps(tmp_path, ranks)
     assert proc.returncode == 0, proc.stdout[-3000:]
@@ -242,7 +234,7 @@ def test_openmm_returns_the_declared_energy_and_forces(exported, frame, ase_resu
 
 def test_export_refuses_outputs_that_differ_from_the_declaration(tmp_path, monkeypatch):
     torch.manual_seed(0)
-    model = PolMLIP(_config(quadrupoles=False, anisotropic_alpha=False)).double()
+    model = PolMLIP(all_heads_config(quadrupoles=False, anisotropic_alpha=False)).double()
     extra = contract.Port("made_up", (contract.ATOMS,), "float", "e", "not computed")
     monkeypatch.setattr(contract, "ENGINE_OUTPUTS", contract.ENGINE_OUTPUTS + (extra,))
     with pytest.raises(ValueError, match=r"declared but not returned: \['made_up'\]"):

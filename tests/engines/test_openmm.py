@@ -15,7 +15,7 @@ from polmlip.ase import PolMLIPCalculator
 from polmlip.errors import InputError
 from polmlip.export import export_model
 from polmlip.export.torchforce import export_torchforce
-from polmlip.model import ModelConfig, PolMLIP
+from polmlip.model import PolMLIP
 from polmlip.units import EV_TO_KJ_PER_MOL
 from polmlip.workflows.openmm_md import (
     field_verlet_integrator,
@@ -24,7 +24,7 @@ from polmlip.workflows.openmm_md import (
 )
 
 from helpers import energy_drift
-from model_helpers import water_cluster
+from model_helpers import all_heads_config, water_cluster
 
 openmm = pytest.importorskip("openmm", reason="OpenMM is not installed (pip install openmm)")
 u = pytest.importorskip("openmm.unit")
@@ -41,17 +41,7 @@ FIELD = (0.03, -0.02, 0.04)
 @pytest.fixture(scope="module")
 def model_file(tmp_path_factory):
     torch.manual_seed(0)
-    cfg = ModelConfig(
-        elements=["H", "O"],
-        channels=6,
-        cutoff=3.5,
-        quadrupoles=True,
-        induced_charges=True,
-        induced_dipoles=True,
-        anisotropic_alpha=True,
-        kspace_method="ewald",
-        kspace_accuracy=1e-9,
-    )
+    cfg = all_heads_config()
     path = tmp_path_factory.mktemp("omm") / "model.pt"
     export_model(PolMLIP(cfg).double(), path)
     return path

@@ -71,3 +71,23 @@ def engine_outputs(engine, meta, atoms, bec=True):
     requested = requested_outputs(True, bool(atoms.pbc.all()), bec)
     with torch.jit.optimized_execution(False):
         return engine(engine_inputs(g), requested)
+
+
+def all_heads_config(**overrides):
+    """A small H/O ModelConfig with every head and both response channels, summed by Ewald at
+    1e-9 (engines agree to rounding); ``overrides`` replace settings."""
+    from polmlip.model import ModelConfig
+
+    settings = dict(
+        elements=["H", "O"],
+        channels=6,
+        cutoff=3.5,
+        quadrupoles=True,
+        induced_charges=True,
+        induced_dipoles=True,
+        anisotropic_alpha=True,
+        kspace_method="ewald",
+        kspace_accuracy=1e-9,
+    )
+    settings.update(overrides)
+    return ModelConfig(**settings)

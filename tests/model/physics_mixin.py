@@ -195,8 +195,15 @@ class PhysicsChecks:
 
     @staticmethod
     def evaluate(model, graph, periodic: bool, bec: bool = True) -> Outputs:
-        """Energy, forces, the virial of a periodic frame and (optionally) Born charges."""
-        out = model(graph, compute_forces=True, compute_stress=periodic, compute_bec=bec)
+        """Energy, forces, the virial of a periodic frame, the polarizability ∂P/∂E and its
+        per-atom parts, and (optionally) Born charges."""
+        out = model(
+            graph,
+            compute_forces=True,
+            compute_stress=periodic,
+            compute_bec=bec,
+            compute_polarizability=True,
+        )
         assert keys.ENERGY in out and keys.FORCES in out, sorted(out)
         return {k: v.detach() for k, v in out.items()}
 
@@ -366,6 +373,8 @@ class PhysicsChecks:
         if polar:
             scale = float(out[keys.BEC].abs().max())
             assert_close(torch.stack(ad_z), torch.stack(fd_z), 0.0, rtol * scale, "Z* vs FD of P")
+        if polar:
+            self._check_polarizability(model, graph, out, rtol)
         if not periodic:
             return
         fd_w, ad_w = [], []
@@ -389,6 +398,28 @@ class PhysicsChecks:
             rtol * scale,
             "virial vs FD",
         )
+
+    def _check_polarizability(self, model, graph, out: Outputs, rtol: float) -> None:
+        """α = ∂P/∂E at fixed nuclei against central differences of P in the applied field
+        (P is linear in E for the non-self-consistent response, so only rounding remains);
+        Σ_i ∂P/∂E_i = α; α symmetric, and positive semidefinite (U concave in E)."""
+        alpha = out[keys.POLARIZABILITY][0]
+        h = 1e-3
+        fd = torch.zeros(3, 3, dtype=torch.float64)
+        for c in range(3):
+            p = []
+            for s in (h, -h):
+                g = dict(graph)
+                g[keys.EXTERNAL_FIELD] = graph[keys.EXTERNAL_FIELD].clone()
+                g[keys.EXTERNAL_FIELD][0, c] += s
+                p.append(model(g, compute_forces=False)[keys.POLARIZATION][0].detach())
+            fd[:, c] = (p[0] - p[1]).to(torch.float64) / (2 * h)
+        scale = float(fd.abs().max()) + 1e-12
+        assert_close(alpha, fd, 0.0, rtol * scale, "α vs FD of P in E")
+        parts = out[keys.ATOMIC_POLARIZABILITY].sum(0)
+        assert_close(parts, alpha, 0.0, 1e-12 * scale, "Σ_i ∂P/∂E_i − α")
+        assert_close(alpha, alpha.T, 0.0, 1e-12 * scale, "α − αᵀ")
+        assert float(torch.linalg.eigvalsh(alpha).min()) > -1e-10 * scale, alpha
 
     def test_batch_equals_frame_by_frame(self, model, dtype):
         """One batch of an open frame, a charged open frame in a field and a periodic frame in
@@ -424,7 +455,8 @@ class PhysicsChecks:
         periodic = bool(frame[0].pbc.all())
         graph = self.graph(frame, dtype)
         eager = self.evaluate(model, graph, periodic)
-        scripted = {k: v.detach() for k, v in exported(graph, True, periodic, True, False).items()}
+        scripted = exported(graph, True, periodic, True, False, True)
+        scripted = {k: v.detach() for k, v in scripted.items()}
         required = [keys.ENERGY, keys.FORCES] + ([keys.VIRIAL] if periodic else [])
         for k in required:
             assert k in scripted, f"the exported model returns no {k}: {sorted(scripted)}"

@@ -22,6 +22,12 @@ def test_demo_quick(tmp_path):
         assert Path(summary["files"][key]).is_file()
     for engine in ("lammps", "openmm"):  # ran, or said clearly why not
         assert "steps" in summary[engine] or "not built" in summary[engine]["skipped"]
+        if "steps" in summary[engine]:
+            # under the AC field H(t) − H(0) is the field work −∫(dE/dt)·P dt to the NVE
+            # noise of the same run at zero field (a wrong P or field timing misses by ~W)
+            log = summary[engine]
+            assert log["field_work_max_eV"] > 10 * log["nve_noise_eV"], log
+            assert log["balance_residual_eV"] <= 2 * log["nve_noise_eV"] + 1e-4, log
     if "csv" in summary["openmm"]:
         assert Path(summary["openmm"]["csv"]).is_file()
     assert set(summary["ir"]["bands_cm-1"]) == {"bend", "stretch"}

@@ -12,7 +12,7 @@ import torch
 from polmlip import keys
 from polmlip.data import atoms_to_graph
 from polmlip.model import ModelConfig, PolMLIP
-from polmlip.model.derivatives import strained_geometry
+from polmlip.model.derivatives import applied_field_at_sites, strained_geometry
 
 from model_helpers import water_cluster
 
@@ -68,7 +68,7 @@ def test_each_module_reads_and_writes_only_what_it_declares(name):
     # a model that shifts its charges globally takes fields in open frames only
     box = None if name == "uniform_conservation" else 7.0
     graph = atoms_to_graph(water_cluster(3, box=box), ["H", "O"], 3.5, (0.0, 0.02, 0.0), 1.0)
-    data = strained_geometry(dict(graph), True, True)
+    data = applied_field_at_sites(strained_geometry(dict(graph), True, True), True)
     for module in _chain(model):
         recorder = RecordingDict(data)
         data = module(recorder)
@@ -81,26 +81,27 @@ def test_each_module_reads_and_writes_only_what_it_declares(name):
         )
         data = dict(data)
     recorder = RecordingDict(data)
-    data = model.derivatives(recorder, True, True, True, False)
+    data = model.derivatives(recorder, True, True, True, False, True)
     assert recorder.read <= set(model.derivatives.inputs)
     # full Born charges, or (training) their projections on given directions
     assert recorder.written == set(model.derivatives.outputs) - {keys.PROJECTED_BEC}
+    alpha = {keys.POLARIZABILITY, keys.ATOMIC_POLARIZABILITY}
     directions = torch.tensor([[0.3, -1.2, 0.8]], dtype=torch.float64)
-    again = strained_geometry(dict(graph), True, True)
+    again = applied_field_at_sites(strained_geometry(dict(graph), True, True), False)
     for module in _chain(model):
         again = dict(module(again))
     recorder = RecordingDict(dict(again, **{keys.BEC_PROJECTION: directions}))
     projected = model.derivatives(recorder, True, True, True, False)
     assert recorder.read <= set(model.derivatives.inputs)
-    assert recorder.written == set(model.derivatives.outputs) - {keys.BEC}
+    assert recorder.written == set(model.derivatives.outputs) - {keys.BEC} - alpha
     torch.testing.assert_close(
         projected[keys.PROJECTED_BEC],
         torch.einsum("b,nbg->ng", directions[0], data[keys.BEC]),
         rtol=0,
         atol=1e-12,
     )
-    reference = model(graph, True, True, True)
-    for key in (keys.ENERGY, keys.FORCES, keys.VIRIAL, keys.POLARIZATION, keys.BEC):
+    reference = model(graph, True, True, True, compute_polarizability=True)
+    for key in (keys.ENERGY, keys.FORCES, keys.VIRIAL, keys.POLARIZATION, keys.BEC) + tuple(alpha):
         torch.testing.assert_close(data[key], reference[key], rtol=0, atol=1e-12)
 
 

@@ -9,7 +9,9 @@ from .args import positive_int
 
 DESCRIPTION = """Make reference data with GFN2-xTB (tblite): distorted structures labelled with
 energy (eV), forces (eV/Å), dipole (e·Å, clusters), Mulliken charges and, with --bec,
-Born effective charges from the field derivative of the forces (6 single points per frame).
+Born effective charges from the field derivative of the forces (6 single points per frame);
+with --polarizability, the polarizability alpha = dmu/dE at fixed nuclei (e·Å²/V) from the
+dipoles of the same 6 single points.
 A uniform field can be applied to a fraction of the frames; it is stored per frame as
 external_field in V/Å, the key polmlip train reads. The file is written atomically.
 
@@ -25,6 +27,7 @@ examples:
   polmlip datagen water-clusters -n 200 -o train.xyz
   polmlip datagen water-clusters -n 40 --field 0.005 0.01 -o field_test.xyz  # 0.01 au = 0.514 V/Å
   polmlip datagen water-clusters -n 20 --molecules 2 6 --bec -o bec_test.xyz
+  polmlip datagen water-clusters -n 40 --bec --polarizability -o alpha_train.xyz
   polmlip datagen file --input dft.xyz --bec -o dft_with_xtb_bec.xyz
 """
 
@@ -39,7 +42,12 @@ def _run(args: argparse.Namespace) -> int:
     if args.system == "file":
         from ..data.dataset import read_frames
 
-        frames = label_frames(read_frames(args.input), bec=args.bec, progress=not args.quiet)
+        frames = label_frames(
+            read_frames(args.input),
+            bec=args.bec,
+            progress=not args.quiet,
+            polarizability=args.polarizability,
+        )
         path = write_extxyz_atomic(frames, args.output)
         n_atoms = sum(len(a) for a in frames)
         print(f"wrote {path}: {len(frames)} frames, {n_atoms} atoms (GFN2-xTB labels xtb_*)")
@@ -53,6 +61,7 @@ def _run(args: argparse.Namespace) -> int:
         field_fraction=args.field_fraction,
         field_axis=args.field_axis,
         bec=args.bec,
+        polarizability=args.polarizability,
         seed=args.seed,
         progress=not args.quiet,
     )
@@ -122,6 +131,12 @@ def add_parser(sub) -> None:
         help="field direction (default: random per frame)",
     )
     p.add_argument("--bec", action="store_true", help="finite-difference Born effective charges")
+    p.add_argument(
+        "--polarizability",
+        action="store_true",
+        help="polarizability alpha = dmu/dE at fixed nuclei (e*A^2/V) by central finite fields "
+        "(open frames; shares the 6 single points of --bec)",
+    )
     p.add_argument("--input", help="extxyz file whose open frames the system 'file' labels")
     p.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -14,7 +14,7 @@ from typing import List, Optional
 from ..errors import InputError, PolmlipError
 from ..fileio import check_output, file_role, read_checkpoint, write_text
 from ..keys import BEC_LAYOUTS
-from . import datagen, ir, lo_to
+from . import datagen, ir, lo_to, raman
 from .args import finite_floats, positive_int
 
 EPILOG = """examples:
@@ -24,6 +24,7 @@ EPILOG = """examples:
   polmlip export runs/water/checkpoint.pt -o model.pt
   polmlip export model.pt --torchforce --structure water.pdb -o water_torchforce.pt
   polmlip ir traj.xyz --timestep 1.0 --model model.pt  # IR spectrum (.dat + .png)
+  polmlip raman traj.xyz --timestep 1.0 --model model.pt  # Raman spectra (.dat + .png)
   polmlip lo-to model.pt nacl.xyz --supercell 2 2 2   # LO-TO splitting at Gamma (+ band PNG)
 """
 
@@ -260,6 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     x.set_defaults(func=_export)
     ir.add_parser(sub)
+    raman.add_parser(sub)
     lo_to.add_parser(sub)
     return finite_floats(p)
 

@@ -133,6 +133,7 @@ def generate(
     bec: bool = False,
     seed: int = 0,
     progress: bool = True,
+    polarizability: bool = False,
 ) -> List[Atoms]:
     """Make and label ``n_frames`` structures with GFN2-xTB.
 
@@ -145,9 +146,12 @@ def generate(
         bec: finite-difference Born effective charges (open systems only; 6N single
             points per frame).
         seed: random seed of structures and fields.
+        polarizability: α = ∂μ/∂E at fixed nuclei by central finite fields (open systems;
+            the same 6 single points as the Born charges).
 
     Returns frames with ``info``: energy (eV), dipole (e·Å, open systems), external_field
-    (V/Å), total_charge (e); ``arrays``: forces (eV/Å), xtb_charges (e), bec (N, 9) e.
+    (V/Å), total_charge (e), polarizability (3×3 e·Å²/V, symmetric); ``arrays``: forces
+    (eV/Å), xtb_charges (e), bec (N, 9) e.
     """
     from tqdm.auto import tqdm
 
@@ -169,8 +173,10 @@ def generate(
         raise InputError(
             f"the field must be ≥ 0 au (min ≤ max), got {field_au}; field_fraction within [0, 1]"
         )
-    if system == "water-box" and (f_hi > 0 or bec):
-        raise InputError("water-box frames are periodic: fields and BECs need clusters")
+    if system == "water-box" and (f_hi > 0 or bec or polarizability):
+        raise InputError(
+            "water-box frames are periodic: fields, BECs and polarizabilities need clusters"
+        )
     if f_hi > 0.05:
         raise InputError(f"field {f_hi} au is beyond the linear-response regime (≤ 0.05 au)")
     rng = np.random.default_rng(seed)
@@ -181,7 +187,7 @@ def generate(
         field = np.zeros(3)
         if f_hi > 0 and rng.random() < field_fraction:
             field = random_field(rng, rng.uniform(f_lo, f_hi), field_axis)
-        res = labeller.label(atoms, field=field, bec=bec)
+        res = labeller.label(atoms, field=field, bec=bec, polarizability=polarizability)
         atoms.info["energy"] = res.energy
         atoms.info["external_field"] = field
         atoms.info["total_charge"] = 0.0
@@ -192,6 +198,8 @@ def generate(
         atoms.arrays["xtb_charges"] = res.charges
         if res.bec is not None:
             atoms.arrays["bec"] = res.bec.reshape(len(atoms), 9)
+        if res.polarizability is not None:
+            atoms.info["polarizability"] = res.polarizability
         frames.append(atoms)
     return frames
 
@@ -200,12 +208,15 @@ def generate(
 XTB_PREFIX = "xtb_"
 
 
-def label_frames(frames: Sequence[Atoms], bec: bool = True, progress: bool = True) -> List[Atoms]:
+def label_frames(
+    frames: Sequence[Atoms], bec: bool = True, progress: bool = True, polarizability: bool = False
+) -> List[Atoms]:
     """Add GFN2-xTB labels to existing open frames, keeping every label they carry.
 
     The new labels are named with :data:`XTB_PREFIX`: ``info`` xtb_energy (eV), xtb_dipole
     (e·Å); ``arrays`` xtb_forces (eV/Å), xtb_charges (e) and, with ``bec``, xtb_bec (N, 9)
-    e in polmlip's layout Z*_βγ = ∂μ_β/∂r_γ (row-major). The frame's total charge is read
+    e in polmlip's layout Z*_βγ = ∂μ_β/∂r_γ (row-major); with ``polarizability``, ``info``
+    xtb_polarizability (3×3 e·Å²/V, symmetric). The frame's total charge is read
     from ``info`` (``total_charge`` or ``charge``, default 0) and its applied field from
     ``external_field`` (V/Å, default none). Typical use: GFN2-xTB Born charges for a DFT set
     that has energies, forces and dipoles but no Born charges.
@@ -225,7 +236,7 @@ def label_frames(frames: Sequence[Atoms], bec: bool = True, progress: bool = Tru
         charge = float(atoms.info.get("total_charge", atoms.info.get("charge", 0.0)))
         field = np.asarray(atoms.info.get("external_field", np.zeros(3)), dtype=np.float64)
         labeller = XtbLabeller(total_charge=charge)
-        res = labeller.label(atoms, field=field.reshape(3), bec=bec)
+        res = labeller.label(atoms, field=field.reshape(3), bec=bec, polarizability=polarizability)
         atoms = atoms.copy() if atoms.calc is None else _with_results(atoms)
         atoms.info[XTB_PREFIX + "energy"] = res.energy
         atoms.info[XTB_PREFIX + "dipole"] = res.dipole
@@ -233,6 +244,8 @@ def label_frames(frames: Sequence[Atoms], bec: bool = True, progress: bool = Tru
         atoms.arrays[XTB_PREFIX + "charges"] = res.charges
         if res.bec is not None:
             atoms.arrays[XTB_PREFIX + "bec"] = res.bec.reshape(len(atoms), 9)
+        if res.polarizability is not None:
+            atoms.info[XTB_PREFIX + "polarizability"] = res.polarizability
         out.append(atoms)
     return out
 

@@ -32,6 +32,7 @@ class DataKeys:
     polarization: Sequence[str] = ("polarization", "REF_polarization")
     bec: Sequence[str] = ("bec", "BEC")
     charges: Sequence[str] = ("charges",)
+    polarizability: Sequence[str] = ("polarizability", "REF_polarizability")
     total_charge: Sequence[str] = ("total_charge", "charge")
     external_field: Sequence[str] = ("external_field", "efield")
 
@@ -87,19 +88,13 @@ def frame_targets(atoms, keys: DataKeys, bec_layout: str = BEC_LAYOUTS[0]) -> Di
     """Reference properties of one frame; NaN or wrong shapes raise InputError.
 
     Born charges come back as (N, 3, 3) Z*_βγ = ∂P_β/∂r_γ whatever ``bec_layout`` the
-    file uses (:data:`BEC_LAYOUTS`)."""
+    file uses (:data:`BEC_LAYOUTS`). Shapes are the targets' (:data:`TARGETS`); a
+    polarizability is read as a 3×3 tensor (9 numbers; symmetric, so their order does not
+    matter)."""
     n = len(atoms)
-    shapes = {
-        "energy": (),
-        "forces": (n, 3),
-        "stress": None,
-        "dipole": (3,),
-        "polarization": (3,),
-        "bec": (n, 3, 3),
-        "charges": (n,),
-    }
     out: Dict[str, np.ndarray] = {}
-    for prop, shape in shapes.items():
+    for prop, target in TARGETS.items():
+        shape = target.frame_shape(n)
         value = _lookup(atoms, getattr(keys, prop))
         if value is None:
             continue
@@ -109,7 +104,7 @@ def frame_targets(atoms, keys: DataKeys, bec_layout: str = BEC_LAYOUTS[0]) -> Di
             value = value.reshape(n, 3, 3)
             if bec_layout == "displacement-major":
                 value = value.transpose(0, 2, 1).copy()
-        elif prop in ("dipole", "polarization", "energy") and value.size == int(np.prod(shape)):
+        elif shape is not None and not target.per_atom and value.size == int(np.prod(shape)):
             value = value.reshape(shape)
         if shape is not None and value.shape != shape:
             raise InputError(f"{prop} has shape {value.shape}, expected {shape}")

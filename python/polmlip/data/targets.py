@@ -11,11 +11,14 @@ the whole batch.
 from __future__ import annotations
 
 import dataclasses
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional, Tuple, Union
 
 import torch
 
 from .. import keys
+
+#: stands for the number of atoms in :attr:`Target.shape`
+ATOMS = "atoms"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,6 +29,10 @@ class Target:
     reference, prediction: the batch key of the reference and the model output compared.
     unit: the unit of the residual (energy per atom).
     per_atom: rows per atom (forces, Born charges, charges) or per frame.
+    shape: the shape of one frame's value (``"atoms"`` for the number of atoms); None: as
+        read (the stress, 6 Voigt or 9 components).
+    derivative: the model's switch that computes the prediction (``compute_<derivative>``),
+        or None when every evaluation gives it.
     """
 
     name: str
@@ -33,18 +40,35 @@ class Target:
     prediction: str
     unit: str
     per_atom: bool
+    shape: Optional[Tuple[Union[int, str], ...]] = ()
+    derivative: Optional[str] = None
+
+    def frame_shape(self, n_atoms: int) -> Optional[Tuple[int, ...]]:
+        """The shape of one frame's value with ``n_atoms`` atoms (None: not fixed)."""
+        if self.shape is None:
+            return None
+        return tuple(n_atoms if d == ATOMS else int(d) for d in self.shape)
 
 
 TARGETS: Dict[str, Target] = {
     t.name: t
     for t in (
-        Target("energy", keys.REF_ENERGY, keys.ENERGY, "eV/atom", False),
-        Target("forces", keys.REF_FORCES, keys.FORCES, "eV/Å", True),
-        Target("stress", keys.REF_STRESS, keys.STRESS, "eV/Å³", False),
-        Target("dipole", keys.REF_DIPOLE, keys.POLARIZATION, "e·Å", False),
-        Target("polarization", keys.REF_POLARIZATION, keys.POLARIZATION, "e·Å", False),
-        Target("bec", keys.REF_BEC, keys.BEC, "e", True),
-        Target("charges", keys.REF_CHARGES, keys.CHARGES, "e", True),
+        Target("energy", keys.REF_ENERGY, keys.ENERGY, "eV/atom", False, ()),
+        Target("forces", keys.REF_FORCES, keys.FORCES, "eV/Å", True, (ATOMS, 3), "forces"),
+        Target("stress", keys.REF_STRESS, keys.STRESS, "eV/Å³", False, None, "stress"),
+        Target("dipole", keys.REF_DIPOLE, keys.POLARIZATION, "e·Å", False, (3,)),
+        Target("polarization", keys.REF_POLARIZATION, keys.POLARIZATION, "e·Å", False, (3,)),
+        Target("bec", keys.REF_BEC, keys.BEC, "e", True, (ATOMS, 3, 3), "bec"),
+        Target("charges", keys.REF_CHARGES, keys.CHARGES, "e", True, (ATOMS,)),
+        Target(
+            "polarizability",
+            keys.REF_POLARIZABILITY,
+            keys.POLARIZABILITY,
+            "e·Å²/V",
+            False,
+            (3, 3),
+            "polarizability",
+        ),
     )
 }
 
@@ -77,3 +101,21 @@ def pairs(
         n = batch[keys.NUM_ATOMS].to(pred.dtype)
         ref, pred = ref / n, pred / n
     return select(batch, target, ref), select(batch, target, pred)
+
+
+def derivatives_wanted(
+    batch: Dict[str, torch.Tensor], weights: Optional[Dict[str, float]] = None
+) -> Dict[str, bool]:
+    """The model's derivative switches (``forces``, ``stress``, ``bec``, ``polarizability``)
+    that the targets of ``batch`` need: a target's derivative is wanted when the batch has its
+    reference and (with ``weights``) its weight is positive. Forces are wanted whenever the
+    batch has reference forces."""
+    wanted: Dict[str, bool] = {}
+    for target in TARGETS.values():
+        if target.derivative is None:
+            continue
+        have = target.reference in batch
+        if weights is not None and target.name != "forces":
+            have = have and weights.get(target.name, 0.0) > 0
+        wanted[target.derivative] = wanted.get(target.derivative, False) or have
+    return wanted

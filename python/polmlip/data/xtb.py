@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -47,6 +47,8 @@ class XtbResult:
         dipole: (3,) e·Å (open boundaries only, else None).
         charges: (N,) e, Mulliken charges.
         bec: (N, 3, 3) e, Z*_i,βγ = ∂μ_β/∂r_iγ, or None when not requested.
+        polarizability: (3, 3) e·Å²/V, α_βγ = ∂μ_β/∂E_γ at fixed nuclei (symmetrised), or
+            None when not requested.
     """
 
     energy: float
@@ -54,6 +56,7 @@ class XtbResult:
     dipole: Optional[np.ndarray]
     charges: np.ndarray
     bec: Optional[np.ndarray] = None
+    polarizability: Optional[np.ndarray] = None
 
 
 def _require_tblite():
@@ -135,6 +138,7 @@ class XtbLabeller:
         field: Sequence[float] = (0.0, 0.0, 0.0),
         bec: bool = False,
         bec_method: str = "field",
+        polarizability: bool = False,
     ) -> XtbResult:
         """Label one frame.
 
@@ -143,6 +147,8 @@ class XtbLabeller:
             field: applied uniform field (3,) in V/Å (open boundaries only).
             bec: also compute Born effective charges (see :meth:`born_charges`).
             bec_method: ``"field"`` (6 single points, any size) or ``"dipole"`` (6N).
+            polarizability: also compute α = ∂μ/∂E (see :meth:`field_derivatives`; with
+                ``bec_method="field"`` the same 6 single points give both).
         """
         _check_atoms(atoms)
         field = np.asarray(field, dtype=np.float64)
@@ -154,8 +160,11 @@ class XtbLabeller:
                 "a uniform field in a periodic cell is not supported by GFN2-xTB here; "
                 "use open-boundary frames (clusters) for field data"
             )
-        if periodic and bec:
-            raise InputError("GFN2-xTB Born charges need open boundaries (clusters, molecules)")
+        if periodic and (bec or polarizability):
+            raise InputError(
+                "GFN2-xTB Born charges and polarizabilities need open boundaries (clusters, "
+                "molecules)"
+            )
         res = self._singlepoint(atoms, atoms.positions, field / ATOMIC_FIELD_TO_V_PER_ANGSTROM)
         energy = float(res.get("energy")) * HARTREE_TO_EV
         forces = _forces(res)
@@ -164,9 +173,40 @@ class XtbLabeller:
         if not periodic:
             dipole = np.asarray(res.get("dipole"), dtype=np.float64) * ATOMIC_DIPOLE_TO_E_ANGSTROM
         out = XtbResult(energy, forces, dipole, charges)
-        if bec:
+        if polarizability or (bec and bec_method == "field"):
+            z, alpha = self.field_derivatives(atoms, field)
+            out.bec = z if bec else None
+            out.polarizability = alpha if polarizability else None
+        elif bec:
             out.bec = self.born_charges(atoms, field, bec_method)
         return out
+
+    def field_derivatives(
+        self, atoms, field: Sequence[float] = (0.0, 0.0, 0.0)
+    ) -> Tuple[np.ndarray, np.ndarray]:
+        """Born charges (N, 3, 3) e and polarizability (3, 3) e·Å²/V at the applied ``field``
+        (V/Å), from 6 single points at E ± h ê_β (h = :data:`BEC_FIELD_STEP`) of an open frame.
+
+        Z*_i,βγ = ∂F_iγ/∂E_β (the Maxwell relation ∂μ_β/∂r_iγ = −∂²U/∂E_β∂r_iγ) from the
+        forces; α_βγ = ∂μ_β/∂E_γ at fixed nuclei from the dipoles, symmetrised (α = −∂²U/∂E²
+        is symmetric; the SCC noise of the differences is not). The dipole response is linear
+        far beyond h, so the central difference errs by O(h²) hyperpolarizability only.
+        """
+        base = np.asarray(field, dtype=np.float64)
+        h = BEC_FIELD_STEP
+        z = np.zeros((len(atoms), 3, 3))
+        alpha = np.zeros((3, 3))
+        for b in range(3):
+            forces, dipoles = [], []
+            for sign in (1.0, -1.0):
+                e = base.copy()
+                e[b] += sign * h
+                res = self._singlepoint(atoms, atoms.positions, e / ATOMIC_FIELD_TO_V_PER_ANGSTROM)
+                forces.append(_forces(res))
+                dipoles.append(np.asarray(res.get("dipole")) * ATOMIC_DIPOLE_TO_E_ANGSTROM)
+            z[:, b, :] = (forces[0] - forces[1]) / (2 * h)
+            alpha[:, b] = (dipoles[0] - dipoles[1]) / (2 * h)
+        return z, 0.5 * (alpha + alpha.T)
 
     def born_charges(
         self, atoms, field: Sequence[float] = (0.0, 0.0, 0.0), method: str = "field"
@@ -183,17 +223,7 @@ class XtbLabeller:
         n = len(atoms)
         z = np.zeros((n, 3, 3))
         if method == "field":
-            h = BEC_FIELD_STEP
-            for b in range(3):
-                f = []
-                for sign in (1.0, -1.0):
-                    e = base.copy()
-                    e[b] += sign * h
-                    au = e / ATOMIC_FIELD_TO_V_PER_ANGSTROM
-                    res = self._singlepoint(atoms, atoms.positions, au)
-                    f.append(_forces(res))
-                z[:, b, :] = (f[0] - f[1]) / (2 * h)
-            return z
+            return self.field_derivatives(atoms, base)[0]
         if method != "dipole":
             raise InputError(f"BEC method must be 'field' or 'dipole', got {method!r}")
         step = BEC_DISPLACEMENT_STEP

@@ -28,7 +28,9 @@ def engine_inputs(graph: Dict[str, torch.Tensor], frame: int = 0) -> Dict[str, t
     }
 
 
-def requested_outputs(forces: bool, stress: bool, bec: bool) -> List[str]:
+def requested_outputs(
+    forces: bool, stress: bool, bec: bool, polarizability: bool = False
+) -> List[str]:
     """The ``requested`` list of an engine call from derivative switches."""
     names = []
     if forces:
@@ -37,6 +39,8 @@ def requested_outputs(forces: bool, stress: bool, bec: bool) -> List[str]:
         names += [keys.VIRIAL, keys.STRESS]
     if bec:
         names.append(keys.BEC)
+    if polarizability:
+        names += [keys.POLARIZABILITY, keys.ATOMIC_POLARIZABILITY]
     return names
 
 
@@ -56,9 +60,10 @@ class ExportedAsModel:
         stress: bool,
         bec: bool,
         create_graph: bool,
+        polarizability: bool = False,
     ) -> Dict[str, torch.Tensor]:
         outs = []
-        requested = requested_outputs(forces, stress, bec)
+        requested = requested_outputs(forces, stress, bec, polarizability)
         retune = hasattr(self.module, "retune_long_range")  # files before fixed tuning: no
         for b in range(batch[keys.CELL].shape[0]):
             if retune:

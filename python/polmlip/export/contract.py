@@ -3,7 +3,7 @@
 An engine calls ``module(inputs, requested)`` with ``inputs`` a dict of named tensors
 (:data:`ENGINE_INPUTS`) and ``requested`` a list of output names; the module returns a dict
 of the outputs this model declares (:func:`declared_outputs`). Outputs marked "on request"
-(derivatives: forces, virial, stress, Born charges) are computed only when named in
+(derivatives: forces, virial, stress, Born charges, polarizability) are computed only when named in
 ``requested``; the others are always returned. All names come from :mod:`polmlip.keys`.
 
 The declaration is written into every exported file's metadata (``inputs``, ``outputs``),
@@ -181,14 +181,6 @@ ENGINE_OUTPUTS: Tuple[Port, ...] = (
         keys.POLARIZATION, (3,), "float", "e·Å", "total polarization P (all ranks)", needs=_CHARGED
     ),
     Port(
-        keys.POLARIZABILITY,
-        (3, 3),
-        "float",
-        "e·Å²/V",
-        "Σ_i α_i of the induced dipoles (all ranks)",
-        needs=("induced_dipoles",),
-    ),
-    Port(
         keys.BEC,
         (ATOMS, 3, 3),
         "float",
@@ -197,6 +189,24 @@ ENGINE_OUTPUTS: Tuple[Port, ...] = (
         needs=_CHARGED,
         on_request=True,
         rows="graph",
+    ),
+    Port(
+        keys.POLARIZABILITY,
+        (3, 3),
+        "float",
+        "e·Å²/V",
+        "α = ∂P/∂E at fixed nuclei, every response channel (all ranks)",
+        needs=_CHARGED,
+        on_request=True,
+    ),
+    Port(
+        keys.ATOMIC_POLARIZABILITY,
+        (ATOMS, 3, 3),
+        "float",
+        "e·Å²/V",
+        "∂P/∂E_i: α of a field acting on atom i only (Σ_i over all ranks = α)",
+        needs=_CHARGED,
+        on_request=True,
     ),
 )
 

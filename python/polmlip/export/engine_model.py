@@ -7,7 +7,8 @@ decomposes the domain) and calls
     outputs = module(inputs, requested)
 
 with ``inputs`` a dict of named tensors and ``requested`` the names of the derivatives it
-wants (``forces``, ``virial``, ``stress``, ``bec``). All names come from
+wants (``forces``, ``virial``, ``stress``, ``bec``, ``polarizability``,
+``atomic_polarizability``). All names come from
 :mod:`polmlip.keys`; lengths in Å, energies in eV, fields in V/Å. Forces are computed inside
 (one backward pass, including the applied-field force of periodic cells) for local and
 ghost atoms; the engine sums ghost forces back onto their owners.
@@ -129,7 +130,8 @@ class EngineModel(torch.nn.Module):
                 (3,) V/Å (zero), ``total_charge`` () e (zero), ``num_local`` () int64 (N;
                 engines with ghost atoms install a halo exchange, see ``cpp/ops/halo.h``).
             requested: derivatives to compute, from ``forces``, ``virial``, ``stress``,
-                ``bec``; virial and stress exist for periodic frames only.
+                ``bec``, ``polarizability`` (∂P/∂E) and ``atomic_polarizability`` (its
+                per-atom parts); virial and stress exist for periodic frames only.
 
         Returns:
             dict of the declared outputs: per-frame ones without the frame axis, per-atom
@@ -164,7 +166,15 @@ class EngineModel(torch.nn.Module):
             keys.NUM_LOCAL: torch.tensor([n_local], device=device),
         }
         want_stress = pbc and (keys.VIRIAL in requested or keys.STRESS in requested)
-        out = self.model(data, keys.FORCES in requested, want_stress, keys.BEC in requested, False)
+        want_alpha = keys.POLARIZABILITY in requested or keys.ATOMIC_POLARIZABILITY in requested
+        out = self.model(
+            data,
+            keys.FORCES in requested,
+            want_stress,
+            keys.BEC in requested,
+            False,
+            want_alpha,
+        )
         result: Dict[str, torch.Tensor] = {}
         for k, v in out.items():
             if k in self.requestable and k not in requested:

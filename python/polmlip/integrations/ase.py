@@ -52,7 +52,8 @@ class PolMLIPCalculator(Calculator):
     (e·Å per atom, permanent + induced), ``polarization`` (e·Å), ``bec`` (N, 3, 3) e,
     ``dipole`` (e·Å, = polarization), and every other output the model declares
     (``permanent_charges``, ``induced_charges``, ``permanent_dipoles``, ``quadrupoles``,
-    ``potential``, ``polarizability``, ...; the table in docs/export.md) under its declared
+    ``potential``, ``polarizability`` (α = ∂P/∂E at fixed nuclei, e·Å²/V),
+    ``atomic_polarizability``, ...; the table in docs/export.md) under its declared
     name, through ``calc.results`` or ``calc.get_property(name, atoms)``. A model without
     charges or dipoles reports zeros for ``charges`` and ``dipoles``.
     """
@@ -170,7 +171,8 @@ class PolMLIPCalculator(Calculator):
         )
         pbc = bool(g[keys.PBC][0])
         inputs = {k: v.to(self.device) for k, v in engine_inputs(g).items()}
-        requested = requested_outputs(True, pbc, "bec" in properties)
+        alpha = keys.POLARIZABILITY in properties or keys.ATOMIC_POLARIZABILITY in properties
+        requested = requested_outputs(True, pbc, "bec" in properties, alpha)
         # the optimizing graph executor mis-types the gradients of PME's complex FFT when
         # BECs and forces are both requested; the engine plugins disable it as well
         with reraise_clean(), torch.jit.optimized_execution(False):

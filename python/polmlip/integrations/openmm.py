@@ -249,3 +249,61 @@ def PolMLIPForce(
     for i, el in zip(indices, elements):
         ET.SubElement(parts, "Particle", index=str(int(i)), element=el)
     return openmm.XmlSerializer.deserialize(ET.tostring(node, encoding="unicode"))
+
+
+#: shapes of the per-frame outputs :func:`get_output` reshapes (the rest: per particle)
+_FRAME_SHAPES = {"energy": (), "polarization": (3,), "polarizability": (3, 3)}
+
+
+def get_output(context, name: str, force_index: Optional[int] = None):
+    """One output of the PolMLIPForce in ``context``'s System, evaluated at the context's
+    current positions, box and applied field (``PolMLIPForce::getOutput`` of the plugin).
+
+    Args:
+        context: an ``openmm.Context`` (or ``Simulation.context``).
+        name: a declared output (docs/export.md): ``"polarization"`` (3,) e·Å,
+            ``"polarizability"`` (3, 3) e·Å²/V, α = ∂P/∂E at fixed nuclei through every
+            response channel, ``"energy"`` eV, or a per-atom output such as ``"charges"``,
+            ``"bec"`` or ``"atomic_polarizability"`` (a row per particle of the force).
+        force_index: the force's index in the System; default: its only PolMLIPForce.
+
+    Returns:
+        a numpy array in the model's units (one model evaluation; forces come from the State).
+
+    Raises:
+        InputError: no such output, no (or several) PolMLIPForce, a TorchForce-convention file.
+    """
+    import numpy as np
+
+    load_plugin()
+    function = _loaded["lib"].polmlip_openmm_output
+    function.restype = ctypes.c_long
+    function.argtypes = [
+        ctypes.c_void_p,
+        ctypes.c_int,
+        ctypes.c_char_p,
+        ctypes.POINTER(ctypes.c_double),
+        ctypes.c_long,
+        ctypes.c_char_p,
+        ctypes.c_long,
+    ]
+    n_particles = context.getSystem().getNumParticles()
+    capacity = 9 * n_particles + 16  # the widest output: 9 values per particle
+    values = (ctypes.c_double * capacity)()
+    message = ctypes.create_string_buffer(2048)
+    count = function(
+        ctypes.c_void_p(int(context.this)),
+        -1 if force_index is None else int(force_index),
+        str(name).encode(),
+        values,
+        capacity,
+        message,
+        len(message),
+    )
+    if count < 0:
+        raise InputError(message.value.decode(errors="replace"))
+    out = np.array(values[: min(count, capacity)], dtype=np.float64)
+    if name in _FRAME_SHAPES:
+        return out.reshape(_FRAME_SHAPES[name])
+    rows = out.size // 9 if name in ("bec", "atomic_polarizability", "quadrupoles") else None
+    return out.reshape(rows, 3, 3) if rows is not None else out

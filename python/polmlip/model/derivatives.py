@@ -7,15 +7,18 @@ the energy U gives F = −∂U/∂r, the applied-field force of periodic cells i
 −E_ext·P with P a single-valued function of the configuration), and the virial
 W = −∂U/∂ε; the Born charges Z* = ∂P/∂r are the gradients of the polarization share, or,
 when the data holds ``bec_projection`` directions v (training), their projections vᵀZ*.
+:func:`applied_field_at_sites` gives the applied field a copy per atom, the leaf that the
+polarizability α = ∂P/∂E (at fixed nuclei, every response channel) differentiates.
 """
 
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import torch
 from e3nn.util.jit import compile_mode
 
 from .. import keys
-from ..electrostatics import born_charges, projected_born_charges
+from ..electrostatics import born_charges, global_sum, projected_born_charges
+from .frames import frame_sum, local_count
 
 
 def strained_geometry(
@@ -46,11 +49,47 @@ def strained_geometry(
     return data
 
 
+def applied_field_at_sites(
+    data: Dict[str, torch.Tensor], need_grad: bool
+) -> Dict[str, torch.Tensor]:
+    """Add ``applied_field_at_sites`` (M, 3) V/Å: each atom's frame's E_ext, an autograd leaf
+    when the polarizability is wanted. The response reads the field from it (the bond
+    response at each bond's receiving atom), so ∂P/∂(this) is the per-atom polarizability and
+    its sum over atoms ∂P/∂E_ext."""
+    pos = data[keys.POSITIONS]
+    field = data[keys.EXTERNAL_FIELD].to(pos.dtype)[data[keys.BATCH]]
+    if need_grad:
+        field = field.detach().requires_grad_(True)
+    data[keys.APPLIED_FIELD_AT_SITES] = field
+    return data
+
+
+def _polarizability(
+    share: torch.Tensor, field_at: torch.Tensor, create_graph: bool
+) -> torch.Tensor:
+    """(M, 3, 3) e·Å²/V: [i, β, γ] = ∂P_β/∂E_i,γ of this process's polarization share
+    (B, 3); zero where P does not depend on the field (no response channel)."""
+    rows: List[torch.Tensor] = []
+    for beta in range(3):
+        g: Optional[torch.Tensor] = None
+        if share.requires_grad:
+            g = torch.autograd.grad(
+                [share[:, beta].sum()],
+                [field_at],
+                retain_graph=True,
+                create_graph=create_graph,
+                allow_unused=True,
+            )[0]
+        rows.append(g if g is not None else torch.zeros_like(field_at))
+    return torch.stack(rows, dim=1)
+
+
 @compile_mode("script")
 class Derivatives(torch.nn.Module):
     """Forces (M, 3) eV/Å, virial (B, 3, 3) eV, stress (B, 3, 3) eV/Å³ and Born charges
     (M, 3, 3) e from the energy and polarization share in ``data``; with ``bec_projection``
-    (B, 3) in ``data``, the projected Born charges vᵀZ* (M, 3) e instead.
+    (B, 3) in ``data``, the projected Born charges vᵀZ* (M, 3) e instead. The polarizability
+    α = ∂P/∂E (B, 3, 3) e·Å²/V (all ranks) and its per-atom parts ∂P/∂E_i (M, 3, 3).
 
     Born charges have a row per graph atom on engine frames (``num_local`` given): an
     engine adds each ghost row onto the atom it images; otherwise a row per atom.
@@ -64,8 +103,18 @@ class Derivatives(torch.nn.Module):
         keys.POLARIZATION_SHARE,
         keys.NUM_LOCAL,
         keys.BEC_PROJECTION,
+        keys.APPLIED_FIELD_AT_SITES,
+        keys.BATCH,
     )
-    outputs = (keys.FORCES, keys.VIRIAL, keys.STRESS, keys.BEC, keys.PROJECTED_BEC)
+    outputs = (
+        keys.FORCES,
+        keys.VIRIAL,
+        keys.STRESS,
+        keys.BEC,
+        keys.PROJECTED_BEC,
+        keys.POLARIZABILITY,
+        keys.ATOMIC_POLARIZABILITY,
+    )
 
     def forward(
         self,
@@ -74,8 +123,15 @@ class Derivatives(torch.nn.Module):
         compute_stress: bool,
         compute_bec: bool,
         create_graph: bool,
+        compute_polarizability: bool = False,
     ) -> Dict[str, torch.Tensor]:
         pos = data[keys.POSITIONS]
+        if compute_polarizability and keys.POLARIZATION_SHARE in data:
+            field_at = data[keys.APPLIED_FIELD_AT_SITES]
+            per_atom = _polarizability(data[keys.POLARIZATION_SHARE], field_at, create_graph)
+            n_local = local_count(data)
+            data[keys.ATOMIC_POLARIZABILITY] = per_atom
+            data[keys.POLARIZABILITY] = global_sum(frame_sum(per_atom, data, n_local))
         if compute_bec and keys.POLARIZATION_SHARE in data:
             # before the energy's backward, which may free the graph they share
             share = data[keys.POLARIZATION_SHARE]

@@ -25,7 +25,7 @@ from ..nn.body import EquivariantBody
 from ..nn.heads import MultipoleHeads
 from .charges import ChargeConservation
 from .config import ModelConfig
-from .derivatives import Derivatives, strained_geometry
+from .derivatives import Derivatives, applied_field_at_sites, strained_geometry
 from .energy_sum import EnergySum
 from .field_coupling import FieldCoupling
 from .frames import local_count
@@ -103,6 +103,7 @@ _PER_ATOM_OUTPUTS = [
     keys.QUADRUPOLES,
     keys.POTENTIAL,
     keys.FIELD,
+    keys.ATOMIC_POLARIZABILITY,
 ]
 _FRAME_OUTPUTS = [
     keys.ENERGY,
@@ -221,6 +222,7 @@ class PolMLIP(torch.nn.Module):
         compute_stress: bool = False,
         compute_bec: bool = False,
         create_graph: bool = False,
+        compute_polarizability: bool = False,
     ) -> Dict[str, torch.Tensor]:
         """Evaluate a batch of frames.
 
@@ -231,17 +233,21 @@ class PolMLIP(torch.nn.Module):
                 (B, 3) (training), ``compute_bec`` gives ``projected_bec`` vᵀZ* (N, 3).
             compute_forces / compute_stress / compute_bec: requested derivatives.
             create_graph: keep the graph of the derivatives (training on forces, BECs).
+            compute_polarizability: α = ∂P/∂E at fixed nuclei (``polarizability``) and its
+                per-atom parts (``atomic_polarizability``), by autograd.
 
         Returns:
             dict with ``energy`` (B,) and the outputs of :data:`_PER_ATOM_OUTPUTS` and
             :data:`_FRAME_OUTPUTS` this model has, plus the sums ``charges`` and
-            ``dipoles``, ``forces`` (with any derivative), ``bec`` (on request).
+            ``dipoles``, ``forces`` (with any derivative), ``bec`` and ``polarizability``
+            (on request).
         """
         data = data.copy()
         self._check_inputs(data, compute_bec)
         n_local = local_count(data)
         need_grad = compute_forces or compute_stress or compute_bec
         data = strained_geometry(data, need_grad, compute_stress)
+        data = applied_field_at_sites(data, compute_polarizability)
         data = self.body(data)
         data = self.heads(data)
         if self.long_range:
@@ -250,7 +256,9 @@ class PolMLIP(torch.nn.Module):
             data = self.response(data)
             data = self.field_coupling(data)
         data = self.energy_sum(data)
-        data = self.derivatives(data, compute_forces, compute_stress, compute_bec, create_graph)
+        data = self.derivatives(
+            data, compute_forces, compute_stress, compute_bec, create_graph, compute_polarizability
+        )
         return self._outputs(data, n_local)
 
     def _outputs(self, data: Dict[str, torch.Tensor], n_local: int) -> Dict[str, torch.Tensor]:

@@ -9,7 +9,6 @@ from .. import keys
 from ..electrostatics import (
     bond_dipoles,
     bond_sum,
-    global_sum,
     induced_bond_charges,
     induced_charges,
     induced_dipoles,
@@ -27,19 +26,22 @@ class LinearResponse(torch.nn.Module):
       Lagrange multiplier, q_ind = −κ (φ − λ), polarized as Σ q_ind r.
     * Induced dipoles (α): μ_ind = α (E + E_ext).
 
+    The applied field enters through ``applied_field_at_sites`` (M, 3) V/Å, each bond's at its
+    receiving atom: the polarizability ∂P/∂E differentiates that leaf (:class:`Derivatives`).
+
     Writes ``induced_charges`` (M,) e, ``induced_dipoles`` (n_local, 3) e·Å,
-    ``response_energy`` (B,) eV, ``polarizability`` (B, 3, 3) e·Å²/V (Σ α over all ranks)
-    and ``induced_polarization_share`` (B, 3) e·Å (this process's atoms).
+    ``response_energy`` (B,) eV and ``induced_polarization_share`` (B, 3) e·Å (this
+    process's atoms).
     """
 
     inputs = (
         keys.POTENTIAL,
         keys.FIELD,
         keys.CHARGE_SUSCEPTIBILITY,
-        keys.ATOMIC_POLARIZABILITY,
+        keys.DIPOLE_POLARIZABILITY,
         keys.EDGE_VECTORS,
         keys.EDGE_INDEX,
-        keys.EXTERNAL_FIELD,
+        keys.APPLIED_FIELD_AT_SITES,
         keys.BATCH,
         keys.POSITIONS,
     ) + FRAME_KEYS
@@ -47,7 +49,6 @@ class LinearResponse(torch.nn.Module):
         keys.INDUCED_CHARGES,
         keys.INDUCED_DIPOLES,
         keys.RESPONSE_ENERGY,
-        keys.POLARIZABILITY,
         keys.INDUCED_POLARIZATION_SHARE,
     )
 
@@ -71,7 +72,7 @@ class LinearResponse(torch.nn.Module):
         batch = data[keys.BATCH]
         n_local = local_count(data)
         nframes = data[keys.CELL].shape[0]
-        field_ext = data[keys.EXTERNAL_FIELD].to(pos.dtype)
+        field_at = data[keys.APPLIED_FIELD_AT_SITES]
         local_frame = batch[:n_local]
         energy = torch.zeros(nframes, dtype=pos.dtype, device=pos.device)
         share = torch.zeros((nframes, 3), dtype=pos.dtype, device=pos.device)
@@ -88,7 +89,7 @@ class LinearResponse(torch.nn.Module):
                 r = torch.linalg.norm(vectors, dim=-1)
                 w = self.envelope(r) * self.bond_norm
                 t_ind, e_edge = induced_bond_charges(
-                    phi, kappa, w, vectors, edge_index, field_ext[batch[edge_index[0]]]
+                    phi, kappa, w, vectors, edge_index, field_at[edge_index[0]]
                 )
                 q_ind = bond_sum(t_ind, edge_index, m)
                 e_atom = bond_sum(e_edge, edge_index, m)
@@ -101,17 +102,11 @@ class LinearResponse(torch.nn.Module):
             energy = energy.index_add(0, local_frame, e_atom[:n_local])
             data[keys.INDUCED_CHARGES] = q_ind
         if self.use_induced_dipoles:
-            alpha = data[keys.ATOMIC_POLARIZABILITY][:n_local]
-            mu_ind, e_mu = induced_dipoles(
-                data[keys.FIELD][:n_local], field_ext[local_frame], alpha
-            )
+            alpha = data[keys.DIPOLE_POLARIZABILITY][:n_local]
+            mu_ind, e_mu = induced_dipoles(data[keys.FIELD][:n_local], field_at[:n_local], alpha)
             energy = energy.index_add(0, local_frame, e_mu)
             share = share + frame_sum(mu_ind, data, n_local)
             data[keys.INDUCED_DIPOLES] = mu_ind
-            if alpha.dim() == 1:
-                eye = torch.eye(3, dtype=pos.dtype, device=pos.device)
-                alpha = alpha[:, None, None] * eye
-            data[keys.POLARIZABILITY] = global_sum(frame_sum(alpha, data, n_local))
         data[keys.RESPONSE_ENERGY] = energy
         data[keys.INDUCED_POLARIZATION_SHARE] = share
         return data

@@ -22,7 +22,7 @@ class MultipoleHeads(torch.nn.Module):
     * ``permanent_dipoles`` (N, 3) e·Å from 1o;
       ``quadrupoles`` (N, 3, 3) e·Å² traceless symmetric from 2e;
     * ``charge_susceptibility`` κ (N,) e/V ≥ 0 (softplus of 0e);
-    * ``atomic_polarizability`` α (N,) e·Å²/V ≥ 0 isotropic, or (N, 3, 3) = A Aᵀ with
+    * ``dipole_polarizability`` α (N,) e·Å²/V ≥ 0 isotropic, or (N, 3, 3) = A Aᵀ with
       A = a I + T(2e) symmetric, hence positive semidefinite (anisotropic).
 
     Each output is scaled by a fixed typical magnitude so that initial values are physical;
@@ -38,7 +38,7 @@ class MultipoleHeads(torch.nn.Module):
         keys.PERMANENT_DIPOLES,
         keys.QUADRUPOLES,
         keys.CHARGE_SUSCEPTIBILITY,
-        keys.ATOMIC_POLARIZABILITY,
+        keys.DIPOLE_POLARIZABILITY,
     )
 
     def __init__(
@@ -115,9 +115,9 @@ class MultipoleHeads(torch.nn.Module):
                 t = 0.1 * torch.einsum("nk,kij->nij", y[:, pos : pos + 5], c)
                 eye = torch.eye(3, dtype=y.dtype, device=y.device)
                 a = torch.sqrt(iso_alpha)[:, None, None] * eye + t
-                out[keys.ATOMIC_POLARIZABILITY] = a @ a.transpose(1, 2)
+                out[keys.DIPOLE_POLARIZABILITY] = a @ a.transpose(1, 2)
             else:
-                out[keys.ATOMIC_POLARIZABILITY] = iso_alpha
+                out[keys.DIPOLE_POLARIZABILITY] = iso_alpha
         # in the precision of the geometry and the long range (a mixed-precision model runs
         # the network in float32)
         target = data[keys.POSITIONS].dtype

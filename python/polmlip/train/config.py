@@ -37,6 +37,7 @@ _TRAINING_RULES = {
     "bec_weight": at_least(0),
     "bec_loss": one_of("full", "projected"),
     "charges_weight": at_least(0),
+    "polarizability_weight": at_least(0),
     "seed": at_least(0),
     "dtype": one_of("float32", "float64"),
     "device": (is_device_name, DEVICE_HELP),
@@ -56,8 +57,8 @@ class DataConfig:
             ``validation`` file is given.
         keys: the names of the properties in the data files, e.g. ``{forces: force,
             bec: xtb_bec}`` (a name or a list of names tried in order; settable: energy,
-            forces, stress, dipole, polarization, bec, charges, total_charge,
-            external_field). A name that matches no frame is an error.
+            forces, stress, dipole, polarization, bec, charges, polarizability,
+            total_charge, external_field). A name that matches no frame is an error.
         bec_layout: the order of the 9 Born-charge numbers per atom in the files
             (:data:`polmlip.data.dataset.BEC_LAYOUTS`; checked against the rotation sum
             rule when the frames have dipoles).
@@ -107,6 +108,8 @@ class TrainingConfig:
             step (one backward pass, an unbiased estimate of the same mean square;
             validation stays full). See :func:`polmlip.train.loss.projected_bec_residual`.
         charges_weight: loss weight of reference atomic charges, 1/e².
+        polarizability_weight: loss weight of the polarizability α = ∂μ/∂E at fixed nuclei
+            (open frames; ``polmlip datagen --polarizability``), 1/(e·Å²/V)².
         seed: seed of the split, the initial weights and the batches.
         dtype: precision of training (``float32`` is faster; the exported model keeps its
             geometry and long range in float64).
@@ -132,6 +135,7 @@ class TrainingConfig:
     bec_weight: float = 0.0
     bec_loss: str = "full"
     charges_weight: float = 0.0
+    polarizability_weight: float = 0.0
     seed: int = 0
     dtype: str = "float64"
     device: str = "cpu"

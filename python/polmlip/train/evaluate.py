@@ -8,9 +8,8 @@ from typing import Dict, List
 import numpy as np
 import torch
 
-from .. import keys
 from ..data.graph import collate
-from ..data.targets import TARGETS
+from ..data.targets import TARGETS, derivatives_wanted
 from ..data.targets import pairs as target_pairs
 from . import plots
 
@@ -25,9 +24,8 @@ def collect(
     pairs: Dict[str, Dict[str, list]] = {}
     for s in range(0, len(graphs), batch_size):
         batch = collate(graphs[s : s + batch_size])
-        out = model(
-            batch, keys.REF_FORCES in batch, keys.REF_STRESS in batch, keys.REF_BEC in batch, False
-        )
+        w = derivatives_wanted(batch)
+        out = model(batch, w["forces"], w["stress"], w["bec"], False, w["polarizability"])
         for prop, target in TARGETS.items():
             pair = target_pairs(batch, out, target)
             if pair is None:

@@ -13,6 +13,7 @@ from tqdm.auto import tqdm
 
 from .. import keys
 from ..data.graph import collate
+from ..data.targets import derivatives_wanted
 from ..devices import resolve_device
 from ..errors import InputError
 from ..fileio import atomic_save, check_output, read_checkpoint, write_text
@@ -102,15 +103,19 @@ class Trainer:
 
     # ---- what to compute ----
     def _wants(self, batch: Dict[str, torch.Tensor]) -> Dict[str, bool]:
-        return {
-            "forces": keys.REF_FORCES in batch,
-            "stress": keys.REF_STRESS in batch and self.weights["stress"] > 0,
-            "bec": keys.REF_BEC in batch and self.weights["bec"] > 0,
-        }
+        """The derivatives the weighted targets of ``batch`` need (data/targets.py)."""
+        return derivatives_wanted(batch, self.weights)
 
     def _evaluate(self, batch: Dict[str, torch.Tensor], create_graph: bool):
         w = self._wants(batch)
-        out = self.model(batch, w["forces"], w["stress"], w["bec"], create_graph)
+        out = self.model(
+            batch,
+            w["forces"],
+            w["stress"],
+            w["bec"],
+            create_graph,
+            compute_polarizability=w["polarizability"],
+        )
         return out, residuals(batch, out)
 
     def _project_bec(self, batch: Dict[str, torch.Tensor], step: int) -> None:

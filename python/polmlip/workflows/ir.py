@@ -36,6 +36,7 @@ __all__ = [
     "MIN_FRAMES",
     "band_positions",
     "check_timestep",
+    "correlation_spectrum",
     "dipole_derivative_fd",
     "dipole_derivative_from_bec",
     "ir_spectrum",
@@ -125,6 +126,69 @@ def quantum_correction_factor(wavenumber, temperature_K: float, kind: str = "har
     raise InputError(f"quantum correction must be none, harmonic or standard, got {kind!r}")
 
 
+def correlation_spectrum(
+    x,
+    dt_fs: float,
+    max_lag_fs: Optional[float] = None,
+    window: str = "hann",
+    max_wavenumber: Optional[float] = 4500.0,
+    what: str = "dP/dt",
+) -> Tuple[np.ndarray, np.ndarray]:
+    """∫ dt w(t) Σ_k ⟨x_k(0) x_k(t)⟩ cos(2π c ν̃ t) of a time series, unnormalised.
+
+    The mean of each column is removed; the autocorrelation is computed by FFT with zero
+    padding to ≥ 2T (no circular wrap-around) and the *unbiased* estimator
+    C(τ) = Σ_t x(t)·x(t+τ) / (T − τ), summed over the columns. Lags beyond ``max_lag_fs``
+    are dropped and the rest multiplied by a window over lags: ``"hann"``,
+    w(τ) = cos²(πτ / (2L)) (1 at τ = 0, 0 at the last lag L), which tames the noisy
+    long-lag tail of the unbiased estimator, or ``"none"``. The even correlation is
+    cosine-transformed with a real FFT, zero padded to a grid of ≤ 1 cm⁻¹.
+
+    Args:
+        x: (T, K) samples at equally spaced times (K columns summed, e.g. x, y, z).
+        dt_fs: time between rows in fs.
+        max_lag_fs: longest correlation lag in fs (default: half the series); the
+            resolution is ≈ 1 / (c · max_lag) cm⁻¹.
+        window: "hann" or "none".
+        max_wavenumber: upper end (cm⁻¹) of the returned range, capped at the Nyquist
+            wavenumber 1 / (2 c Δt); None returns everything up to Nyquist.
+        what: the name of the series in error messages.
+
+    Returns:
+        wavenumber (M,) in cm⁻¹ from 0; spectrum (M,) in (unit of x)² · fs.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 2:
+        raise InputError(f"{what} must have shape (T, K), got {x.shape}")
+    n = x.shape[0]
+    if n < MIN_FRAMES:
+        raise InputError(f"need at least {MIN_FRAMES} {what} samples for a spectrum, got {n}")
+    if not np.isfinite(x).all():
+        raise InputError(f"{what} contains NaN or infinite values")
+    _check_dt(dt_fs)
+    lag = _max_lag_steps(n, dt_fs, max_lag_fs)
+    x = x - x.mean(axis=0)
+    nfft = _next_pow2(2 * n)
+    f = np.fft.rfft(x, nfft, axis=0)
+    acf = np.fft.irfft((f * f.conj()).real, nfft, axis=0)[: lag + 1].sum(axis=1)
+    acf /= n - np.arange(lag + 1)
+    if window == "hann":
+        acf *= np.cos(0.5 * np.pi * np.arange(lag + 1) / lag) ** 2
+    elif window not in ("none", None):
+        raise InputError(f"window must be 'hann' or 'none', got {window!r}")
+    grid = 1.0 / (GRID_CM * SPEED_OF_LIGHT_CM_PER_FS * dt_fs)
+    mfft = _next_pow2(max(2 * lag + 2, int(np.ceil(grid))))
+    even = np.zeros(mfft)
+    even[: lag + 1] = acf
+    even[mfft - lag :] = acf[1:][::-1]
+    spec = np.fft.rfft(even).real * dt_fs
+    wn = np.fft.rfftfreq(mfft, d=dt_fs) / SPEED_OF_LIGHT_CM_PER_FS
+    if max_wavenumber is not None:
+        keep = wn <= max_wavenumber
+        wn, spec = wn[keep], spec[keep]
+    return wn, spec
+
+
 def ir_spectrum(
     dmdt,
     dt_fs: float,
@@ -136,13 +200,8 @@ def ir_spectrum(
 ) -> Tuple[np.ndarray, np.ndarray]:
     """IR spectrum I(ν̃) ∝ Q(ν̃) ∫ dt w(t) ⟨Ṗ(0)·Ṗ(t)⟩ cos(2π c ν̃ t).
 
-    The mean of dP/dt (no IR information) is removed; the autocorrelation is computed by
-    FFT with zero padding to ≥ 2T (no circular wrap-around) and the *unbiased* estimator
-    C(τ) = Σ_t Ṗ(t)·Ṗ(t+τ) / (T − τ), summed over x, y, z. Lags beyond ``max_lag_fs``
-    are dropped and the rest multiplied by a window over lags: ``"hann"``,
-    w(τ) = cos²(πτ / (2L)) (1 at τ = 0, 0 at the last lag L), which tames the noisy
-    long-lag tail of the unbiased estimator, or ``"none"``. The even correlation is
-    cosine-transformed with a real FFT, zero padded to a grid of ≤ 1 cm⁻¹.
+    The correlation and its transform are those of :func:`correlation_spectrum`, summed
+    over x, y, z.
 
     Args:
         dmdt: (T, 3) dP/dt in e·Å/fs at equally spaced times.
@@ -162,34 +221,9 @@ def ir_spectrum(
     x = np.asarray(dmdt, dtype=np.float64)
     if x.ndim != 2 or x.shape[1] != 3:
         raise InputError(f"dP/dt must have shape (T, 3), got {x.shape}")
-    n = x.shape[0]
-    if n < MIN_FRAMES:
-        raise InputError(f"need at least {MIN_FRAMES} dP/dt samples for a spectrum, got {n}")
-    if not np.isfinite(x).all():
-        raise InputError("dP/dt contains NaN or infinite values")
-    _check_dt(dt_fs)
-    lag = _max_lag_steps(n, dt_fs, max_lag_fs)
-    x = x - x.mean(axis=0)
-    nfft = _next_pow2(2 * n)
-    f = np.fft.rfft(x, nfft, axis=0)
-    acf = np.fft.irfft((f * f.conj()).real, nfft, axis=0)[: lag + 1].sum(axis=1)
-    acf /= n - np.arange(lag + 1)
-    if window == "hann":
-        acf *= np.cos(0.5 * np.pi * np.arange(lag + 1) / lag) ** 2
-    elif window not in ("none", None):
-        raise InputError(f"window must be 'hann' or 'none', got {window!r}")
-    grid = 1.0 / (GRID_CM * SPEED_OF_LIGHT_CM_PER_FS * dt_fs)
-    mfft = _next_pow2(max(2 * lag + 2, int(np.ceil(grid))))
-    even = np.zeros(mfft)
-    even[: lag + 1] = acf
-    even[mfft - lag :] = acf[1:][::-1]
-    spec = np.fft.rfft(even).real * dt_fs
-    wn = np.fft.rfftfreq(mfft, d=dt_fs) / SPEED_OF_LIGHT_CM_PER_FS
+    wn, spec = correlation_spectrum(x, dt_fs, max_lag_fs, window, max_wavenumber)
     if quantum_correction not in (None, "none"):
         spec = spec * quantum_correction_factor(wn, temperature_K, quantum_correction)
-    if max_wavenumber is not None:
-        keep = wn <= max_wavenumber
-        wn, spec = wn[keep], spec[keep]
     top = spec.max() if spec.size else 0.0
     if not top > 0:
         raise InputError("the dP/dt autocorrelation has no spectral weight (is dP/dt constant?)")

@@ -83,6 +83,19 @@ def check_timestep(frames: Sequence, dt_fs: float, rtol: float = 1e-3) -> None:
         )
 
 
+def spectrum_outputs(path_prefix) -> Tuple[object, pathlib.Path, pathlib.Path]:
+    """(matplotlib.pyplot with the file backend, ``<prefix>.dat``, ``<prefix>.png``); the
+    prefix's folder is created."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    prefix = pathlib.Path(path_prefix)
+    prefix.parent.mkdir(parents=True, exist_ok=True)
+    return plt, prefix.with_name(prefix.name + ".dat"), prefix.with_name(prefix.name + ".png")
+
+
 def write_spectrum(
     path_prefix,
     wavenumber,
@@ -104,15 +117,7 @@ def write_spectrum(
     Returns:
         (data file, plot file).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    prefix = pathlib.Path(path_prefix)
-    prefix.parent.mkdir(parents=True, exist_ok=True)
-    dat = prefix.with_name(prefix.name + ".dat")
-    png = prefix.with_name(prefix.name + ".png")
+    plt, dat, png = spectrum_outputs(path_prefix)
     wn = np.asarray(wavenumber, dtype=np.float64)
     y = np.asarray(intensity, dtype=np.float64)
     bands = dict(bands or {})

@@ -10,6 +10,7 @@ import ase.io
 import numpy as np
 
 from ..fileio import atomic_write, write_text
+from .md import cumulative_field_work
 
 
 def run_lammps_field_md(
@@ -29,8 +30,11 @@ def run_lammps_field_md(
     ``period_fs`` is 0. ``amplitude`` is (3,) V/Å (a number means along x).
 
     The field components are LAMMPS equal-style variables, evaluated every step by
-    ``pair_style polmlip``. Returns time (fs), total and potential energy (eV) and the field
-    (T, 3) in V/Å from the thermo output.
+    ``pair_style polmlip``. Returns, one row per step from the thermo output: time (fs),
+    total and potential energy (eV), the field (T, 3) V/Å, the polarization (T, 3) e·Å
+    (``compute pair polmlip``) and ``field_work`` (T,) eV, the cumulative −∫ (dE/dt)·P dt
+    (:func:`polmlip.workflows.md.cumulative_field_work`), so that etotal − etotal[0] −
+    field_work is the integration error (dH/dt = −(dE/dt)·P).
     """
     bindir = pathlib.Path(sys.executable).parent
     lmp = bindir / "lmp"
@@ -65,12 +69,13 @@ variable ey equal {var[1]}
 variable ez equal {var[2]}
 pair_style polmlip {pathlib.Path(model).resolve()} efield v_ex v_ey v_ez
 pair_coeff * * {" ".join(elements)}
+compute P all pair polmlip
 velocity all create {temperature} 11 dist gaussian
 fix nve all nve
 timestep {dt_fs / 1000.0!r}
-thermo 10
-thermo_style custom step time etotal pe ke v_ex v_ey v_ez
-thermo_modify format float %.10g
+thermo 1
+thermo_style custom step time etotal pe ke v_ex v_ey v_ez c_P[1] c_P[2] c_P[3]
+thermo_modify format float %.15g
 run {steps}
 """,
     )
@@ -87,6 +92,8 @@ run {steps}
         "etotal": data[:, 2],
         "pe": data[:, 3],
         "field": data[:, 5:8],
+        "polarization": data[:, 8:11],
+        "field_work": cumulative_field_work(data[:, 5:8], data[:, 8:11]),
     }
 
 

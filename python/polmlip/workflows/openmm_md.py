@@ -101,19 +101,25 @@ def run_openmm_field_md(
     period_fs: float = 50.0,
     temperature: float = 300.0,
     platform: str = "CPU",
-    report_every: int = 10,
+    report_every: int = 1,
     seed: int = 11,
     progress: bool = True,
 ) -> dict:
     """NVE MD under E(t) = amplitude·sin(2π t/period) V/Å in OpenMM (periodic ``atoms``).
 
-    Writes ``openmm_md.csv`` (time fs, total/potential energy eV, field V/Å) and the final
-    frame ``openmm_final.xyz`` to ``workdir``. Returns the columns as arrays.
+    Writes ``openmm_md.csv`` (time fs, total/potential energy eV, field V/Å, polarization
+    e·Å from :func:`polmlip.openmm.get_output`, cumulative field work eV) and the final frame
+    ``openmm_final.xyz`` to ``workdir``. Returns the columns as arrays; the field work
+    −∫ (dE/dt)·P dt (:func:`polmlip.workflows.md.cumulative_field_work`) needs the samples
+    of every step (``report_every=1``, the default) to be accurate.
     """
     import ase.io
     import openmm
     import openmm.unit as u
     from tqdm import tqdm
+
+    from ..integrations.openmm import get_output
+    from .md import cumulative_field_work
 
     workdir = pathlib.Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -133,10 +139,13 @@ def run_openmm_field_md(
         pe = state.getPotentialEnergy().value_in_unit(kj) / EV_TO_KJ_PER_MOL
         ke = state.getKineticEnergy().value_in_unit(kj) / EV_TO_KJ_PER_MOL
         field = [ctx.getParameter(f"polmlip_E{c}") for c in "xyz"]
-        rows.append([step * dt_fs, pe + ke, pe, *field])
+        rows.append([step * dt_fs, pe + ke, pe, *field, *get_output(ctx, "polarization")])
     bar.close()
     data = np.array(rows)
-    header = "time_fs,etotal_eV,pe_eV,Ex_V_per_A,Ey_V_per_A,Ez_V_per_A"
+    data = np.column_stack([data, cumulative_field_work(data[:, 3:6], data[:, 6:9])])
+    header = (
+        "time_fs,etotal_eV,pe_eV,Ex_V_per_A,Ey_V_per_A,Ez_V_per_A,Px_eA,Py_eA,Pz_eA,field_work_eV"
+    )
     atomic_write(
         workdir / "openmm_md.csv",
         lambda tmp: np.savetxt(tmp, data, delimiter=",", header=header),
@@ -145,4 +154,11 @@ def run_openmm_field_md(
     pos = ctx.getState(getPositions=True).getPositions(asNumpy=True).value_in_unit(u.nanometer)
     final.positions = np.asarray(pos) * NM_TO_ANGSTROM
     atomic_write(workdir / "openmm_final.xyz", lambda tmp: ase.io.write(tmp, final, format="xyz"))
-    return {"time": data[:, 0], "etotal": data[:, 1], "pe": data[:, 2], "field": data[:, 3:6]}
+    return {
+        "time": data[:, 0],
+        "etotal": data[:, 1],
+        "pe": data[:, 2],
+        "field": data[:, 3:6],
+        "polarization": data[:, 6:9],
+        "field_work": data[:, 9],
+    }
