@@ -223,3 +223,25 @@ def test_openmm_get_output_errors(model_file):
         get_output(ctx, "polarisability")
     with pytest.raises(InputError, match="forces: through the State"):
         get_output(ctx, "forces")
+
+
+def test_openmm_get_output_needs_a_polmlip_force():
+    """A context whose System has no PolMLIPForce is a clear InputError, not a crash."""
+    openmm = pytest.importorskip("openmm")
+    from openmm_helpers import openmm_plugin_built
+
+    from polmlip.errors import InputError
+
+    if not openmm_plugin_built():
+        pytest.skip("OpenMM plugin not built")
+    from polmlip.openmm import get_output
+
+    system = openmm.System()
+    system.addParticle(1.0)
+    ctx = openmm.Context(
+        system, openmm.VerletIntegrator(0.001), openmm.Platform.getPlatformByName("Reference")
+    )
+    with pytest.raises(InputError, match="no PolMLIPForce"):
+        get_output(ctx, "polarization")
+    with pytest.raises(InputError, match="no force 3"):
+        get_output(ctx, "polarization", force_index=3)

@@ -181,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="polmlip",
         description="Polarizable long-range machine-learned interatomic potentials: make "
         "GFN2-xTB reference data, train from extxyz data, evaluate, export one TorchScript file "
-        "for ASE, LAMMPS and OpenMM, and compute IR spectra and LO-TO splittings.",
+        "for ASE, LAMMPS and OpenMM, and compute IR and Raman spectra and LO-TO splittings.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import pathlib
 import random
+import time
 from typing import Any, Dict, List, Optional
 
 import numpy as np
@@ -22,6 +23,7 @@ from ..model.polmlip import PolMLIP
 from .config import RunConfig
 from .ema import EMA
 from .loss import random_directions, residuals, weighted_loss
+from .metrics import ErrorAccumulator, progress_text, write_metrics_csv
 from .orient import orient_multipoles, sign_is_determined
 from .prepare import (
     average_neighbors,
@@ -203,12 +205,16 @@ class Trainer:
             yield {k: v.to(self.device) for k, v in batch.items()}
 
     def validate(self) -> float:
+        """The validation loss of the EMA weights (their per-property errors go to
+        ``self.val_errors``)."""
         saved = {k: v.clone() for k, v in self.model.state_dict().items()}
         self.model.load_state_dict(self.ema.shadow)
         total, count = 0.0, 0
+        self.val_errors = ErrorAccumulator()
         for batch in self._batches(self.val_set, shuffle=False):
             _, res = self._evaluate(batch, create_graph=False)
             loss, _ = weighted_loss(res, self.weights)
+            self.val_errors.add(res)
             total += float(loss.detach()) * int(batch[keys.NUM_ATOMS].shape[0])
             count += int(batch[keys.NUM_ATOMS].shape[0])
         self.model.load_state_dict(saved)
@@ -221,8 +227,10 @@ class Trainer:
             total=last, initial=self.epoch, desc="training", unit="epoch", disable=not self.progress
         )
         while self.epoch < last and self.stale < self.cfg.early_stopping_patience:
+            started = time.perf_counter()
             self.model.train()
             losses = []
+            errors = ErrorAccumulator()
             for step, batch in enumerate(self._batches(self.train_set, shuffle=True)):
                 self._project_bec(batch, step)
                 self.optimizer.zero_grad(set_to_none=True)
@@ -232,17 +240,21 @@ class Trainer:
                 self.optimizer.step()
                 self.ema.update(self.model)
                 losses.append(float(loss.detach()))
+                errors.add(res)
             self.epoch += 1
+            lr = self.optimizer.param_groups[0]["lr"]  # the rate this epoch trained with
             val = self.validate()
             self.scheduler.step(val)
-            self.history.append(
-                {
-                    "epoch": self.epoch,
-                    "train_loss": float(np.mean(losses)),
-                    "val_loss": val,
-                    "lr": self.optimizer.param_groups[0]["lr"],
-                }
-            )
+            row = {
+                "epoch": self.epoch,
+                "train_loss": float(np.mean(losses)),
+                "val_loss": val,
+                "lr": lr,
+                "epoch_time_s": time.perf_counter() - started,
+            }
+            row.update(errors.summary("train"))
+            row.update(self.val_errors.summary("val"))
+            self.history.append(row)
             if val < self.best_val:
                 self.best_val, self.stale = val, 0
                 self.best_state = self.ema.state_dict()
@@ -250,7 +262,8 @@ class Trainer:
                 self.stale += 1
             if self.epoch % self.cfg.checkpoint_every == 0 or self.epoch == last:
                 _atomic_save(self.state(), self.out / "checkpoint.pt")
-            bar.set_postfix(train=f"{np.mean(losses):.3g}", val=f"{val:.3g}")
+            self.write_history()
+            bar.set_postfix(progress_text(row))
             bar.update(1)
         bar.close()
         return {"epochs": self.epoch, "best_val_loss": self.best_val}
@@ -269,4 +282,7 @@ class Trainer:
         return self.model
 
     def write_history(self) -> None:
+        """``history.json`` and ``metrics.csv`` of the epochs so far (both atomic; the
+        trainer writes them after every epoch, see :mod:`polmlip.train.metrics`)."""
         write_text(self.out / "history.json", json.dumps(self.history, indent=1))
+        write_metrics_csv(self.out / "metrics.csv", self.history)

@@ -37,6 +37,27 @@ STEPS = [
 ]
 
 
+#: the demo's model: all heads but quadrupoles, small enough to train in minutes
+DEMO_MODEL = {
+    "ladder": "+imu",
+    "quadrupoles": False,
+    "channels": 8,
+    "lmax": 1,
+    "cutoff": 4.0,
+    "num_layers": 2,
+}
+#: the demo's training settings (besides output and epochs): energies, forces, dipoles, Z*
+DEMO_TRAINING = {
+    "batch_size": 4,
+    "lr": 0.01,
+    "ema_decay": 0.9,
+    "seed": 0,
+    "lr_patience": 4,
+    "dipole_weight": 10.0,
+    "bec_weight": 20.0,
+}
+
+
 def _say(k: int, text: str) -> None:
     print(f"\n[{k}/{len(STEPS)}] {text}", flush=True)
 
@@ -88,29 +109,12 @@ def run(
     write_extxyz_atomic(test, outdir / "test.xyz")
 
     _say(2, f"training all heads for {epochs} epochs on energies, forces, dipoles and Z*")
+    training = dict(DEMO_TRAINING, output=str(outdir / "run"), epochs=epochs)
     run_cfg = parse_config(
         {
-            "model": {
-                "elements": elements,
-                "ladder": "+imu",
-                "quadrupoles": False,
-                "channels": 8,
-                "lmax": 1,
-                "cutoff": 4.0,
-                "num_layers": 2,
-            },
+            "model": dict(DEMO_MODEL, elements=elements),
             "data": {"train": str(outdir / "train.xyz"), "val_fraction": 0.1},
-            "training": {
-                "output": str(outdir / "run"),
-                "epochs": epochs,
-                "batch_size": 4,
-                "lr": 0.01,
-                "ema_decay": 0.9,
-                "seed": 0,
-                "lr_patience": 4,
-                "dipole_weight": 10.0,
-                "bec_weight": 20.0,
-            },
+            "training": training,
         }
     )
     trainer = Trainer(run_cfg)
