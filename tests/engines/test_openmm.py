@@ -413,7 +413,10 @@ def test_field_md_example(model_file, tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     for run in ("static", "ac"):
         data = np.loadtxt(tmp_path / run / "openmm_md.csv", delimiter=",")
-        assert data.shape[0] == 2 and np.isfinite(data).all()
+        # every step is a row: the field work -∫(dE/dt)·P dt needs each step's P
+        assert data.shape == (11, 10) and np.isfinite(data).all()
+    static = np.loadtxt(tmp_path / "static" / "openmm_md.csv", delimiter=",")
+    assert np.all(static[:, 9] == 0.0)  # a constant field does no work
     ac = np.loadtxt(tmp_path / "ac" / "openmm_md.csv", delimiter=",")
     assert ac[-1, 3] == pytest.approx(0.1 * np.sin(2 * np.pi * 2.5 / 20.0))
     assert (tmp_path / "field_md.png").stat().st_size > 1000

@@ -217,3 +217,49 @@ def test_polarizability_targets_are_learned(tmp_path):
     assert after < 0.5 * before, (before, after)  # only the α term drives training here
     rows = metrics_table(collect(trainer.model, trainer.val_set))
     assert "polarizability" in {r["property"] for r in rows}
+
+
+def test_reference_energies_fitted_or_given(tmp_path):
+    """Fitted E0s leave no per-atom energy offset at the start of training (the untrained
+    model's own read-out is taken out); given E0s are used as they are; both reach the
+    exported file's metadata."""
+    from polmlip import keys
+    from polmlip.data.graph import collate
+    from polmlip.export.io import export_model, load_exported
+
+    frames = []
+    for k in range(8):
+        atoms = water_cluster(1 + k % 3, seed=k)
+        n_h = int((atoms.numbers == 1).sum())
+        atoms.info["energy"] = -13.6 * n_h - 432.1 * (len(atoms) - n_h) + 0.01 * k
+        atoms.arrays["forces"] = np.zeros((len(atoms), 3))
+        frames.append(atoms)
+    ase.io.write(tmp_path / "data.xyz", frames, format="extxyz")
+    run = _config(tmp_path, "e0")
+    trainer = Trainer(run, progress=False)
+    batch = collate(trainer.train_set)
+    out = trainer.model(batch, False, False, False, False)
+    residual = (out[keys.ENERGY] - batch[keys.REF_ENERGY]).detach().numpy()
+    counts = np.stack(
+        [np.bincount(g[keys.SPECIES].numpy(), minlength=2) for g in trainer.train_set]
+    )
+    offset, *_ = np.linalg.lstsq(counts, residual, rcond=None)
+    assert np.abs(offset).max() < 1e-8  # eV per atom of each element, before any training step
+    assert np.abs(residual / counts.sum(1)).max() < 0.1  # what is left is the untrained network
+    meta = export_model(trainer.model, tmp_path / "m.pt")
+    fitted = meta["reference_energies"]
+    assert set(fitted) == {"H", "O"}
+    _, loaded = load_exported(tmp_path / "m.pt")
+    assert loaded["reference_energies"] == fitted
+
+    run = _config(tmp_path, "e0_given")
+    run.model.reference_energies = {"H": -13.6, "O": -432.1}
+    given = Trainer(run, progress=False)
+    assert given.model.energy_sum.energy_shift.tolist() == [-13.6, -432.1]
+    with pytest.raises(InputError, match="reference_energies"):
+        parse_config(
+            {
+                "model": {"elements": ["H", "O"], "reference_energies": {"H": -13.6}},
+                "data": {"train": str(tmp_path / "data.xyz")},
+            }
+        )

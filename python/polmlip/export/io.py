@@ -49,6 +49,10 @@ def metadata_for(model: PolMLIP) -> Dict[str, Any]:
         "ghost_cutoff": float(cfg["cutoff"]) * int(model.ghost_layers()),
         "field_limit": _six_digits(model.field_limit),
         "min_distance": _six_digits(model.min_distance),
+        # per-element E0 in every atom's energy (eV): fitted by the trainer or from the config
+        "reference_energies": {
+            e: float(v) for e, v in zip(cfg["elements"], model.energy_sum.energy_shift.tolist())
+        },
         "units": {"length": "angstrom", "energy": "eV", "charge": "e", "field": "V/angstrom"},
         "dtype": dtype,
         "network_dtype": network,

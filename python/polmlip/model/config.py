@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Dict, List, Optional
 
-from ..config_checks import at_least, between, check_fields, one_of, positive
+from ..config_checks import at_least, between, check_fields, finite_number, one_of, positive
 from ..errors import InputError
 
 #: The ablation ladder of the seed paper, as head switches.
@@ -79,6 +79,12 @@ class ModelConfig:
             are. ``True``/``False`` from older configs mean ``"uniform"``/``"none"``.
         fixed_charges: per-element charges (e) instead of the charge head, e.g. a rigid-ion
             model with a learned short range; geometry-independent, so Z*_i = q_i I.
+        reference_energies: per-element reference energies E0 in eV (e.g. isolated atoms in
+            the method of the data), added to every atom's energy and kept fixed; ``None``
+            (default) fits them by least squares to the training energies minus the untrained
+            model's own prediction, so training starts without a per-atom energy offset.
+            Either way they are stored in the checkpoint and in the exported file's metadata
+            (``reference_energies``).
         field_limit: largest applied field |E| in V/Å the model accepts; ``None`` takes it
             from the training data (1.5 × the largest field seen, at least
             :data:`polmlip.units.DEFAULT_FIELD_LIMIT`).
@@ -116,6 +122,7 @@ class ModelConfig:
     anisotropic_alpha: bool = False
     charge_conservation: str = "bond"
     fixed_charges: Optional[Dict[str, float]] = None
+    reference_energies: Optional[Dict[str, float]] = None
     field_limit: Optional[float] = None
     min_distance: Optional[float] = None
     sigma: float = 1.0
@@ -168,6 +175,15 @@ class ModelConfig:
             raise InputError("quadrupole and anisotropic-α heads need lmax = 2")
         if self.fixed_charges is not None and set(self.fixed_charges) != set(self.elements):
             raise InputError(f"fixed_charges must give one charge (e) for each of {self.elements}")
+        e0 = self.reference_energies
+        if e0 is not None:
+            if not isinstance(e0, dict) or set(e0) != set(self.elements):
+                raise InputError(
+                    f"model.reference_energies must give one energy (eV) for each of "
+                    f"{self.elements}, got {e0!r}"
+                )
+            for element, value in e0.items():
+                finite_number(value, f"model.reference_energies.{element}", " (eV)")
 
     def to_dict(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import random
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
 
 from .. import keys, units
 from ..data.dataset import DataKeys, build_dataset, read_frames
+from ..data.graph import collate
 from ..data.targets import TARGETS
 from ..errors import InputError
 from .config import RunConfig
@@ -126,15 +127,55 @@ def describe_targets(
     return lines
 
 
-def fit_energy_shifts(graphs: List[Dict[str, torch.Tensor]], n_species: int) -> np.ndarray:
-    """Per-element energies (eV) by least squares: E_frame ≈ Σ_s n_s shift_s."""
-    counts = np.zeros((len(graphs), n_species))
-    energies = np.zeros(len(graphs))
-    for k, g in enumerate(graphs):
-        counts[k] = np.bincount(g[keys.SPECIES].numpy(), minlength=n_species)
-        energies[k] = float(g[keys.REF_ENERGY][0])
+def fit_energy_shifts(
+    graphs: List[Dict[str, torch.Tensor]], n_species: int, values: Optional[np.ndarray] = None
+) -> np.ndarray:
+    """Per-element energies (eV) by least squares: E_frame ≈ Σ_s n_s shift_s, over the frames
+    with a reference energy, or over all frames with ``values`` (one per graph) in place of
+    the reference energies. With every frame of one composition the system is
+    underdetermined and the minimum-norm solution reproduces the mean."""
+    rows = [k for k, g in enumerate(graphs) if values is not None or keys.REF_ENERGY in g]
+    if not rows:
+        return np.zeros(n_species)
+    counts = np.zeros((len(rows), n_species))
+    energies = np.zeros(len(rows))
+    for r, k in enumerate(rows):
+        counts[r] = np.bincount(graphs[k][keys.SPECIES].numpy(), minlength=n_species)
+        energies[r] = float(graphs[k][keys.REF_ENERGY][0]) if values is None else values[k]
     shifts, *_ = np.linalg.lstsq(counts, energies, rcond=None)
     return shifts
+
+
+#: training frames whose untrained-model energies fit the model's initial offset per element
+OFFSET_FRAMES = 256
+
+
+def reference_energies(model, graphs: List[Dict[str, torch.Tensor]], n_species: int):
+    """Per-element reference energies E0 (eV) for a new model: the least-squares fit of the
+    training energies, minus the per-element fit of what the untrained model already gives
+    (its initial read-out and long range, on up to :data:`OFFSET_FRAMES` frames), so that
+    training starts without a per-atom energy offset."""
+    sample = graphs[:OFFSET_FRAMES]
+    offset = untrained_energies(model, sample)
+    return fit_energy_shifts(graphs, n_species) - fit_energy_shifts(sample, n_species, offset)
+
+
+def untrained_energies(model, graphs: List[Dict[str, torch.Tensor]], batch_size: int = 8):
+    """(len(graphs),) eV: the energy of each frame from ``model`` with its reference energies
+    at zero (the network's initial read-out and the long range)."""
+    shift = model.energy_sum.energy_shift
+    saved = shift.detach().clone()
+    out = []
+    with torch.no_grad():
+        shift.zero_()
+        try:
+            for s in range(0, len(graphs), batch_size):
+                batch = collate(graphs[s : s + batch_size])
+                energy = model(batch, compute_forces=False)[keys.ENERGY]
+                out.append(energy.detach().double().cpu().numpy())
+        finally:
+            shift.copy_(saved)
+    return np.concatenate(out) if out else np.zeros(0)
 
 
 def force_rms(graphs: List[Dict[str, torch.Tensor]]) -> float:

@@ -28,9 +28,9 @@ from .orient import orient_multipoles, sign_is_determined
 from .prepare import (
     average_neighbors,
     describe_targets,
-    fit_energy_shifts,
     force_rms,
     load_splits,
+    reference_energies,
     target_weights,
     training_field_limit,
     training_min_distance,
@@ -87,9 +87,13 @@ class Trainer:
         """Model (initialised from the data), optimiser, schedule and EMA for ``run.model``."""
         run = self.run
         model = PolMLIP(run.model).to(self.dtype)
-        shifts = fit_energy_shifts(self.train_set, len(run.model.elements))
-        model.energy_sum.energy_shift.copy_(torch.tensor(shifts, dtype=self.dtype))
         model.energy_sum.energy_scale.fill_(force_rms(self.train_set))
+        e0 = run.model.reference_energies
+        if e0 is not None:
+            shifts = [float(e0[e]) for e in run.model.elements]
+        else:
+            shifts = reference_energies(model, self.train_set, len(run.model.elements))
+        model.energy_sum.energy_shift.copy_(torch.tensor(shifts, dtype=self.dtype))
         if run.model.field_limit is None:
             model.field_limit.fill_(training_field_limit(self.train_set))
         if run.model.min_distance is None:

@@ -126,6 +126,11 @@ def run_openmm_field_md(
     system, _ = system_from_atoms(atoms, model)
     integ = field_verlet_integrator(dt_fs, amplitude, period_fs)
     ctx = openmm.Context(system, integ, openmm.Platform.getPlatformByName(platform))
+    # the field of t = 0 (the integrator sets it after each step): a static field acts from
+    # the first force call on, not from the second
+    start = np.asarray(amplitude, dtype=float) * (0.0 if period_fs > 0 else 1.0)
+    for comp, value in zip("xyz", start):
+        ctx.setParameter(f"polmlip_E{comp}", float(value))
     ctx.setPositions(atoms.positions / NM_TO_ANGSTROM)
     ctx.setVelocitiesToTemperature(temperature * u.kelvin, seed)
     rows = []
