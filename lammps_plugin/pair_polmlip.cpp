@@ -390,6 +390,15 @@ void PairPolmlip::compute(int eflag, int vflag)
   ca[2][2] = domain->zprd;
   torch::Tensor efield = torch::empty({3}, opts);
   for (int d = 0; d < 3; d++) efield[d] = field_component(d);
+  // the field is global: refuse a bad one on every rank at once (the model's own check),
+  // before one rank's evaluation fails alone and its message races the abort
+  if (model.find_method("check_field")) {
+    try {
+      model.get_method("check_field")({efield});
+    } catch (const std::exception &e) {
+      error->all(FLERR, "pair_style polmlip: {}", polmlip::short_error(e.what()));
+    }
+  }
 
   namespace keys = polmlip::keys;
   auto inputs = polmlip::frame_inputs(species, pos, edges, shifts, cell, true, efield,

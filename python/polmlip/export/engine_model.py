@@ -97,6 +97,13 @@ class EngineModel(torch.nn.Module):
             raise ValueError("polmlip: the field limit must be a positive, finite field in V/A")
         self.model.field_limit.fill_(limit)
 
+    @torch.jit.export
+    def check_field(self, field: torch.Tensor) -> None:
+        """Raise if the applied field (3,) V/Å is NaN, infinite or beyond the field limit,
+        the check ``forward`` makes. Distributed engines call it on every rank before a step:
+        the field is the same everywhere, so every rank refuses it together."""
+        self.model._check_field(field)
+
     def _check_names(self, inputs: Dict[str, torch.Tensor], requested: List[str]) -> None:
         for name in inputs.keys():
             if name not in self.input_names:

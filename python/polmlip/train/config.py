@@ -95,7 +95,8 @@ class TrainingConfig:
         lr_factor: factor on the learning rate when the validation loss stalls.
         lr_patience: epochs without a better validation loss before ``lr_factor`` applies.
         ema_decay: decay of the exponential moving average of the weights (the exported
-            model uses the averaged weights); 0 switches it off.
+            model uses the averaged weights), reached after a warm-up: step n averages with
+            min(decay, (1 + n)/(10 + n)); 0 switches it off.
         early_stopping_patience: epochs without a better validation loss before stopping.
         energy_weight: loss weight of the energy per atom, 1/(eV/atom)².
         forces_weight: loss weight of the forces, 1/(eV/Å)².

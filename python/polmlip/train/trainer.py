@@ -142,6 +142,7 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "ema": self.ema.state_dict(),
+            "ema_updates": self.ema.updates,
             "history": self.history,
             "best_val": self.best_val,
             "best_state": self.best_state,
@@ -160,6 +161,8 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.ema.load_state_dict(state["ema"])
+        # checkpoints from before the warm-up averaged at the full decay throughout
+        self.ema.updates = int(state.get("ema_updates", 10**9))
         self.history = state["history"]
         self.best_val = state["best_val"]
         self.best_state = state["best_state"]
