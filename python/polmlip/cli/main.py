@@ -46,9 +46,12 @@ def _train(args: argparse.Namespace) -> int:
     if args.epochs is not None:
         run.training.epochs = args.epochs
     trainer = Trainer(run, progress=not args.quiet)
-    if not args.restart and trainer.resume_if_possible():
+    if not args.restart and trainer.resume_if_possible() and trainer.writes:
         print(f"resuming from epoch {trainer.epoch} in {trainer.out}", flush=True)
     summary = trainer.train()
+    if not trainer.writes:  # a data-parallel run: the first process writes the results
+        trainer.close()
+        return 0
     trainer.write_history()
     model = trainer.best_model().eval()
     out = trainer.out

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Dict, Tuple
+from typing import Dict, Mapping, Optional, Tuple
 
 import torch
 
@@ -44,17 +44,28 @@ def random_directions(frames: int, generator: torch.Generator, dtype: torch.dtyp
 
 
 def weighted_loss(
-    res: Dict[str, torch.Tensor], weights: Dict[str, float]
+    res: Dict[str, torch.Tensor],
+    weights: Dict[str, float],
+    counts: Optional[Mapping[str, float]] = None,
 ) -> Tuple[torch.Tensor, Dict[str, float]]:
-    """Σ_p w_p mean(r_p²) and the per-property MSE values."""
+    """Σ_p w_p Σ r_p² / n_p and the per-property mean squares of ``res``.
+
+    n_p is the number of residual entries of property p: those of ``res``, or, in
+    data-parallel training, ``counts[p]`` over the whole global batch, so that the processes'
+    losses add up to the one-process loss of that batch (a process may then have no term:
+    its loss is a zero without a graph)."""
     total = None
     parts = {}
     for name, r in res.items():
         w = weights.get(name, 0.0)
-        mse = (r * r).mean()
-        parts[name] = float(mse.detach())
-        if w > 0:
-            total = w * mse if total is None else total + w * mse
+        n = float(r.numel()) if counts is None else float(counts[name])
+        sq = (r * r).sum()
+        parts[name] = float(sq.detach()) / max(r.numel(), 1)
+        if w > 0 and n > 0:
+            term = w * sq / n
+            total = term if total is None else total + term
     if total is None:
+        if counts is not None and any(weights.get(k, 0.0) > 0 and v > 0 for k, v in counts.items()):
+            return torch.zeros(()), parts
         raise ValueError("no loss term: the data has none of the weighted properties")
     return total, parts

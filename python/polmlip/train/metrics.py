@@ -20,6 +20,7 @@ import torch
 
 from ..data.targets import TARGETS
 from ..fileio import write_text
+from .parallel import reduce_sums
 
 #: the first columns of metrics.csv, before the per-property errors
 LEADING_COLUMNS = ("epoch", "epoch_time_s", "lr", "train_loss", "val_loss")
@@ -39,6 +40,13 @@ class ErrorAccumulator:
             s[0] += float(r.abs().sum())
             s[1] += float((r * r).sum())
             s[2] += int(r.numel())
+
+    def reduce(self, procs) -> None:
+        """Sum the errors over the data-parallel processes (:class:`~.parallel.Processes`),
+        in place, so that every process holds those of the whole epoch."""
+        if procs.world > 1:
+            total = reduce_sums(procs, self.sums, list(TARGETS))
+            self.sums = {name: s for name, s in total.items() if s[2] > 0}
 
     def summary(self, prefix: str) -> Dict[str, float]:
         """``{prefix}_{name}_mae`` and ``_rmse`` of every property seen."""

@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 
 from .. import keys
 from ..data.graph import collate
-from ..data.targets import derivatives_wanted
+from ..data.targets import TARGETS, derivatives_wanted
 from ..devices import resolve_device
 from ..errors import InputError
 from ..fileio import atomic_save, check_output, read_checkpoint, write_text
@@ -25,6 +25,7 @@ from .ema import EMA
 from .loss import random_directions, residuals, weighted_loss
 from .metrics import ErrorAccumulator, progress_text, write_metrics_csv
 from .orient import orient_multipoles, sign_is_determined
+from .parallel import Processes, global_counts, init_from_environment
 from .prepare import (
     average_neighbors,
     describe_targets,
@@ -55,14 +56,18 @@ class Trainer:
                 f"training.output {str(self.out)!r} is a file; it must be a folder "
                 "(it receives checkpoint.pt, model.pt and the plots)"
             )
-        self.device = resolve_device(self.cfg.device, "training.device")
-        self.progress = progress
+        self.procs: Processes = init_from_environment(self.cfg.device)
+        device = self.cfg.device
+        if self.procs.active and str(device).startswith("cuda"):
+            device = f"cuda:{torch.cuda.current_device()}"  # one GPU per process
+        self.device = resolve_device(device, "training.device")
+        self.progress = progress and self.procs.main
         self.dtype = getattr(torch, self.cfg.dtype)
         torch.manual_seed(self.cfg.seed)
         self.train_set, self.val_set = load_splits(run)
         run.model.avg_neighbors = average_neighbors(self.train_set)
         self.weights = target_weights(run)
-        if progress:
+        if self.progress:
             print("polmlip train: what the data gives (ranges in the units read):")
             print("\n".join(describe_targets(run, self.train_set, self.val_set)), flush=True)
         self._build()
@@ -75,13 +80,23 @@ class Trainer:
         self.data = data_record(
             files, {"training": len(self.train_set), "validation": len(self.val_set)}
         )
-        # last, so that bad input above leaves no trace: a writable folder, one writer
-        check_output(self.out, "results", folder=True)
-        self.lock = FolderLock(self.out)
+        # last, so that bad input above leaves no trace: a writable folder, one writer (the
+        # first process of a data-parallel run writes for all)
+        self.lock = None
+        if self.procs.main:
+            check_output(self.out, "results", folder=True)
+            self.lock = FolderLock(self.out)
+        self.procs.barrier()
+
+    @property
+    def writes(self) -> bool:
+        """Whether this process writes the run's files (the only one, or rank 0)."""
+        return self.procs.main
 
     def close(self) -> None:
         """Release the output folder (also done when the process ends)."""
-        self.lock.release()
+        if self.lock is not None:
+            self.lock.release()
 
     def _build(self) -> None:
         """Model (initialised from the data), optimiser, schedule and EMA for ``run.model``."""
@@ -105,6 +120,7 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             self.optimizer, factor=self.cfg.lr_factor, patience=self.cfg.lr_patience
         )
+        self.procs.broadcast_state(self.model)  # the same start everywhere
         self.ema = EMA(self.model, self.cfg.ema_decay)
 
     # ---- what to compute ----
@@ -124,14 +140,16 @@ class Trainer:
         )
         return out, residuals(batch, out)
 
-    def _project_bec(self, batch: Dict[str, torch.Tensor], step: int) -> None:
-        """With ``bec_loss: projected``, one random direction per frame (seeded by seed,
-        epoch and step, so a resumed run draws the same ones)."""
+    def _project_bec(
+        self, batch: Dict[str, torch.Tensor], step: int, frames: int, mine: List[int]
+    ) -> None:
+        """With ``bec_loss: projected``, one random direction per frame of the global batch
+        of ``frames`` (seeded by seed, epoch and step, so a resumed run draws the same ones,
+        at any process count); ``batch`` holds the frames at positions ``mine``."""
         if self.cfg.bec_loss != "projected" or not self._wants(batch)["bec"]:
             return
         g = torch.Generator().manual_seed(self.cfg.seed * 1000003 + self.epoch * 10007 + step)
-        frames = int(batch[keys.NUM_ATOMS].shape[0])
-        v = random_directions(frames, g, self.dtype)
+        v = random_directions(frames, g, self.dtype)[mine]
         batch[keys.BEC_PROJECTION] = v.to(self.device)
 
     # ---- checkpoints ----
@@ -196,36 +214,55 @@ class Trainer:
             self._build()
         self.load_state(state)
         change = describe_change(state.get("data"), self.data)
-        if change:
+        if change and self.writes:
             print(f"note: resuming with other data than the checkpoint's: {change}", flush=True)
         return True
 
     # ---- loop ----
     def _batches(self, data: List[Dict[str, torch.Tensor]], shuffle: bool):
+        """Global batches of ``batch_size`` frames: yields (this process's share as a batch,
+        or None when it has none; the global frame count; its positions in the batch)."""
         order = list(range(len(data)))
         if shuffle:
             g = torch.Generator().manual_seed(self.cfg.seed * 100003 + self.epoch)
             order = torch.randperm(len(data), generator=g).tolist()
         bs = self.cfg.batch_size
         for s in range(0, len(order), bs):
-            batch = collate([data[i] for i in order[s : s + bs]])
-            yield {k: v.to(self.device) for k, v in batch.items()}
+            chunk = order[s : s + bs]
+            mine = self.procs.share(len(chunk))
+            if not mine:
+                yield None, len(chunk), mine
+                continue
+            batch = collate([data[chunk[i]] for i in mine])
+            yield {k: v.to(self.device) for k, v in batch.items()}, len(chunk), mine
+
+    def _batch_loss(self, batch: Optional[Dict[str, torch.Tensor]], create_graph: bool):
+        """(this process's part of the global batch's loss, its residuals): the parts of
+        all processes add up to the loss of the whole batch."""
+        res = {} if batch is None else self._evaluate(batch, create_graph=create_graph)[1]
+        counts = None
+        if self.procs.active:
+            counts = global_counts(self.procs, res, list(TARGETS))
+        loss, _ = weighted_loss(res, self.weights, counts)
+        return loss, res
 
     def validate(self) -> float:
         """The validation loss of the EMA weights (their per-property errors go to
         ``self.val_errors``)."""
         saved = {k: v.clone() for k, v in self.model.state_dict().items()}
         self.model.load_state_dict(self.ema.shadow)
-        total, count = 0.0, 0
+        parts, frames = [], []
         self.val_errors = ErrorAccumulator()
-        for batch in self._batches(self.val_set, shuffle=False):
-            _, res = self._evaluate(batch, create_graph=False)
-            loss, _ = weighted_loss(res, self.weights)
+        for batch, n, _ in self._batches(self.val_set, shuffle=False):
+            loss, res = self._batch_loss(batch, create_graph=False)
             self.val_errors.add(res)
-            total += float(loss.detach()) * int(batch[keys.NUM_ATOMS].shape[0])
-            count += int(batch[keys.NUM_ATOMS].shape[0])
+            parts.append(float(loss.detach()))
+            frames.append(n)
         self.model.load_state_dict(saved)
-        return total / max(count, 1)
+        self.val_errors.reduce(self.procs)
+        losses = self.procs.sum(parts)
+        total = sum(loss * n for loss, n in zip(losses, frames))
+        return total / max(sum(frames), 1)
 
     def train(self, epochs: Optional[int] = None) -> Dict[str, Any]:
         """Run until ``epochs`` (default from config) or early stopping; returns the summary."""
@@ -238,16 +275,21 @@ class Trainer:
             self.model.train()
             losses = []
             errors = ErrorAccumulator()
-            for step, batch in enumerate(self._batches(self.train_set, shuffle=True)):
-                self._project_bec(batch, step)
+            batches = self._batches(self.train_set, shuffle=True)
+            for step, (batch, frames, mine) in enumerate(batches):
+                if batch is not None:
+                    self._project_bec(batch, step, frames, mine)
                 self.optimizer.zero_grad(set_to_none=True)
-                _, res = self._evaluate(batch, create_graph=True)
-                loss, _ = weighted_loss(res, self.weights)
-                loss.backward()
+                loss, res = self._batch_loss(batch, create_graph=True)
+                if loss.requires_grad:
+                    loss.backward()
+                self.procs.sum_gradients(self.model.parameters())
                 self.optimizer.step()
                 self.ema.update(self.model)
                 losses.append(float(loss.detach()))
                 errors.add(res)
+            losses = self.procs.sum(losses)
+            errors.reduce(self.procs)
             self.epoch += 1
             lr = self.optimizer.param_groups[0]["lr"]  # the rate this epoch trained with
             val = self.validate()
@@ -267,9 +309,10 @@ class Trainer:
                 self.best_state = self.ema.state_dict()
             else:
                 self.stale += 1
-            if self.epoch % self.cfg.checkpoint_every == 0 or self.epoch == last:
+            if self.writes and (self.epoch % self.cfg.checkpoint_every == 0 or self.epoch == last):
                 _atomic_save(self.state(), self.out / "checkpoint.pt")
-            self.write_history()
+            if self.writes:
+                self.write_history()
             bar.set_postfix(progress_text(row))
             bar.update(1)
         bar.close()
