@@ -91,3 +91,20 @@ def test_two_processes_follow_one_and_resume_across_counts(tmp_path):
     _same(one, _train(config, tmp_path / "2then1", 1, 3))
     _train(config, tmp_path / "1then2", 1, 2)
     _same(one, _train(config, tmp_path / "1then2", 2, 3))
+
+
+@pytest.mark.parametrize(
+    "env, message",
+    [({"WORLD_SIZE": "2"}, "MASTER_ADDR and MASTER_PORT"), ({"WORLD_SIZE": "two"}, "WORLD_SIZE")],
+)
+def test_incomplete_launch_environment_is_refused(monkeypatch, env, message):
+    """A process group the environment only half describes is an error, not a hang."""
+    from polmlip.errors import InputError
+    from polmlip.train.parallel import init_from_environment
+
+    for name in ("MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(InputError, match=message):
+        init_from_environment()

@@ -21,6 +21,8 @@ from typing import Dict, Iterable, List, Mapping, Sequence
 import torch
 import torch.distributed as dist
 
+from ..errors import InputError
+
 
 class Processes:
     """The processes of one training run: ``rank`` of ``world`` (1 when not distributed)."""
@@ -93,13 +95,27 @@ class Processes:
 
 
 def init_from_environment(device: str = "cpu") -> Processes:
-    """Join the process group a launcher describes (``torchrun`` sets ``WORLD_SIZE``,
-    ``RANK``, ``LOCAL_RANK``, ``MASTER_ADDR`` and ``MASTER_PORT``); one process without it.
+    """Join the process group the environment describes: ``WORLD_SIZE``, ``RANK``,
+    ``LOCAL_RANK``, ``MASTER_ADDR`` and ``MASTER_PORT``, as ``torchrun`` sets them (under
+    ``srun`` or ``mpirun`` the user sets them from the launcher's variables,
+    docs/workflows.md). One process without ``WORLD_SIZE``: other launchers' variables alone
+    never start a group, so a batch script's ``SLURM_NTASKS`` cannot hang a serial run.
 
     ``device``: the training device setting; ``cuda`` uses NCCL and ``cuda:LOCAL_RANK``.
     """
-    world = int(os.environ.get("WORLD_SIZE", "1"))
+    text = os.environ.get("WORLD_SIZE", "1")
+    try:
+        world = int(text)
+    except ValueError:
+        raise InputError(f"WORLD_SIZE={text!r} is not a number of processes") from None
     if world > 1 and dist.is_available() and not dist.is_initialized():
+        missing = [k for k in ("MASTER_ADDR", "MASTER_PORT") if k not in os.environ]
+        if missing:
+            raise InputError(
+                f"{world} training processes were launched, but {' and '.join(missing)} "
+                "is not set: export MASTER_ADDR (the host of rank 0) and MASTER_PORT (a free "
+                "port), or launch with torchrun, which sets them"
+            )
         cuda = str(device).startswith("cuda")
         if cuda:
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
