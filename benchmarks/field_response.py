@@ -17,7 +17,9 @@ Variants, one change at a time from the demo's recipe (its architecture: 8 chann
 * ``demo``: energies, forces, dipoles and Born charges, half the frames under a field;
 * ``+alpha``: the same and the polarizability labels;
 * ``zero-field``: the demo's labels on the same geometries, all at zero field;
-* ``zero-field+alpha``: that and the polarizability labels.
+* ``zero-field+alpha``: that and the polarizability labels;
+* ``+alpha, 3×3 α``: ``+alpha`` with a 3×3 polarizability head per atom (``anisotropic_alpha``,
+  which needs lmax 2) instead of a scalar one.
 
 Measured on the test clusters, at fixed nuclei: the share of the field-induced change of the
 dipole and of the forces that the model captures (projection Σ Δx·Δx_ref / Σ |Δx_ref|², and
@@ -66,7 +68,10 @@ VARIANTS = {
     "+alpha": dict(field=True, alpha=True),
     "zero-field": dict(field=False, alpha=False),
     "zero-field+alpha": dict(field=False, alpha=True),
+    "+alpha, 3×3 α": dict(field=True, alpha=True, model={"lmax": 2, "anisotropic_alpha": True}),
 }
+#: the models whose Raman spectra are compared with GFN2-xTB's
+RAMAN_MODELS = ("+alpha", "+alpha, 3×3 α")
 
 
 def make_data(n_train: int, n_test: int, fresh: bool) -> dict:
@@ -155,7 +160,7 @@ def train_variant(name: str, data: dict, epochs: int, folder: pathlib.Path) -> t
     )
     run = parse_config(
         {
-            "model": dict(DEMO_MODEL, elements=["H", "O"]),
+            "model": dict(DEMO_MODEL, elements=["H", "O"], **spec.get("model", {})),
             "data": {"train": str(train_file), "val_fraction": 0.1},
             "training": training,
         }
@@ -210,7 +215,17 @@ def evaluate(model_path: pathlib.Path, test: list) -> dict:
     out["alpha_mae"] = float(np.abs(pred - ref).mean())
     out["alpha_ratio"] = _projection(pred, ref)[0]
     out["alpha_by_size"] = {n: float(np.mean(v)) for n, v in sorted(per_molecule.items())}
+    # the anisotropy: the traceless part α − (tr α / 3) I, which the Raman VH spectrum sees
+    p3, r3 = pred.reshape(-1, 3, 3), ref.reshape(-1, 3, 3)
+    p_t, r_t = _traceless(p3).reshape(-1), _traceless(r3).reshape(-1)
+    out["alpha_aniso_r"] = float(np.corrcoef(p_t, r_t)[0, 1])
+    out["alpha_aniso_ratio"] = _projection(p_t, r_t)[0]
     return out
+
+
+def _traceless(alpha: np.ndarray) -> np.ndarray:
+    """(n, 3, 3) → α − (tr α / 3) I."""
+    return alpha - np.trace(alpha, axis1=1, axis2=2)[:, None, None] / 3.0 * np.eye(3)
 
 
 def xtb_trajectory(steps: int, every: int) -> list:
@@ -254,7 +269,7 @@ def xtb_trajectory(steps: int, every: int) -> list:
     return frames
 
 
-def raman_comparison(model_path: pathlib.Path, frames: list, dt: float) -> dict:
+def raman_comparison(model_path: pathlib.Path, frames: list, dt: float, name: str) -> dict:
     """Raman spectra from the model's α and GFN2-xTB's α on the same frames."""
     calc = PolMLIPCalculator(str(model_path))
     model_alpha = raman.trajectory_polarizability(frames, calc, progress=False)
@@ -274,7 +289,8 @@ def raman_comparison(model_path: pathlib.Path, frames: list, dt: float) -> dict:
             "bands_xtb": raman.band_positions(wn, ref[name]),
             "overlap": raman.spectral_overlap(model[name], ref[name]),
         }
-    raman.write_raman(CACHE / "raman_model", wn, model, {"source": "model"})
+    tag = name.replace(" ", "").replace(",", "_").replace("×", "x").replace("+", "")
+    raman.write_raman(CACHE / f"raman_model_{tag}", wn, model, {"source": f"model {name}"})
     raman.write_raman(CACHE / "raman_xtb", wn, ref, {"source": "GFN2-xTB"})
     return out
 
@@ -295,8 +311,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="tiny data and training")
     parser.add_argument("--no-write", action="store_true", help="do not update the docs")
     parser.add_argument("--fresh", action="store_true", help="redo the cached data and models")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     args = parser.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
     n_train, n_test, epochs, md_steps = (16, 4, 3, 200) if args.quick else (120, 30, 30, 4000)
     global CACHE
@@ -310,7 +327,10 @@ def main() -> None:
         print(name, json.dumps(results[name]), flush=True)
     every = 4
     trajectory = xtb_trajectory(md_steps, every)
-    ramans = raman_comparison(CACHE / "+alpha" / "model.pt", trajectory, 0.5 * every)
+    ramans = {
+        name: raman_comparison(CACHE / name / "model.pt", trajectory, 0.5 * every, name)
+        for name in RAMAN_MODELS
+    }
     print("raman", json.dumps(ramans), flush=True)
     eps = {name: bulk_epsilon_infinity(CACHE / name / "model.pt") for name in VARIANTS}
     print("epsilon_infinity", eps, flush=True)
@@ -323,6 +343,7 @@ def main() -> None:
 
 def report(results, minutes, ramans, eps, n_train, n_test, epochs, seconds) -> str:
     """The docs/validation.md section."""
+    first = next(iter(ramans.values()))
     lines = [
         "## Electronic response: field-induced dipoles, α and Raman",
         "",
@@ -340,14 +361,15 @@ def report(results, minutes, ramans, eps, n_train, n_test, epochs, seconds) -> s
         "",
         "| model | labels | dipole captured, 0.26 V/Å (cos) | 0.51 V/Å (cos) | forces "
         "captured, 0.26 V/Å (cos) | 0.51 V/Å (cos) | α r | α MAE [e·Å²/V] | α model/xTB | "
-        "train [min] |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "traceless α r | traceless α model/xTB | train [min] |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     labels = {
         "demo": "E, F, μ, Z*; half under a field",
         "+alpha": "E, F, μ, Z*, α; half under a field",
         "zero-field": "E, F, μ, Z*; zero field",
         "zero-field+alpha": "E, F, μ, Z*, α; zero field",
+        "+alpha, 3×3 α": "E, F, μ, Z*, α; half under a field; lmax 2, 3×3 α head",
     }
     for name, r in results.items():
         cells = []
@@ -357,7 +379,8 @@ def report(results, minutes, ramans, eps, n_train, n_test, epochs, seconds) -> s
                 cells.append(f"{100 * share:.0f} % ({cos:.2f})")
         lines.append(
             f"| {name} | {labels[name]} | " + " | ".join(cells) + f" | {r['alpha_r']:.3f} | "
-            f"{r['alpha_mae']:.4f} | {r['alpha_ratio']:.2f} | {minutes[name]:.1f} |"
+            f"{r['alpha_mae']:.4f} | {r['alpha_ratio']:.2f} | {r['alpha_aniso_r']:.3f} | "
+            f"{r['alpha_aniso_ratio']:.2f} | {minutes[name]:.1f} |"
         )
     lines += [
         "",
@@ -370,20 +393,21 @@ def report(results, minutes, ramans, eps, n_train, n_test, epochs, seconds) -> s
         + ".",
         "",
         "Raman spectra of one GFN2-xTB NVE run of a 4-water cluster (300 K start, 0.5 fs steps, "
-        f"{ramans['frames']} frames {ramans['dt_fs']:g} fs apart), from the +alpha model's α "
-        "and from GFN2-xTB's α on the same frames (`polmlip.workflows.raman`, reduced spectra; "
-        "the trajectory is the reference method's, so only α differs):",
+        f"{first['frames']} frames {first['dt_fs']:g} fs apart), from a model's α and from "
+        "GFN2-xTB's α on the same frames (`polmlip.workflows.raman`, reduced spectra; the "
+        "trajectory is the reference method's, so only α differs):",
         "",
-        "| spectrum | bend model / xTB [cm⁻¹] | stretch model / xTB [cm⁻¹] | overlap |",
-        "|---|---:|---:|---:|",
+        "| model | spectrum | bend model / xTB [cm⁻¹] | stretch model / xTB [cm⁻¹] | overlap |",
+        "|---|---|---:|---:|---:|",
     ]
-    for name in ("isotropic", "anisotropic", "polarized"):
-        s = ramans[name]
-        bm, bx = s["bands_model"], s["bands_xtb"]
-        lines.append(
-            f"| {name} | {bm['bend']:.0f} / {bx['bend']:.0f} | {bm['stretch']:.0f} / "
-            f"{bx['stretch']:.0f} | {s['overlap']:.3f} |"
-        )
+    for model_name, raman_result in ramans.items():
+        for name in ("isotropic", "anisotropic", "polarized"):
+            s = raman_result[name]
+            bm, bx = s["bands_model"], s["bands_xtb"]
+            lines.append(
+                f"| {model_name} | {name} | {bm['bend']:.0f} / {bx['bend']:.0f} | "
+                f"{bm['stretch']:.0f} / {bx['stretch']:.0f} | {s['overlap']:.3f} |"
+            )
     lines += [
         "",
         "ε∞ of a periodic 64-molecule water box at 1 g/cm³ from the model's polarizability "

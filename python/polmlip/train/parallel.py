@@ -87,6 +87,12 @@ class Processes:
         if self.active:
             dist.barrier()
 
+    def finish(self) -> None:
+        """Leave the process group (at the end of a run)."""
+        if self.active and dist.is_initialized():
+            dist.destroy_process_group()
+            self.active = False
+
     def _comm_device(self) -> torch.device:
         backend = dist.get_backend()
         if backend == "nccl":

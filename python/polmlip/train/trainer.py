@@ -97,6 +97,7 @@ class Trainer:
         """Release the output folder (also done when the process ends)."""
         if self.lock is not None:
             self.lock.release()
+        self.procs.finish()
 
     def _build(self) -> None:
         """Model (initialised from the data), optimiser, schedule and EMA for ``run.model``."""
