@@ -11,6 +11,7 @@ import time
 
 import ase.io
 import numpy as np
+import pytest
 import yaml
 
 from polmlip.train.config import parse_config
@@ -104,3 +105,25 @@ def test_metrics_csv_survives_kill_9(tmp_path):
         assert all(row[c] != "" for c in row), row
     history = json.loads((tmp_path / "run" / "history.json").read_text())
     assert len(history) in (len(rows), len(rows) + 1)
+
+
+def test_tensorboard_scalars_or_a_clear_error(tmp_path):
+    """training.tensorboard writes the epoch rows as scalars when tensorboard is installed;
+    without it, training is refused before any file is written."""
+    import importlib.util
+
+    from polmlip.errors import InputError
+
+    _data(tmp_path / "data.xyz")
+    settings = _settings(tmp_path, 1)
+    settings["training"]["tensorboard"] = True
+    run = parse_config(settings)
+    if importlib.util.find_spec("tensorboard") is None:
+        with pytest.raises(InputError, match="pip install tensorboard"):
+            Trainer(run, progress=False)
+        assert not (tmp_path / "run").exists()
+        return
+    trainer = Trainer(run, progress=False)
+    trainer.train()
+    trainer.close()
+    assert list((tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*"))

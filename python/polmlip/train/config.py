@@ -117,6 +117,9 @@ class TrainingConfig:
         device: ``cpu``, ``cuda`` or ``cuda:N``.
         checkpoint_every: epochs between checkpoints (the last epoch always writes one).
         max_frames: read at most this many frames of the training file.
+        tensorboard: also write every epoch's metrics.csv row as TensorBoard scalars to
+            ``output/tensorboard`` (needs the ``tensorboard`` package, which polmlip does
+            not install).
     """
 
     output: str = "runs/polmlip"
@@ -142,6 +145,7 @@ class TrainingConfig:
     device: str = "cpu"
     checkpoint_every: int = 1
     max_frames: Optional[int] = None
+    tensorboard: bool = False
 
     def validate(self) -> None:
         check_fields(self, "training", _TRAINING_RULES)

@@ -19,6 +19,7 @@ from typing import Dict, List, Mapping
 import torch
 
 from ..data.targets import TARGETS
+from ..errors import InputError
 from ..fileio import write_text
 from .parallel import reduce_sums
 
@@ -105,3 +106,36 @@ def progress_text(row: Mapping[str, float]) -> Dict[str, str]:
         if key in row:
             out[label] = f"{scale * row[key]:.3g} {unit}"
     return out
+
+
+class TensorBoardLog:
+    """Every history row as TensorBoard scalars (``epoch`` is the step), in ``folder``.
+
+    Raises :class:`~polmlip.errors.InputError` when the ``tensorboard`` package is missing
+    (polmlip does not depend on it)."""
+
+    def __init__(self, folder: pathlib.Path) -> None:
+        self.writer = summary_writer_class()(log_dir=str(folder))
+
+    def add(self, row: Mapping[str, float]) -> None:
+        step = int(row["epoch"])
+        for name, value in row.items():
+            if name != "epoch":
+                self.writer.add_scalar(name, float(value), step)
+        self.writer.flush()
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def summary_writer_class():
+    """TensorBoard's ``SummaryWriter``, or an :class:`~polmlip.errors.InputError` that says
+    how to install it."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise InputError(
+            "training.tensorboard needs the tensorboard package (pip install tensorboard); "
+            "metrics.csv has the same numbers"
+        ) from None
+    return SummaryWriter

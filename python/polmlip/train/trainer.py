@@ -23,7 +23,13 @@ from ..model.polmlip import PolMLIP
 from .config import RunConfig
 from .ema import EMA
 from .loss import random_directions, residuals, weighted_loss
-from .metrics import ErrorAccumulator, progress_text, write_metrics_csv
+from .metrics import (
+    ErrorAccumulator,
+    TensorBoardLog,
+    progress_text,
+    summary_writer_class,
+    write_metrics_csv,
+)
 from .orient import orient_multipoles, sign_is_determined
 from .parallel import Processes, global_counts, init_from_environment
 from .prepare import (
@@ -50,6 +56,8 @@ class Trainer:
         run.validate()
         self.run = run
         self.cfg = run.training
+        if self.cfg.tensorboard:
+            summary_writer_class()  # before any file: refuse early when it is missing
         self.out = pathlib.Path(self.cfg.output)
         if self.out.exists() and not self.out.is_dir():
             raise InputError(
@@ -83,9 +91,12 @@ class Trainer:
         # last, so that bad input above leaves no trace: a writable folder, one writer (the
         # first process of a data-parallel run writes for all)
         self.lock = None
+        self.tensorboard: Optional[TensorBoardLog] = None
         if self.procs.main:
             check_output(self.out, "results", folder=True)
             self.lock = FolderLock(self.out)
+            if self.cfg.tensorboard:
+                self.tensorboard = TensorBoardLog(self.out / "tensorboard")
         self.procs.barrier()
 
     @property
@@ -97,6 +108,8 @@ class Trainer:
         """Release the output folder (also done when the process ends)."""
         if self.lock is not None:
             self.lock.release()
+        if self.tensorboard is not None:
+            self.tensorboard.close()
         self.procs.finish()
 
     def _build(self) -> None:
@@ -314,6 +327,8 @@ class Trainer:
                 _atomic_save(self.state(), self.out / "checkpoint.pt")
             if self.writes:
                 self.write_history()
+            if self.tensorboard is not None:
+                self.tensorboard.add(row)
             bar.set_postfix(progress_text(row))
             bar.update(1)
         bar.close()
