@@ -283,11 +283,11 @@ def raman_comparison(model_path: pathlib.Path, frames: list, dt: float, name: st
     wn, model = raman.raman_spectra(model_alpha, dt)
     _, ref = raman.raman_spectra(xtb_alpha, dt)
     out = {"frames": len(frames), "dt_fs": dt}
-    for name in ("isotropic", "anisotropic", "polarized"):
-        out[name] = {
-            "bands_model": raman.band_positions(wn, model[name]),
-            "bands_xtb": raman.band_positions(wn, ref[name]),
-            "overlap": raman.spectral_overlap(model[name], ref[name]),
+    for spectrum in ("isotropic", "anisotropic", "polarized"):
+        out[spectrum] = {
+            "bands_model": raman.band_positions(wn, model[spectrum]),
+            "bands_xtb": raman.band_positions(wn, ref[spectrum]),
+            "overlap": raman.spectral_overlap(model[spectrum], ref[spectrum]),
         }
     tag = name.replace(" ", "").replace(",", "_").replace("×", "x").replace("+", "")
     raman.write_raman(CACHE / f"raman_model_{tag}", wn, model, {"source": f"model {name}"})
@@ -337,7 +337,8 @@ def main() -> None:
     text = report(results, minutes, ramans, eps, n_train, n_test, epochs, time.perf_counter() - t0)
     print(text)
     if not args.no_write and not args.quick:
-        replace_section(DOC, "## Electronic response: field-induced dipoles, α and Raman", text)
+        title, _, body = text.partition("\n")
+        replace_section(DOC, title.removeprefix("## "), body.strip())
         print(f"wrote {DOC}")
 
 

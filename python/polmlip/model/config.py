@@ -70,7 +70,9 @@ class ModelConfig:
         channels, lmax, num_layers, num_basis, radial_hidden: network size (lmax ≤ 2).
         avg_neighbors: typical neighbour count (normalises messages).
         charges, dipoles, quadrupoles: latent permanent multipole heads.
-        induced_charges, induced_dipoles: response heads; anisotropic_alpha: 3×3 α.
+        induced_charges, induced_dipoles: response heads; anisotropic_alpha: a 3×3 α per
+            atom (needs lmax 2) instead of a scalar one, for the anisotropy of the
+            polarizability that Raman spectra need (docs/workflows.md, ``polmlip raman``).
         charge_conservation: how Σq is kept at the frame's total charge Q (see
             ``docs/conventions.md``): ``"bond"`` (default) builds charges from antisymmetric
             bond-charge increments, so Born charges are local and defined in periodic cells;
