@@ -19,7 +19,10 @@ Variants, one change at a time from the demo's recipe (its architecture: 8 chann
 * ``zero-field``: the demo's labels on the same geometries, all at zero field;
 * ``zero-field+alpha``: that and the polarizability labels;
 * ``+alpha, 3×3 α``: ``+alpha`` with a 3×3 polarizability head per atom (``anisotropic_alpha``,
-  which needs lmax 2) instead of a scalar one.
+  which needs lmax 2) instead of a scalar one;
+* ``+alpha, heads ×10``: ``+alpha`` with the induced-charge and induced-dipole heads'
+  normalisation (their typical magnitudes κ = 0.01 e/V, α = 0.02 e·Å²/V at a softplus of one)
+  ten times larger.
 
 Measured on the test clusters, at fixed nuclei: the share of the field-induced change of the
 dipole and of the forces that the model captures (projection Σ Δx·Δx_ref / Σ |Δx_ref|², and
@@ -69,6 +72,7 @@ VARIANTS = {
     "zero-field": dict(field=False, alpha=False),
     "zero-field+alpha": dict(field=False, alpha=True),
     "+alpha, 3×3 α": dict(field=True, alpha=True, model={"lmax": 2, "anisotropic_alpha": True}),
+    "+alpha, heads ×10": dict(field=True, alpha=True, head_scale=10.0),
 }
 #: the models whose Raman spectra are compared with GFN2-xTB's
 RAMAN_MODELS = ("+alpha", "+alpha, 3×3 α")
@@ -167,6 +171,9 @@ def train_variant(name: str, data: dict, epochs: int, folder: pathlib.Path) -> t
     )
     t0 = time.perf_counter()
     trainer = Trainer(run, progress=False)
+    if "head_scale" in spec:  # the response heads' typical magnitudes (κ, α) times a factor
+        trainer.model.heads.kappa_scale *= spec["head_scale"]
+        trainer.model.heads.alpha_scale *= spec["head_scale"]
     trainer.train()
     minutes = (time.perf_counter() - t0) / 60
     export_model(trainer.best_model().eval(), model_path)
@@ -371,6 +378,7 @@ def report(results, minutes, ramans, eps, n_train, n_test, epochs, seconds) -> s
         "zero-field": "E, F, μ, Z*; zero field",
         "zero-field+alpha": "E, F, μ, Z*, α; zero field",
         "+alpha, 3×3 α": "E, F, μ, Z*, α; half under a field; lmax 2, 3×3 α head",
+        "+alpha, heads ×10": "as +alpha; the κ and α heads' scales ×10 (0.1 e/V, 0.2 e·Å²/V)",
     }
     for name, r in results.items():
         cells = []

@@ -81,6 +81,9 @@ class MultipoleHeads(torch.nn.Module):
         # per-element charge baseline of bond conservation (e), geometry-independent
         self.element_charge = torch.nn.Parameter(torch.zeros(num_species))
         self.n_scalar = n_scalar
+        # typical magnitudes of κ (e/V) and of the scalar α (e·Å²/V) at a softplus of one
+        self.kappa_scale = 0.01
+        self.alpha_scale = 0.02
 
     def forward(self, data: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
         y = self.linear(data[keys.NODE_FEATURES])
@@ -94,11 +97,13 @@ class MultipoleHeads(torch.nn.Module):
         sign = self.multipole_sign.to(y.dtype)
         out[keys.BASELINE_CHARGES] = self.element_charge.to(y.dtype)[data[keys.SPECIES]] * sign
         if self.induced_charges:
-            out[keys.CHARGE_SUSCEPTIBILITY] = 0.01 * torch.nn.functional.softplus(s[:, k])
+            out[keys.CHARGE_SUSCEPTIBILITY] = self.kappa_scale * torch.nn.functional.softplus(
+                s[:, k]
+            )
             k += 1
         iso_alpha = torch.zeros_like(s[:, 0])
         if self.induced_dipoles:
-            iso_alpha = 0.02 * torch.nn.functional.softplus(s[:, k])
+            iso_alpha = self.alpha_scale * torch.nn.functional.softplus(s[:, k])
             k += 1
         pos = self.n_scalar
         if self.dipoles:
