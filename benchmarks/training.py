@@ -43,6 +43,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from report import replace_section  # noqa: E402
 
+from polmlip.fileio import read_checkpoint  # noqa: E402
 from polmlip.train.config import load_config  # noqa: E402
 from polmlip.train.prepare import fit_energy_shifts  # noqa: E402
 from polmlip.train.trainer import Trainer  # noqa: E402
@@ -124,18 +125,9 @@ def spice_run(processes: int, epochs: int) -> dict:
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
     history = json.loads((folder / "history.json").read_text())
-    frames = round(len(yaml_frames(SPICE_DATA)) * (1 - recipe["data"]["val_fraction"]))
+    # the training frame count the run itself recorded (after its validation split)
+    frames = read_checkpoint(folder / "checkpoint.pt")["data"]["frames"]["training"]
     return {"history": history, "frames": frames}
-
-
-def yaml_frames(path: pathlib.Path) -> list:
-    """The frame count of an extxyz file (its atom-count lines)."""
-    lines = path.read_text().splitlines()
-    starts, k = [], 0
-    while k < len(lines):
-        starts.append(k)
-        k += int(lines[k]) + 2
-    return starts
 
 
 def spice_section(epochs: int) -> str:
