@@ -24,6 +24,11 @@ class InputError(PolmlipError, ValueError):
     """Invalid user input (positions, cell, model file, configuration...)."""
 
 
+class TrainingDiverged(PolmlipError):
+    """A training step gave a non-finite loss or gradient (stopped before it could change
+    the weights)."""
+
+
 def _extract_message(text: str) -> str | None:
     """Find the ``polmlip: ...`` message inside a (TorchScript) error text.
 

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import pathlib
@@ -21,6 +22,9 @@ from typing import Any, Callable, Dict, Iterable, Optional
 
 from .errors import InputError
 from .keys import METADATA_FILE
+
+#: bytes read from each end of a data file for its fingerprint (big files stay cheap)
+FINGERPRINT_BYTES = 1 << 20
 
 #: What each role is, in messages.
 ROLE_NAMES = {
@@ -207,3 +211,15 @@ def read_checkpoint(path) -> Dict[str, Any]:
     if not isinstance(state, dict) or any(k not in state for k in needed):
         raise InputError(f"{str(path)!r} is a torch file but not a polmlip training checkpoint")
     return state
+
+
+def fingerprint(path: pathlib.Path) -> str:
+    """sha256 of a file's size and its first and last FINGERPRINT_BYTES bytes."""
+    size = path.stat().st_size
+    digest = hashlib.sha256(str(size).encode())
+    with open(path, "rb") as f:
+        digest.update(f.read(FINGERPRINT_BYTES))
+        if size > FINGERPRINT_BYTES:
+            f.seek(max(FINGERPRINT_BYTES, size - FINGERPRINT_BYTES))
+            digest.update(f.read())
+    return digest.hexdigest()[:16]

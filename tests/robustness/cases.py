@@ -157,6 +157,29 @@ def _truncated(work: pathlib.Path, name: str) -> None:
     (work / name).write_text("\n".join(lines[:-3]) + "\n")
 
 
+def _frame_set(work: pathlib.Path, source: str, name: str, damage: str = "") -> None:
+    """``name``: ``source`` written by ``polmlip preprocess``; ``damage``: ``array`` (an
+    array replaced by one of another shape) or ``version`` (a manifest of another version)."""
+    import json
+
+    from polmlip.data.store import MANIFEST, preprocess
+
+    preprocess(work / source, work / name, 3.5, progress=False)
+    if damage == "array":
+        np.save(work / name / "positions.npy", np.zeros((2, 3)))
+    elif damage == "version":
+        manifest = json.loads((work / name / MANIFEST).read_text())
+        manifest["version"] = 0
+        (work / name / MANIFEST).write_text(json.dumps(manifest))
+
+
+def _frames_config(work: pathlib.Path, name: str, **data) -> None:
+    """bad.yaml: the workspace's config training from frame set ``name`` (and ``data``)."""
+    cfg = yaml.safe_load((work / "cfg.yaml").read_text())
+    cfg["data"].update(train=name, **data)
+    (work / "bad.yaml").write_text(yaml.safe_dump(cfg))
+
+
 #: lock files held open by ``_busy_folder`` for the rest of the test process
 _HELD: list = []
 
@@ -578,6 +601,94 @@ CASES = [
         r"cannot read 'cut\.xyz': frame 7 \(counting from 0\) is truncated or malformed",
         ["train", "bad.yaml", "--quiet"],
         lambda w: (_truncated(w, "cut.xyz"), config_with("data", "train", "cut.xyz")(w)),
+    ),
+    # preprocess: every frame checked as training checks it, nothing left on failure
+    Case(
+        "preprocess-nan-frame",
+        "cli",
+        "`polmlip preprocess` of a file whose frame 1 has a NaN energy",
+        r"'nan\.xyz', frame 1 \(counting from 0\): energy contains NaN or inf",
+        ["preprocess", "nan.xyz", "-o", "nan.frames", "--quiet"],
+        lambda w: _edited_frames(w, "nan.xyz", 1, "nan"),
+    ),
+    Case(
+        "preprocess-overlap-frame",
+        "cli",
+        "`polmlip preprocess` of a file with overlapping atoms in frame 3",
+        r"'overlap\.xyz', frame 3 \(counting from 0\): atoms 0 and 1 overlap",
+        ["preprocess", "overlap.xyz", "-o", "overlap.frames", "--quiet"],
+        lambda w: _edited_frames(w, "overlap.xyz", 3, "overlap"),
+    ),
+    Case(
+        "preprocess-truncated",
+        "cli",
+        "`polmlip preprocess` of a file cut off in its last frame",
+        r"cannot read 'cut\.xyz': frame 7 \(counting from 0\) is truncated or malformed",
+        ["preprocess", "cut.xyz", "-o", "cut.frames", "--quiet"],
+        lambda w: _truncated(w, "cut.xyz"),
+    ),
+    Case(
+        "preprocess-output-exists",
+        "cli",
+        "`polmlip preprocess -o` onto an existing folder",
+        r"'run' exists; give a new name",
+        ["preprocess", "train.xyz", "-o", "run", "--quiet"],
+    ),
+    Case(
+        "preprocess-data-missing",
+        "cli",
+        "`polmlip preprocess` of a file that does not exist",
+        r"data file 'nope\.xyz' does not exist",
+        ["preprocess", "nope.xyz", "-o", "nope.frames", "--quiet"],
+    ),
+    Case(
+        "preprocess-cutoff-negative",
+        "cli",
+        "`polmlip preprocess --cutoff -1`",
+        r"the cutoff must be a positive number of Å",
+        ["preprocess", "train.xyz", "-o", "t.frames", "--cutoff", "-1", "--quiet"],
+    ),
+    Case(
+        "train-frames-other-keys",
+        "cli",
+        "training from a frame set with `data.keys` other than those it was made with",
+        r"'train\.frames' was preprocessed with keys .* these settings apply when the set is "
+        r"made",
+        ["train", "bad.yaml", "--quiet"],
+        lambda w: (
+            _frame_set(w, "train.xyz", "train.frames"),
+            _frames_config(w, "train.frames", keys={"forces": "force"}),
+        ),
+    ),
+    Case(
+        "train-frames-unknown-element",
+        "cli",
+        "training an H, O model from a frame set of NaCl",
+        r"'nacl\.frames': element\(s\) \['Cl', 'Na'\] are not known to this model",
+        ["train", "bad.yaml", "--quiet"],
+        lambda w: (
+            _frame_set(w, "nacl.xyz", "nacl.frames"),
+            _frames_config(w, "nacl.frames", validation="train.xyz"),
+        ),
+    ),
+    Case(
+        "train-frames-damaged",
+        "cli",
+        "a frame set one of whose arrays no longer matches its manifest",
+        r"positions\.npy holds .* the set is damaged",
+        ["train", "bad.yaml", "--quiet"],
+        lambda w: (
+            _frame_set(w, "train.xyz", "train.frames", "array"),
+            _frames_config(w, "train.frames"),
+        ),
+    ),
+    Case(
+        "evaluate-frames-old-version",
+        "cli",
+        "`polmlip evaluate` of a frame set of another format version",
+        r"frame set of format 'polmlip-frames' version 0; this polmlip reads",
+        ["evaluate", "run/model.pt", "train.frames"],
+        lambda w: _frame_set(w, "train.xyz", "train.frames", "version"),
     ),
     Case(
         "train-folder-busy",

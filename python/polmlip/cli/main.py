@@ -14,11 +14,12 @@ from typing import List, Optional
 from ..errors import InputError, PolmlipError
 from ..fileio import check_output, file_role, read_checkpoint, write_text
 from ..keys import BEC_LAYOUTS
-from . import datagen, ir, lo_to, raman
+from . import datagen, ir, lo_to, preprocess, raman
 from .args import finite_floats, positive_int
 
 EPILOG = """examples:
   polmlip datagen water-clusters -n 200 -o train.xyz  # GFN2-xTB reference data
+  polmlip preprocess big.xyz -o big.frames      # on-disk frame set for large data
   polmlip train examples/train_water.yaml        # train, writes runs/<name>/{model.pt,*.png}
   polmlip evaluate runs/water/model.pt data.xyz  # MAE/RMSE table + parity plots
   polmlip export runs/water/checkpoint.pt -o model.pt
@@ -72,6 +73,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     import torch
 
     from ..data.dataset import DataKeys, build_dataset, read_frames
+    from ..data.store import FrameStore, StoredGraphs, is_frame_store
     from ..export.adapter import ExportedAsModel
     from ..export.io import load_exported
     from ..train.evaluate import collect, format_table, metrics_table, parity_plots
@@ -80,17 +82,22 @@ def _evaluate(args: argparse.Namespace) -> int:
     keys_cfg = DataKeys.from_dict(_json_mapping(args.keys, "--keys")) if args.keys else DataKeys()
     module, meta = load_exported(args.model)
     dtype = getattr(torch, meta["dtype"])
-    frames = read_frames(args.data)
-    graphs = build_dataset(
-        frames,
-        meta["elements"],
-        meta["cutoff"],
-        keys_cfg,
-        ("energy",),
-        dtype,
-        args.bec_layout,
-        source=repr(str(args.data)),
-    )
+    if is_frame_store(args.data):
+        store = FrameStore(args.data)
+        store.check_read_settings(keys_cfg, args.bec_layout, "--keys and --bec-layout")
+        indices = range(store.frames)
+        graphs = StoredGraphs(store, indices, meta["elements"], meta["cutoff"], dtype)
+    else:
+        graphs = build_dataset(
+            read_frames(args.data),
+            meta["elements"],
+            meta["cutoff"],
+            keys_cfg,
+            ("energy",),
+            dtype,
+            args.bec_layout,
+            source=repr(str(args.data)),
+        )
     pairs = collect(ExportedAsModel(module), graphs)
     rows = metrics_table(pairs)
     print(format_table(rows))
@@ -190,6 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     datagen.add_parser(sub)
+    preprocess.add_parser(sub)
     t = sub.add_parser(
         "train",
         help="train a model from a YAML config",
@@ -206,11 +214,12 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser(
         "evaluate",
         help="error table and parity plots of a model on data",
-        description="Evaluate an exported model on an extxyz file: MAE/RMSE of "
-        "every property present (energy per atom, forces, stress, dipole, BEC).",
+        description="Evaluate an exported model on an extxyz file or a frame set (polmlip "
+        "preprocess): MAE/RMSE of every property present (energy per atom, forces, stress, "
+        "dipole, BEC, polarizability).",
     )
     e.add_argument("model", help="exported model file (polmlip export / train output)")
-    e.add_argument("data", help="extxyz file")
+    e.add_argument("data", help="extxyz file, or a frame set written by polmlip preprocess")
     e.add_argument("--output", default="evaluation", help="folder for plots (default: %(default)s)")
     e.add_argument("--keys", help='JSON mapping of property names, e.g. \'{"forces": "force"}\'')
     e.add_argument(

@@ -130,27 +130,48 @@ def rotation_sum_rule_residual(positions: np.ndarray, bec: np.ndarray, dipole: n
     return total
 
 
-def check_bec_layout(targets: List[Dict[str, np.ndarray]], positions: List[np.ndarray]) -> None:
-    """Refuse Born charges that were read in the wrong :data:`BEC_LAYOUTS` order.
+class BecLayoutCheck:
+    """Refuses Born charges that were read in the wrong :data:`BEC_LAYOUTS` order, frame by
+    frame (:meth:`add`, then :meth:`check`), so that a set read in a stream is checked too.
 
     Uses the neutral, zero-field open frames that also have a dipole: if the transposed
     tensors satisfy the rotation sum rule far better than the tensors as read, the file
     stores the other layout, and training on it would fit the wrong physics silently.
     """
-    as_read, transposed = 0.0, 0.0
+
+    def __init__(self) -> None:
+        self.as_read = 0.0
+        self.transposed = 0.0
+        self.frames = 0
+
+    def add(self, targets: Dict[str, np.ndarray], positions: np.ndarray) -> None:
+        """One frame that can check the layout (neutral, no field, open, with Born charges)."""
+        self.frames += 1
+        if "bec" not in targets or "dipole" not in targets:
+            return
+        bec, dipole = targets["bec"], targets["dipole"]
+        self.as_read += rotation_sum_rule_residual(positions, bec, dipole)
+        self.transposed += rotation_sum_rule_residual(positions, bec.transpose(0, 2, 1), dipole)
+
+    def check(self) -> None:
+        """InputError if the frames added so far say the layout is the other one."""
+        as_read, transposed = self.as_read, self.transposed
+        if as_read > 3.0 * transposed and as_read > 0.05 * self.frames:
+            raise InputError(
+                "the Born charges in this file break the rotation sum rule as read "
+                f"(residual {as_read:.3g} e·Å over the frames) and satisfy it transposed "
+                f"({transposed:.3g} e·Å): the file stores them in the other order; set "
+                "data.bec_layout (or --bec-layout) to the one it uses, one of "
+                f"{list(BEC_LAYOUTS)}"
+            )
+
+
+def check_bec_layout(targets: List[Dict[str, np.ndarray]], positions: List[np.ndarray]) -> None:
+    """:class:`BecLayoutCheck` over the checkable frames' ``targets`` and ``positions``."""
+    check = BecLayoutCheck()
     for t, pos in zip(targets, positions):
-        if "bec" not in t or "dipole" not in t:
-            continue
-        as_read += rotation_sum_rule_residual(pos, t["bec"], t["dipole"])
-        transposed += rotation_sum_rule_residual(pos, t["bec"].transpose(0, 2, 1), t["dipole"])
-    if as_read > 3.0 * transposed and as_read > 0.05 * len(targets):
-        raise InputError(
-            "the Born charges in this file break the rotation sum rule as read "
-            f"(residual {as_read:.3g} e·Å over the frames) and satisfy it transposed "
-            f"({transposed:.3g} e·Å): the file stores them in the other order; set "
-            "data.bec_layout (or --bec-layout) to the one it uses, one of "
-            f"{list(BEC_LAYOUTS)}"
-        )
+        check.add(t, pos)
+    check.check()
 
 
 def _voigt_to_matrix(s: np.ndarray) -> np.ndarray:
@@ -189,7 +210,7 @@ def build_dataset(
     checked_positions: List[np.ndarray] = []
     for idx, atoms in enumerate(frames):
         try:
-            graph, targets, checkable = _frame_graph(
+            graph, targets, checkable = frame_graph(
                 atoms, elements, cutoff, keys, required, dtype, bec_layout
             )
         except InputError as exc:
@@ -202,9 +223,12 @@ def build_dataset(
     return out
 
 
-def _frame_graph(atoms, elements, cutoff, keys, required, dtype, bec_layout):
-    """(graph with its ``ref_`` targets, the targets, whether the frame can check the Born
-    charges' layout: neutral, no field, open, with Born charges)."""
+def frame_graph(atoms, elements, cutoff, keys, required, dtype, bec_layout):
+    """One frame read with ``keys``: (its graph with the ``ref_`` targets attached, the targets
+    as read (:func:`frame_targets`), whether the frame can check the Born charges' layout:
+    neutral, no field, open, with Born charges). InputError for a frame that breaks a rule
+    of :func:`frame_targets` or :func:`~polmlip.data.graph.atoms_to_graph`, or lacks one of
+    ``required``."""
     targets = frame_targets(atoms, keys, bec_layout)
     missing = [r for r in required if r not in targets]
     if missing:

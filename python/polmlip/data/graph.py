@@ -110,6 +110,17 @@ def atoms_to_graph(
     }
 
 
+def closest_pair(graph: Dict[str, torch.Tensor]) -> float:
+    """The shortest distance (Å) between two atoms of a frame (periodic images included);
+    inf for a frame without pairs within the cutoff."""
+    i, j = graph[keys.EDGE_INDEX]
+    if i.numel() == 0:
+        return float("inf")
+    pos = graph[keys.POSITIONS].double()
+    vec = pos[j] - pos[i] + graph[keys.EDGE_SHIFT].double() @ graph[keys.CELL][0].double()
+    return float(torch.linalg.norm(vec, dim=-1).min())
+
+
 def collate(graphs: List[Dict[str, torch.Tensor]]) -> Dict[str, torch.Tensor]:
     """Concatenate single-frame graphs into one batch (atoms stay contiguous per frame)."""
     out: Dict[str, torch.Tensor] = {}

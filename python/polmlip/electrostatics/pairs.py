@@ -16,6 +16,40 @@ def all_pairs(n: int, device: torch.device) -> torch.Tensor:
     return torch.stack([i[keep], j[keep]])
 
 
+def frame_pairs(batch: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
+    """Every ordered pair (i, j), i ≠ j, of two atoms of the same frame, over the frames
+    marked in ``frames``, as a (2, P) index tensor into ``batch``'s rows.
+
+    Args:
+        batch: (N,) frame of each atom; each frame's atoms are contiguous rows.
+        frames: (B,) bool, the frames whose pairs are wanted.
+
+    Pairs come frame by frame in :func:`all_pairs`' order (receiver-major, sources
+    ascending), so each receiver sums its sources in the same order as one frame alone.
+    """
+    atoms = torch.nonzero(frames[batch]).flatten()
+    if atoms.numel() == 0:
+        return torch.zeros((2, 0), dtype=torch.long, device=batch.device)
+    frame = batch[atoms]
+    counts = torch.bincount(frame, minlength=frames.shape[0])
+    starts = torch.cumsum(counts, 0) - counts  # first compacted row of each frame
+    per_receiver = counts[frame]  # sources (self included) of each receiver
+    total = int(per_receiver.sum())
+    receivers = torch.repeat_interleave(
+        torch.arange(atoms.numel(), device=batch.device), per_receiver
+    )
+    block_start = torch.repeat_interleave(
+        torch.cumsum(per_receiver, 0) - per_receiver, per_receiver
+    )
+    sources = (
+        torch.repeat_interleave(starts[frame], per_receiver)
+        + torch.arange(total, device=batch.device)
+        - block_start
+    )
+    keep = receivers != sources
+    return torch.stack([atoms[receivers[keep]], atoms[sources[keep]]])
+
+
 def pair_sum_fields(
     positions: torch.Tensor,
     edge_index: torch.Tensor,

@@ -35,7 +35,7 @@ from .comm import global_sum
 from .ewald import reciprocal_fields
 from .kernels import COULOMB, ERF, ERFC, SPLIT_REMAINDER
 from .multipoles import gaussian_self_terms, site_energies, traceless
-from .pairs import all_pairs, pair_sum_fields, real_space_pairs
+from .pairs import all_pairs, frame_pairs, pair_sum_fields, real_space_pairs
 from .pme import pme_fields
 from .tuning import KSpaceTuning
 
@@ -310,6 +310,35 @@ class MultipoleElectrostatics(torch.nn.Module):
         mu_n = mu[:n] if mu is not None else None
         th_n = theta[:n] if theta is not None else None
         return site_energies(q[:n], mu_n, th_n, phi, E, G), phi, E, G
+
+    def open_frames(
+        self,
+        positions: torch.Tensor,
+        batch: torch.Tensor,
+        frames: torch.Tensor,
+        q: torch.Tensor,
+        mu: Optional[torch.Tensor] = None,
+        theta: Optional[torch.Tensor] = None,
+        need_gradient: bool = True,
+    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """:meth:`forward` of many open frames at once: the direct sums of all pairs within
+        each frame marked in ``frames`` (B,) bool, in one pass (``batch`` (N,): each row's
+        frame, frames contiguous). Same units and returns as :meth:`forward`, for all N rows;
+        rows of unmarked frames are zero."""
+        cellmod.check_positions(positions)
+        if theta is not None:
+            theta = traceless(theta)
+            need_gradient = True
+        edges = frame_pairs(batch, frames)
+        vec = positions[edges[0]] - positions[edges[1]]
+        phi, E, G = pair_sum_fields(
+            positions, edges, vec, q, mu, theta, self.open_kernel, self.eta, need_gradient
+        )
+        ke = units.COULOMB
+        phi = ke * phi
+        E = ke * E
+        G = ke * G
+        return site_energies(q, mu, theta, phi, E, G), phi, E, G
 
     def _settings(
         self,

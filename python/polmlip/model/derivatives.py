@@ -154,7 +154,13 @@ class Derivatives(torch.nn.Module):
         if compute_stress:
             g1 = grads[1]
             virial = -g1 if g1 is not None else torch.zeros_like(strain)
-            volume = torch.abs(torch.linalg.det(data[keys.CELL]))
+            volume = torch.abs(torch.linalg.det(data[keys.CELL]))[:, None, None]
             data[keys.VIRIAL] = virial
-            data[keys.STRESS] = -virial / volume[:, None, None]
+            # open frames (no volume) have no stress: NaN there, by a where that keeps the
+            # gradient of a batch that mixes them with periodic frames finite (x/0 would put
+            # 0·inf = NaN into it even where the loss masks the open frames out)
+            periodic = volume > 0
+            safe = torch.where(periodic, volume, torch.ones_like(volume))
+            undefined = torch.full_like(virial, float("nan"))
+            data[keys.STRESS] = torch.where(periodic, -virial / safe, undefined)
         return data

@@ -1,4 +1,4 @@
-"""Electrostatics of the permanent multipoles, frame by frame."""
+"""Electrostatics of the permanent multipoles: open frames together, periodic frames one by one."""
 
 from typing import Dict, Optional, Tuple
 
@@ -63,7 +63,27 @@ class PermanentElectrostatics(torch.nn.Module):
         energy = torch.zeros(nframes, dtype=pos.dtype, device=pos.device)
         phi = torch.zeros(m, dtype=pos.dtype, device=pos.device)
         efield = torch.zeros((m, 3), dtype=pos.dtype, device=pos.device)
+        # open frames without ghost rows: their direct sums all at once (a batch of
+        # molecules costs one pass, not one pass per molecule)
+        together = torch.zeros_like(pbc) if with_ghosts else torch.logical_not(pbc)
+        if bool(together.any()):
+            local = batch[:n_local]
+            e_site, phi_o, e_o, _ = self.solver.open_frames(
+                pos[:n_local],
+                local,
+                together,
+                q[:n_local],
+                mu_all[:n_local] if mu_all is not None else None,
+                th_all[:n_local] if th_all is not None else None,
+                self.use_quadrupoles,
+            )
+            energy = energy.index_add(0, local, e_site)
+            rows = torch.nonzero(together[local]).flatten()
+            phi = phi.index_copy(0, rows, phi_o[rows])
+            efield = efield.index_copy(0, rows, e_o[rows])
         for b in range(nframes):
+            if bool(together[b]):
+                continue
             idx = torch.nonzero(batch[:n_local] == b).flatten()
             sites = idx
             if with_ghosts:  # local rows first, then this frame's ghost images

@@ -51,11 +51,14 @@ class DataConfig:
     """Where the data is and what it is called.
 
     Attributes:
-        train: extxyz file with training frames (relative to the configuration file).
-        validation: optional separate file of validation frames.
+        train: training frames (relative to the configuration file): an extxyz file (read
+            into memory), or a frame set written by ``polmlip preprocess`` (read lazily, for
+            data larger than memory).
+        validation: optional separate file (or frame set) of validation frames.
         val_fraction: share of ``train`` held out for validation (seeded) when no
             ``validation`` file is given.
-        keys: the names of the properties in the data files, e.g. ``{forces: force,
+        keys: the names of the properties in the data files (a frame set takes them when it
+            is made, ``polmlip preprocess --keys``), e.g. ``{forces: force,
             bec: xtb_bec}`` (a name or a list of names tried in order; settable: energy,
             forces, stress, dipole, polarization, bec, charges, polarizability,
             total_charge, external_field). A name that matches no frame is an error.

@@ -18,11 +18,13 @@ from __future__ import annotations
 
 from typing import Dict, List, Optional
 
+import numpy as np
 import torch
 
 from .. import keys
 from ..data.electronegativity import PAULING
 from ..data.graph import collate
+from ..data.store import StoredGraphs
 
 
 def sign_is_determined(
@@ -32,6 +34,13 @@ def sign_is_determined(
     polarization, BEC or atomic-charge targets that are in the loss (``weights[name] > 0``; with no
     ``weights`` every target present counts). Targets only present in the file, with
     zero weight, do not fix the sign."""
+    if isinstance(graphs, StoredGraphs):
+        if np.any(graphs.frame_values("external_field") != 0):
+            return True
+        return any(
+            graphs.has(name).any() and (weights is None or weights.get(name, 0.0) > 0)
+            for name in ("dipole", "polarization", "bec", "charges")
+        )
     for g in graphs:
         if bool((g[keys.EXTERNAL_FIELD] != 0).any()):
             return True

@@ -11,18 +11,17 @@
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import os
 import pathlib
 import socket
 import time
 from typing import Any, Dict, List, Optional
 
+from ..data.store import MANIFEST, is_frame_store
 from ..errors import InputError
+from ..fileio import fingerprint
 
 LOCK_NAME = ".polmlip-train.lock"
-#: bytes read from each end of a data file for its fingerprint (big files stay cheap)
-FINGERPRINT_BYTES = 1 << 20
 
 
 #: locks this process holds: lock file -> [descriptor, number of FolderLock objects]
@@ -76,16 +75,10 @@ class FolderLock:
         self.release()
 
 
-def _fingerprint(path: pathlib.Path) -> str:
-    """sha256 of a file's size and its first and last FINGERPRINT_BYTES bytes."""
-    size = path.stat().st_size
-    digest = hashlib.sha256(str(size).encode())
-    with open(path, "rb") as f:
-        digest.update(f.read(FINGERPRINT_BYTES))
-        if size > FINGERPRINT_BYTES:
-            f.seek(max(FINGERPRINT_BYTES, size - FINGERPRINT_BYTES))
-            digest.update(f.read())
-    return digest.hexdigest()[:16]
+def _record_file(path: pathlib.Path) -> pathlib.Path:
+    """The file that stands for data ``path``: itself, or the manifest of a frame set
+    (which records its source's fingerprint and its counts)."""
+    return path / MANIFEST if is_frame_store(path) else path
 
 
 def data_record(files: List[pathlib.Path], frames: Dict[str, int]) -> Dict[str, Any]:
@@ -93,7 +86,11 @@ def data_record(files: List[pathlib.Path], frames: Dict[str, int]) -> Dict[str, 
     counts (``frames``: training and validation)."""
     return {
         "files": [
-            {"name": str(f), "bytes": f.stat().st_size, "fingerprint": _fingerprint(f)}
+            {
+                "name": str(f),
+                "bytes": _record_file(f).stat().st_size,
+                "fingerprint": fingerprint(_record_file(f)),
+            }
             for f in files
         ],
         "frames": dict(frames),

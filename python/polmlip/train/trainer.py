@@ -16,7 +16,7 @@ from .. import keys
 from ..data.graph import collate
 from ..data.targets import TARGETS, derivatives_wanted
 from ..devices import resolve_device
-from ..errors import InputError
+from ..errors import InputError, TrainingDiverged
 from ..fileio import atomic_save, check_output, read_checkpoint, write_text
 from ..model.config import ModelConfig
 from ..model.polmlip import PolMLIP
@@ -260,6 +260,25 @@ class Trainer:
         loss, _ = weighted_loss(res, self.weights, counts)
         return loss, res
 
+    def _check_finite(self, loss: torch.Tensor, step: int) -> None:
+        """Stop, before the optimiser step, when the summed gradients (the same in every
+        process, so all stop together) or, in one process, the loss are not finite: the
+        weights stay those of the previous step, the checkpoint those of the last finished
+        epoch."""
+        grads = [p.grad for p in self.model.parameters() if p.grad is not None]
+        total = torch.stack([g.abs().sum() for g in grads]).sum() if grads else loss.new_zeros(())
+        what = "gradient" if not bool(torch.isfinite(total)) else None
+        if what is None and not self.procs.active and not bool(torch.isfinite(loss.detach())):
+            what = "loss"
+        if what is None:
+            return
+        raise TrainingDiverged(
+            f"training diverged at epoch {self.epoch + 1}, step {step + 1}: the {what} is not "
+            "finite (stopped before the weights changed). Lower training.lr, check the "
+            "labels' units and the weights of the targets; the checkpoint keeps the last "
+            "finished epoch"
+        )
+
     def validate(self) -> float:
         """The validation loss of the EMA weights (their per-property errors go to
         ``self.val_errors``)."""
@@ -298,6 +317,7 @@ class Trainer:
                 if loss.requires_grad:
                     loss.backward()
                 self.procs.sum_gradients(self.model.parameters())
+                self._check_finite(loss, step)
                 self.optimizer.step()
                 self.ema.update(self.model)
                 losses.append(float(loss.detach()))

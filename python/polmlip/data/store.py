@@ -1,0 +1,551 @@
+"""Preprocessed frame sets on disk, read lazily: data that does not fit in memory.
+
+``polmlip preprocess data.xyz -o data.frames`` reads an extxyz file once, frame by frame,
+checks every frame by the rules training applies to extxyz (:func:`frame_targets`,
+:func:`atoms_to_graph`, :class:`BecLayoutCheck`), and writes a folder:
+
+* ``manifest.json``: the format and its version, the frame and atom counts, the source
+  file and its fingerprint, the settings the frames were read with (property names, Born
+  charge layout), the cutoff of the stored neighbour statistics, the elements, and the
+  shape and type of each array;
+* one NumPy ``.npy`` array per quantity, the frames' rows one after another: per atom
+  (``numbers``, ``positions``, per-atom labels, shape (N_atoms_total, ...)) or per frame
+  (``cell``, ``pbc``, ``atom_offset`` (F + 1) where frame k has atoms
+  ``atom_offset[k]:atom_offset[k+1]``, per-frame labels, ``has_<label>`` masks). Born charges
+  are stored as Z*_βγ = ∂P_β/∂r_γ whatever layout the source used, the stress as 3×3.
+
+Why this format rather than HDF5 or LMDB: each array is a plain ``.npy`` file (NumPy's own,
+documented format, readable by any NumPy without polmlip), opened with ``mmap_mode="r"``,
+so a frame is two slices of memory-mapped arrays: O(1) access without a reader library,
+no new dependency, and every training process of a node shares the same pages of the
+operating system's cache. Only the frames of the current batch are ever copied into the
+process. HDF5 would add a compiled dependency and a per-process chunk cache; LMDB stores
+pickled frames, which must be decoded one by one.
+
+Neighbour lists are not stored: they are rebuilt per batch (:class:`StoredGraphs`), which
+costs well under the model's own time per frame (measured in ``benchmarks/training.py``)
+and keeps the set independent of the model's cutoff. What training needs from the
+neighbour lists of all frames (the closest pair and the number of pairs per frame) is
+stored at the cutoff given to ``polmlip preprocess`` and recomputed if a model uses another.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import pathlib
+import shutil
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+
+from .. import keys
+from ..errors import InputError
+from ..fileio import fingerprint, write_text
+from ..keys import BEC_LAYOUTS, REFERENCE_PREFIX
+from .dataset import BecLayoutCheck, DataKeys, frame_graph
+from .graph import atoms_to_graph, closest_pair, species_index
+from .targets import TARGETS
+
+FORMAT = "polmlip-frames"
+VERSION = 1
+MANIFEST = "manifest.json"
+#: frames per block when a statistic runs over every frame of a set (bounded memory)
+BLOCK_FRAMES = 4096
+
+#: per-frame arrays every set has: (dtype, shape of one row)
+FRAME_ARRAYS = {
+    "cell": ("float64", (3, 3)),
+    "pbc": ("bool", (3,)),
+    "total_charge": ("float64", ()),
+    "external_field": ("float64", (3,)),
+    "source_frame": ("int64", ()),
+    "pairs": ("int64", ()),
+    "closest_pair": ("float64", ()),
+}
+#: per-atom arrays every set has
+ATOM_ARRAYS = {"numbers": ("uint8", ()), "positions": ("float64", (3,))}
+
+
+def is_frame_store(path: Union[str, pathlib.Path]) -> bool:
+    """Whether ``path`` is a folder written by ``polmlip preprocess``."""
+    path = pathlib.Path(path)
+    return path.is_dir() and (path / MANIFEST).is_file()
+
+
+def _target_row(name: str) -> Tuple[str, Tuple[int, ...]]:
+    """(per "atom" or "frame", the shape of one row) of a target's stored array."""
+    target = TARGETS[name]
+    if name == "stress":
+        return "frame", (3, 3)
+    shape = tuple(int(d) for d in target.shape[1:]) if target.per_atom else target.shape
+    return ("atom" if target.per_atom else "frame"), tuple(shape)
+
+
+class _Column:
+    """One array written row block by row block to a raw file, made an ``.npy`` at the end
+    (the row count is known only then)."""
+
+    def __init__(self, folder: pathlib.Path, name: str, dtype: str, row: Tuple[int, ...]):
+        self.folder, self.name, self.dtype, self.row = folder, name, np.dtype(dtype), row
+        self.raw = folder / f"{name}.raw"
+        self.file = open(self.raw, "wb")
+        self.rows = 0
+
+    def append(self, values) -> None:
+        block = np.ascontiguousarray(values, dtype=self.dtype).reshape((-1,) + self.row)
+        self.file.write(block.tobytes())
+        self.rows += len(block)
+
+    def finish(self) -> None:
+        self.file.close()
+        shape = (self.rows,) + self.row
+        out = np.lib.format.open_memmap(
+            self.folder / f"{self.name}.npy", mode="w+", dtype=self.dtype, shape=shape
+        )
+        row_bytes = self.dtype.itemsize * int(np.prod(self.row, dtype=np.int64))
+        step = max(1, (64 << 20) // max(row_bytes, 1))
+        with open(self.raw, "rb") as f:
+            for s in range(0, self.rows, step):
+                n = min(step, self.rows - s)
+                data = np.frombuffer(f.read(n * row_bytes), dtype=self.dtype)
+                out[s : s + n] = data.reshape((n,) + self.row)
+        out.flush()
+        del out
+        self.raw.unlink()
+
+    def discard(self) -> None:
+        self.file.close()
+        self.raw.unlink(missing_ok=True)
+
+
+def _iread(path: pathlib.Path) -> Iterator:
+    """ASE's frames one at a time, with the frame number in the error of a bad one."""
+    import ase.io
+
+    reader = ase.io.iread(str(path))
+    k = 0
+    while True:
+        try:
+            atoms = next(reader)
+        except StopIteration:
+            return
+        except Exception as exc:
+            raise InputError(
+                f"cannot read {str(path)!r}: frame {k} (counting from 0) is truncated or "
+                f"malformed, after {k} good frame(s) (ASE: {exc})"
+            ) from None
+        yield atoms
+        k += 1
+
+
+def preprocess(
+    source: Union[str, pathlib.Path],
+    output: Union[str, pathlib.Path],
+    cutoff: float,
+    data_keys: Optional[DataKeys] = None,
+    bec_layout: str = BEC_LAYOUTS[0],
+    progress: bool = True,
+) -> Dict:
+    """Write the frames of ``source`` (any file ASE reads, usually extxyz) as a frame set in
+    the folder ``output``; returns its manifest.
+
+    Every frame is checked as training checks extxyz frames, and the first bad one stops the
+    run with its number; nothing is left at ``output`` unless the whole set was written
+    (the folder is built beside it and renamed at the end). ``cutoff`` (Å): the neighbour
+    radius of the stored per-frame statistics (use the model's). Memory stays bounded by
+    one frame and the per-set sums, whatever the size of ``source``.
+    """
+    from tqdm.auto import tqdm
+
+    source, output = pathlib.Path(source), pathlib.Path(output)
+    data_keys = data_keys or DataKeys()
+    if not source.is_file():
+        raise InputError(f"data file {str(source)!r} does not exist")
+    if bec_layout not in BEC_LAYOUTS:
+        raise InputError(f"bec_layout must be one of {list(BEC_LAYOUTS)}, got {bec_layout!r}")
+    if not (np.isfinite(cutoff) and cutoff > 0):
+        raise InputError(f"the cutoff must be a positive number of Å, got {cutoff}")
+    if output.exists():
+        raise InputError(
+            f"{str(output)!r} exists; give a new name (a frame set is never overwritten in "
+            "place, so that a run reading it is not disturbed)"
+        )
+    work = output.parent / f".{output.name}.partial-{os.getpid()}"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    columns: Dict[str, _Column] = {}
+
+    def column(name: str, dtype: str, row: Tuple[int, ...]) -> _Column:
+        if name not in columns:
+            columns[name] = _Column(work, name, dtype, row)
+        return columns[name]
+
+    try:
+        manifest = _write_frames(source, cutoff, data_keys, bec_layout, column, progress, tqdm)
+        absent = [n for n in TARGETS if n not in manifest["labels"]]
+        for name in absent:
+            columns.pop(name).discard()
+            columns.pop("has_" + name).discard()
+        for c in columns.values():
+            c.finish()
+        manifest["arrays"] = {
+            name: {"dtype": c.dtype.str, "shape": [c.rows, *c.row]} for name, c in columns.items()
+        }
+        write_text(work / MANIFEST, json.dumps(manifest, indent=1))
+        work.rename(output)
+    except BaseException:
+        for c in columns.values():
+            c.discard()
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    return manifest
+
+
+def _write_frames(source, cutoff, data_keys, bec_layout, column, progress, tqdm) -> Dict:
+    """Stream the frames of ``source`` into the columns; the manifest without its arrays."""
+    layout_check = BecLayoutCheck()
+    names: set = set()
+    numbers_seen: set = set()
+    frames = atoms_total = 0
+    has_any = {name: False for name in TARGETS}
+    column("atom_offset", "int64", ()).append([0])
+    bar = tqdm(desc=f"preprocess {source.name}", unit="frame", disable=not progress)
+    for k, atoms in enumerate(_iread(source)):
+        where = f"{str(source)!r}, frame {k} (counting from 0)"
+        try:
+            symbols = sorted(set(atoms.get_chemical_symbols()))
+            graph, targets, checkable = frame_graph(
+                atoms, symbols, cutoff, data_keys, (), torch.float64, bec_layout
+            )
+            if int(np.max(atoms.numbers)) > 255 or int(np.min(atoms.numbers)) < 1:
+                raise InputError(f"atomic numbers must be 1 to 255, got {atoms.numbers.tolist()}")
+        except InputError as exc:
+            raise InputError(f"{where}: {exc}") from None
+        n = len(atoms)
+        if checkable:
+            layout_check.add(targets, np.asarray(atoms.positions, dtype=np.float64))
+        column("numbers", *ATOM_ARRAYS["numbers"]).append(atoms.numbers)
+        column("positions", *ATOM_ARRAYS["positions"]).append(graph[keys.POSITIONS].numpy())
+        column("cell", *FRAME_ARRAYS["cell"]).append(graph[keys.CELL].numpy())
+        column("pbc", *FRAME_ARRAYS["pbc"]).append(np.asarray(atoms.pbc, dtype=bool))
+        column("total_charge", *FRAME_ARRAYS["total_charge"]).append(graph[keys.TOTAL_CHARGE])
+        column("external_field", *FRAME_ARRAYS["external_field"]).append(
+            graph[keys.EXTERNAL_FIELD].numpy()
+        )
+        column("source_frame", *FRAME_ARRAYS["source_frame"]).append([k])
+        column("pairs", *FRAME_ARRAYS["pairs"]).append([graph[keys.EDGE_INDEX].shape[1]])
+        column("closest_pair", *FRAME_ARRAYS["closest_pair"]).append([closest_pair(graph)])
+        for name in TARGETS:
+            per, row = _target_row(name)
+            rows = n if per == "atom" else 1
+            value = targets.get(name)
+            column(name, "float64", row).append(
+                value if value is not None else np.zeros((rows,) + row)
+            )
+            column("has_" + name, "bool", ()).append([value is not None])
+            has_any[name] |= value is not None
+        frames += 1
+        atoms_total += n
+        column("atom_offset", "int64", ()).append([atoms_total])
+        numbers_seen |= set(int(z) for z in atoms.numbers)
+        names |= set(atoms.info) | set(atoms.arrays)
+        if atoms.calc is not None:
+            names |= set(atoms.calc.results)
+        bar.update(1)
+    bar.close()
+    if frames == 0:
+        raise InputError(f"{str(source)!r} has no frames")
+    try:
+        layout_check.check()
+    except InputError as exc:
+        raise InputError(f"{str(source)!r}: {exc}") from None
+    from ase.data import chemical_symbols
+
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "frames": frames,
+        "atoms": atoms_total,
+        "source": {"name": source.name, "bytes": source.stat().st_size},
+        "source_fingerprint": fingerprint(source),
+        "keys": {k: list(v) for k, v in dataclasses.asdict(data_keys).items()},
+        "bec_layout": bec_layout,
+        "cutoff": float(cutoff),
+        "elements": [chemical_symbols[z] for z in sorted(numbers_seen)],
+        "labels": [name for name in TARGETS if has_any[name]],
+        "property_names": sorted(names - {"numbers", "positions"}),
+    }
+
+
+class FrameStore:
+    """A frame set written by :func:`preprocess`, its arrays memory-mapped (read-only).
+
+    Attributes: ``path``; ``manifest`` (dict); ``frames`` and ``atoms`` (counts);
+    ``arrays`` (name -> memory-mapped array, see the module's description).
+    """
+
+    def __init__(self, path: Union[str, pathlib.Path]) -> None:
+        self.path = pathlib.Path(path)
+        where = repr(str(self.path))
+        if not is_frame_store(self.path):
+            raise InputError(f"{where} is not a frame set (no {MANIFEST}; polmlip preprocess)")
+        try:
+            manifest = json.loads((self.path / MANIFEST).read_text())
+        except (OSError, ValueError) as exc:
+            raise InputError(f"cannot read {where}/{MANIFEST}: {exc}") from None
+        if manifest.get("format") != FORMAT or manifest.get("version") != VERSION:
+            raise InputError(
+                f"{where} is a frame set of format {manifest.get('format')!r} version "
+                f"{manifest.get('version')!r}; this polmlip reads {FORMAT!r} version {VERSION}: "
+                "run polmlip preprocess again on the source file"
+            )
+        self.manifest = manifest
+        self.frames, self.atoms = int(manifest["frames"]), int(manifest["atoms"])
+        self.arrays: Dict[str, np.ndarray] = {}
+        for name, spec in manifest["arrays"].items():
+            file = self.path / f"{name}.npy"
+            try:
+                array = np.load(file, mmap_mode="r")
+            except (OSError, ValueError) as exc:
+                raise InputError(f"{where}: cannot read {file.name} ({exc})") from None
+            if list(array.shape) != list(spec["shape"]) or array.dtype.str != spec["dtype"]:
+                raise InputError(
+                    f"{where}: {file.name} holds {array.dtype.str} {list(array.shape)}, the "
+                    f"manifest says {spec['dtype']} {spec['shape']}: the set is damaged; run "
+                    "polmlip preprocess again"
+                )
+            self.arrays[name] = array
+        needed = ["atom_offset", *ATOM_ARRAYS, *FRAME_ARRAYS]
+        for name in manifest["labels"]:
+            needed += [name, "has_" + name]
+        missing = [n for n in needed if n not in self.arrays]
+        if missing:
+            raise InputError(f"{where} lacks the arrays {missing}; run polmlip preprocess again")
+
+    def __len__(self) -> int:
+        return self.frames
+
+    @property
+    def labels(self) -> List[str]:
+        """The targets (:data:`TARGETS`) that at least one frame has."""
+        return list(self.manifest["labels"])
+
+    def atom_range(self, frame: int) -> Tuple[int, int]:
+        offsets = self.arrays["atom_offset"]
+        return int(offsets[frame]), int(offsets[frame + 1])
+
+    def atoms_of(self, frame: int):
+        """Frame ``frame`` as ASE ``Atoms`` (positions, numbers, cell, pbc)."""
+        import ase
+
+        a, b = self.atom_range(frame)
+        return ase.Atoms(
+            numbers=np.asarray(self.arrays["numbers"][a:b], dtype=np.int64),
+            positions=np.array(self.arrays["positions"][a:b]),
+            cell=np.array(self.arrays["cell"][frame]),
+            pbc=np.array(self.arrays["pbc"][frame]),
+        )
+
+    def check_read_settings(self, data_keys: DataKeys, bec_layout: str, setting: str) -> None:
+        """Refuse reading settings that differ from those the set was made with: they apply
+        when the set is made (``polmlip preprocess --keys/--bec-layout``), and would be
+        silently ignored here."""
+        made = DataKeys(**{k: tuple(v) for k, v in self.manifest["keys"].items()})
+        if data_keys != made or bec_layout != self.manifest["bec_layout"]:
+            raise InputError(
+                f"{str(self.path)!r} was preprocessed with keys {self.manifest['keys']} and "
+                f"bec_layout {self.manifest['bec_layout']!r}, but {setting} ask for keys "
+                f"{dataclasses.asdict(data_keys)} and bec_layout {bec_layout!r}: these "
+                "settings apply when the set is made; run polmlip preprocess with them (or "
+                "remove them here)"
+            )
+
+
+class StoredGraphs(Sequence):
+    """Frames ``indices`` of a :class:`FrameStore` as model graphs (the dicts
+    :func:`~polmlip.data.dataset.build_dataset` gives), each built when asked: a sequence
+    that training, validation and evaluation index like a list, in bounded memory.
+
+    The set-wide statistics training needs (:meth:`force_rms`, :meth:`composition`,
+    :meth:`closest_pairs`, ...) read the stored arrays block by block, not the graphs.
+    """
+
+    def __init__(
+        self,
+        store: FrameStore,
+        indices: Sequence[int],
+        elements: Sequence[str],
+        cutoff: float,
+        dtype: torch.dtype = torch.float64,
+        bec_scale: float = 1.0,
+        required: Sequence[str] = ("energy",),
+    ) -> None:
+        self.store = store
+        self.indices = np.asarray(indices, dtype=np.int64)
+        self.elements, self.cutoff = list(elements), float(cutoff)
+        self.dtype, self.bec_scale = dtype, float(bec_scale)
+        self.source = repr(str(store.path))
+        try:
+            species_index(store.manifest["elements"], self.elements)
+        except InputError as exc:
+            raise InputError(f"{self.source}: {exc}") from None
+        from ase.data import atomic_numbers
+
+        self._species_of = np.full(256, -1, dtype=np.int64)
+        for s, e in enumerate(self.elements):
+            self._species_of[atomic_numbers[e]] = s
+        for name in required:
+            have = self.has(name)
+            if not have.all():
+                k = int(self.indices[np.argmin(have)])
+                raise InputError(
+                    f"{self.source}, frame {self.source_frame(k)} (counting from 0): the frame "
+                    f"has no {[name]}; looked for names {store.manifest['keys'][name]} "
+                    "when the set was made"
+                )
+        self._neighbors: Optional[Tuple[np.ndarray, np.ndarray]] = None
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, item):
+        if isinstance(item, slice):
+            return [self[i] for i in range(*item.indices(len(self)))]
+        return self.graph(int(self.indices[item]))
+
+    def subset(self, positions: Sequence[int]) -> StoredGraphs:
+        """The frames at ``positions`` of this sequence, as a new one."""
+        new = object.__new__(StoredGraphs)
+        new.__dict__.update(self.__dict__)
+        new.indices = self.indices[np.asarray(positions, dtype=np.int64)]
+        new._neighbors = None
+        return new
+
+    def source_frame(self, frame: int) -> int:
+        """The number (from 0) in the source file of stored frame ``frame``."""
+        return int(self.store.arrays["source_frame"][frame])
+
+    def numbers(self) -> List[int]:
+        """The source file's frame numbers of these frames."""
+        return [self.source_frame(int(k)) for k in self.indices]
+
+    def graph(self, frame: int) -> Dict[str, torch.Tensor]:
+        """Stored frame ``frame`` as a graph with its ``ref_`` targets."""
+        arrays, store = self.store.arrays, self.store
+        g = atoms_to_graph(
+            store.atoms_of(frame),
+            self.elements,
+            self.cutoff,
+            external_field=np.array(arrays["external_field"][frame]),
+            total_charge=float(arrays["total_charge"][frame]),
+            dtype=self.dtype,
+        )
+        a, b = store.atom_range(frame)
+        for name in store.labels:
+            if not arrays["has_" + name][frame]:
+                continue
+            per, _ = _target_row(name)
+            value = torch.tensor(
+                np.array(arrays[name][a:b] if per == "atom" else arrays[name][frame]),
+                dtype=self.dtype,
+            )
+            if name == "bec" and self.bec_scale != 1.0:
+                value = value * self.bec_scale
+            g[REFERENCE_PREFIX + name] = value if per == "atom" else value[None]
+        return g
+
+    # ---- statistics over all frames, from the stored arrays ----
+    def has(self, name: str) -> np.ndarray:
+        """(len,) bool: which frames have the target ``name``."""
+        if name not in self.store.labels:
+            return np.zeros(len(self), dtype=bool)
+        return np.asarray(self.store.arrays["has_" + name][self.indices], dtype=bool)
+
+    def _blocks(self) -> Iterator[np.ndarray]:
+        for s in range(0, len(self), BLOCK_FRAMES):
+            yield self.indices[s : s + BLOCK_FRAMES]
+
+    def _atom_rows(self, name: str, frames: np.ndarray) -> np.ndarray:
+        """The rows of per-atom array ``name`` of ``frames`` (in order)."""
+        offsets = self.store.arrays["atom_offset"]
+        array = self.store.arrays[name]
+        parts = [array[offsets[k] : offsets[k + 1]] for k in frames]
+        if not parts:
+            return np.zeros((0,) + array.shape[1:], dtype=array.dtype)
+        return np.concatenate(parts)
+
+    def composition(self) -> np.ndarray:
+        """(len, n_elements) float: how many atoms of each element every frame has."""
+        offsets = self.store.arrays["atom_offset"]
+        out = np.zeros((len(self), len(self.elements)))
+        row = 0
+        for block in self._blocks():
+            for k in block:
+                z = self.store.arrays["numbers"][offsets[k] : offsets[k + 1]]
+                out[row] = np.bincount(self._species_of[z], minlength=len(self.elements))
+                row += 1
+        return out
+
+    def frame_values(self, name: str) -> np.ndarray:
+        """(len, ...) the per-frame array ``name`` (a label or a stored frame quantity)."""
+        return np.asarray(self.store.arrays[name][self.indices])
+
+    def label_values(self, name: str) -> Iterator[np.ndarray]:
+        """The values of target ``name`` of the frames that have it, a block at a time
+        (energies per atom; per-atom targets as their rows)."""
+        per, _ = _target_row(name)
+        have_all = self.store.arrays["has_" + name]
+        offsets = self.store.arrays["atom_offset"]
+        for block in self._blocks():
+            frames = block[np.asarray(have_all[block], dtype=bool)]
+            if not len(frames):
+                continue
+            if per == "atom":
+                values = self._atom_rows(name, frames)
+            else:
+                values = np.asarray(self.store.arrays[name][frames])
+            if name == "energy":
+                values = values / (offsets[frames + 1] - offsets[frames])
+            if name == "bec" and self.bec_scale != 1.0:
+                values = values * self.bec_scale
+            yield values
+
+    def force_rms(self) -> Optional[float]:
+        """Root-mean-square reference force component (eV/Å); None without forces."""
+        if "forces" not in self.store.labels:
+            return None
+        total, count = 0.0, 0
+        for rows in self.label_values("forces"):
+            total += float(np.square(rows).sum())
+            count += rows.size
+        return float(np.sqrt(total / count)) if count else None
+
+    def _neighbor_statistics(self) -> Tuple[np.ndarray, np.ndarray]:
+        """(pairs per frame, closest pair per frame in Å) at this sequence's cutoff: stored
+        when the set was made at the same cutoff, else built from the frames once."""
+        if self._neighbors is None:
+            if self.store.manifest["cutoff"] == self.cutoff:
+                self._neighbors = (
+                    self.frame_values("pairs"),
+                    self.frame_values("closest_pair"),
+                )
+            else:
+                from tqdm.auto import tqdm
+
+                pairs, closest = np.zeros(len(self), dtype=np.int64), np.zeros(len(self))
+                for n in tqdm(range(len(self)), desc="neighbour statistics", unit="frame"):
+                    g = self.graph(int(self.indices[n]))
+                    pairs[n], closest[n] = g[keys.EDGE_INDEX].shape[1], closest_pair(g)
+                self._neighbors = (pairs, closest)
+        return self._neighbors
+
+    def pair_count(self) -> int:
+        """The number of (directed) neighbour pairs of all frames at the cutoff."""
+        return int(self._neighbor_statistics()[0].sum())
+
+    def closest_pairs(self) -> np.ndarray:
+        """(len,) Å: each frame's closest pair (inf without pairs within the cutoff)."""
+        return self._neighbor_statistics()[1]
