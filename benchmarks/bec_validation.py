@@ -43,9 +43,9 @@ from report import replace_section  # noqa: E402
 from validation import train_timed  # noqa: E402
 
 from polmlip import keys  # noqa: E402
-from polmlip.data.calibration import teacher_dipole_ratio  # noqa: E402
 from polmlip.data.dataset import DataKeys, build_dataset, read_frames  # noqa: E402
 from polmlip.data.graph import collate  # noqa: E402
+from polmlip.qmdata.calibration import teacher_dipole_ratio  # noqa: E402
 from polmlip.train.config import parse_config  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -137,7 +137,7 @@ def per_element_mean(ref: np.ndarray, symbols: np.ndarray) -> np.ndarray:
 def spice_training_file(fresh: bool) -> pathlib.Path:
     """The recipe's training file: the shared one with GFN2-xTB labels added, as
     ``polmlip datagen file --bec`` makes it (made here if missing)."""
-    from polmlip.data.datagen import label_frames, write_extxyz_atomic
+    from polmlip.qmdata.datagen import label_frames, write_extxyz_atomic
 
     path = (RECIPE.parent / recipe_config()["data"]["train"]).resolve()
     if fresh or not path.exists():
@@ -260,7 +260,7 @@ def spice_reference():
 
 def xtb_on_validation(frames) -> np.ndarray:
     """GFN2-xTB Born charges of the validation molecules (the recipe's teacher), cached."""
-    from polmlip.data.datagen import label_frames, write_extxyz_atomic
+    from polmlip.qmdata.datagen import label_frames, write_extxyz_atomic
 
     path = WORK / "spice_val_xtb.xyz"
     if not path.exists():
@@ -459,8 +459,8 @@ def water_data(fresh: bool) -> Dict[str, pathlib.Path]:
     """Zero-field GFN2-xTB clusters (1–8 waters) with Z* for training; held-out clusters at
     zero field and under each field of :data:`WATER_FIELDS_AU` (random direction, the same
     for both magnitudes)."""
-    from polmlip.data.datagen import generate, write_extxyz_atomic
-    from polmlip.data.xtb import XtbLabeller
+    from polmlip.qmdata.datagen import generate, write_extxyz_atomic
+    from polmlip.qmdata.xtb import XtbLabeller
     from polmlip.units import ATOMIC_FIELD_TO_V_PER_ANGSTROM as AU
 
     work = WORK / "water"

@@ -30,10 +30,10 @@ import time
 import torch
 
 from polmlip.data.graph import atoms_to_graph
-from polmlip.data.structures import water_box
 from polmlip.export.adapter import engine_inputs, requested_outputs
 from polmlip.export.io import export_model, load_exported
 from polmlip.model import ModelConfig, PolMLIP
+from polmlip.qmdata.structures import water_box
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 from report import replace_section  # noqa: E402

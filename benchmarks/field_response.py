@@ -52,10 +52,10 @@ sys.path.insert(0, str(pathlib.Path(__file__).parent))
 from report import replace_section  # noqa: E402
 
 from polmlip.ase import PolMLIPCalculator  # noqa: E402
-from polmlip.data.datagen import generate, water_cluster, write_extxyz_atomic  # noqa: E402
 from polmlip.data.dataset import read_frames  # noqa: E402
-from polmlip.data.xtb import XtbLabeller  # noqa: E402
 from polmlip.export.io import export_model  # noqa: E402
+from polmlip.qmdata.datagen import generate, water_cluster, write_extxyz_atomic  # noqa: E402
+from polmlip.qmdata.xtb import XtbLabeller  # noqa: E402
 from polmlip.train.config import parse_config  # noqa: E402
 from polmlip.train.trainer import Trainer  # noqa: E402
 from polmlip.units import ATOMIC_FIELD_TO_V_PER_ANGSTROM, COULOMB  # noqa: E402
@@ -305,7 +305,7 @@ def raman_comparison(model_path: pathlib.Path, frames: list, dt: float, name: st
 def bulk_epsilon_infinity(model_path: pathlib.Path) -> float:
     """ε∞ = 1 + 4π k_e tr α / (3V) of a periodic 1 g/cm³ water box (64 molecules on a grid,
     random orientations) from the model's polarizability."""
-    from polmlip.data.structures import water_box
+    from polmlip.qmdata.structures import water_box
 
     box = water_box(64, seed=5)
     box.calc = PolMLIPCalculator(str(model_path))

@@ -8,7 +8,7 @@ Parts (``--part``):
 * ``compare``: the default model (``PolMLIP(ModelConfig.from_dict({"elements": ["H", "O"]}))``,
   seeded), exported in float64 with ``polmlip.export.io.export_model`` and loaded with
   ``load_exported`` on CPU and on ``--device``; water boxes of
-  ``polmlip.data.structures.water_box``, inputs of ``atoms_to_graph`` + ``engine_inputs`` with
+  ``polmlip.qmdata.structures.water_box``, inputs of ``atoms_to_graph`` + ``engine_inputs`` with
   forces, stress and Born charges requested. Energy, forces, stress and Born charges must agree
   to a max-norm relative error max|x_dev − x_cpu| / max|x_cpu| ≤ 1e-8 for (a) the fused
   operator ``polmlip::tp_conv`` (fast path), (b) the e3nn path, (c) the Ewald split of the long
@@ -195,7 +195,7 @@ def export_and_load(model, folder: str, name: str, devices):
 
 def water(n_molecules: int, seed: int = 1):
     """A periodic box of rigid waters at 1 g/cm³ (no overlaps), as ASE Atoms."""
-    from polmlip.data.structures import water_box
+    from polmlip.qmdata.structures import water_box
 
     return water_box(n_molecules, seed=seed)
 
@@ -728,7 +728,7 @@ def report_lines(res: dict) -> tuple[list, bool]:
         lines += [
             "",
             "Imports of polmlip.export.io, polmlip.model, polmlip.data.graph, "
-            f"polmlip.data.structures, polmlip.export.adapter: {status['imports']}.",
+            f"polmlip.qmdata.structures, polmlip.export.adapter: {status['imports']}.",
         ]
 
     lines += [

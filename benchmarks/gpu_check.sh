@@ -114,7 +114,7 @@ fi
 export PYTHONPATH="$root/python:$root/$W/site${PYTHONPATH:+:$PYTHONPATH}"
 # what the check imports of polmlip, and the third-party packages behind it
 imports="$(POLMLIP_DISABLE_OPS=1 timeout 120 "$PY" -c 'import polmlip.export.io, polmlip.model
-import polmlip.data.graph, polmlip.data.structures, polmlip.export.adapter, ase, vesin
+import polmlip.data.graph, polmlip.qmdata.structures, polmlip.export.adapter, ase, vesin
 print("ok: ase", ase.__version__, "vesin", vesin.__version__)' 2>&1 | tail -n 1)"
 log "imports: $imports"
 note imports "$imports"

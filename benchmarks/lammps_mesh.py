@@ -32,8 +32,8 @@ import time
 
 import torch
 
-from polmlip.data.structures import water_box
 from polmlip.electrostatics import MultipoleElectrostatics
+from polmlip.qmdata.structures import water_box
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 from lammps_scaling import MODEL, lammps_output, make_model, step_seconds_and_rss  # noqa: E402

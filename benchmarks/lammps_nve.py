@@ -3,7 +3,7 @@
     python examples/demo.py                       # trains demo_output/model.pt (H, O)
     python benchmarks/lammps_nve.py --model demo_output/model.pt [--steps 40000] [--no-write]
 
-A periodic water box (1 g/cm³, `polmlip.data.structures.water_box`), field off, velocity
+A periodic water box (1 g/cm³, `polmlip.qmdata.structures.water_box`), field off, velocity
 Verlet (`fix nve`) at 0.25 fs from 300 K velocities, `pair_style polmlip` on ``--ranks`` MPI
 ranks. The drift is the slope of a straight-line fit of the total energy against time,
 divided by the number of atoms; the fluctuation is the RMS about that line. Writes the
@@ -24,8 +24,8 @@ import numpy as np
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 from report import replace_section  # noqa: E402
 
-from polmlip.data.structures import water_box  # noqa: E402
 from polmlip.export.io import load_exported  # noqa: E402
+from polmlip.qmdata.structures import water_box  # noqa: E402
 from polmlip.workflows.lammps_md import run_lammps_field_md  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]

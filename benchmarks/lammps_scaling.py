@@ -36,9 +36,9 @@ import time
 import numpy as np
 import torch
 
-from polmlip.data.structures import water_box
 from polmlip.export import export_model
 from polmlip.model import ModelConfig, PolMLIP
+from polmlip.qmdata.structures import water_box
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 from md_throughput import (  # noqa: E402

@@ -29,9 +29,9 @@ import time
 
 import torch
 
-from polmlip.data.structures import water_box
 from polmlip.export import export_model
 from polmlip.model import ModelConfig, PolMLIP
+from polmlip.qmdata.structures import water_box
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 from report import replace_section  # noqa: E402

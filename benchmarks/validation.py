@@ -64,8 +64,8 @@ def _stamp() -> str:
 
 def make_data(work: pathlib.Path, sizes: dict) -> dict:
     """GFN2-xTB water clusters (1–8 molecules): train, test at zero field, test under field."""
-    from polmlip.data.datagen import generate, write_extxyz_atomic
-    from polmlip.data.xtb import XtbLabeller
+    from polmlip.qmdata.datagen import generate, write_extxyz_atomic
+    from polmlip.qmdata.xtb import XtbLabeller
 
     paths = {k: work / f"{k}.xyz" for k in ("train", "test", "test_field")}
     if not paths["train"].exists():
@@ -266,8 +266,8 @@ def ir_check(work, model_path, steps, quick):
     from tqdm.auto import tqdm
 
     from polmlip.ase import PolMLIPCalculator
-    from polmlip.data.datagen import water_cluster
-    from polmlip.data.xtb import XtbLabeller
+    from polmlip.qmdata.datagen import water_cluster
+    from polmlip.qmdata.xtb import XtbLabeller
     from polmlip.workflows.ir import band_positions, dipole_derivative_fd, ir_spectrum
     from polmlip.workflows.md import run_md_frames
 

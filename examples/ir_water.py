@@ -16,7 +16,7 @@ import ase.io
 import numpy as np
 
 from polmlip.ase import PolMLIPCalculator
-from polmlip.data.datagen import water_cluster
+from polmlip.qmdata.datagen import water_cluster
 from polmlip.workflows import ir
 from polmlip.workflows.md import run_md_frames
 

@@ -34,14 +34,14 @@ import ase.io
 import numpy as np
 
 from polmlip.ase import PolMLIPCalculator
-from polmlip.data.rigid_ion import (
+from polmlip.export.io import export_model
+from polmlip.qmdata.rigid_ion import (
     CHARGES,
     RigidIonNaCl,
     relaxed_lattice_constant,
     rocksalt_nacl,
     teacher_frames,
 )
-from polmlip.export.io import export_model
 from polmlip.train.config import parse_config
 from polmlip.train.trainer import Trainer
 from polmlip.units import THZ_TO_INV_CM

@@ -43,9 +43,9 @@ def energy_drift(times, energies):
 
 
 def water_sites(n_sites, seed=0, dtype=torch.float64):
-    """Rigid waters at 1 g/cm³ (0.1 sites/Å³; ``polmlip.data.structures.water_box``) with
+    """Rigid waters at 1 g/cm³ (0.1 sites/Å³; ``polmlip.qmdata.structures.water_box``) with
     charges O −0.8 e, H +0.4 e: positions (N, 3), cell (3, 3), charges (N,)."""
-    from polmlip.data.structures import water_box
+    from polmlip.qmdata.structures import water_box
 
     atoms = water_box(n_sites // 3, seed=seed)
     q = [-0.8 if s == "O" else 0.4 for s in atoms.get_chemical_symbols()]

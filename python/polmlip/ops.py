@@ -113,7 +113,7 @@ def _neighbor_pairs(
     positions: torch.Tensor, cell: torch.Tensor, periodic: bool, cutoff: float
 ) -> Tuple[torch.Tensor, torch.Tensor]:
     """Reference for ``polmlip::neighbor_pairs`` (vesin): r_ij = r_j − r_i + shift·cell."""
-    from .data.graph import neighbor_list
+    from .neighbors import neighbor_list
 
     pos = positions.detach().to("cpu", torch.float64).numpy()
     if not np.isfinite(pos).all():
@@ -125,17 +125,14 @@ def _neighbor_pairs(
 
 
 def _register_fallback() -> None:
-    # mark the backend first: importing mesh_ops imports polmlip.electrostatics, which calls
-    # load() again, and a second registration of the namespace is an error
     _state["backend"] = "reference"
-    from . import conv_reference, mesh_reference
-    from .electrostatics import mesh_ops
+    from . import conv_reference, mesh_reference, spread_reference
 
     lib = torch.library.Library("polmlip", "DEF")
     for schema in _SCHEMAS.values():
         lib.define(schema)
-    lib.impl("spread", mesh_ops.spread_reference, "CompositeImplicitAutograd")
-    lib.impl("gather", mesh_ops.gather_reference, "CompositeImplicitAutograd")
+    lib.impl("spread", spread_reference.spread_reference, "CompositeImplicitAutograd")
+    lib.impl("gather", spread_reference.gather_reference, "CompositeImplicitAutograd")
     lib.impl("allreduce", _identity, "CompositeImplicitAutograd")
     lib.impl("halo", _halo, "CompositeImplicitAutograd")
     lib.impl("set_halo_owners", _set_halo_owners, "CompositeImplicitAutograd")

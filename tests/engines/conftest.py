@@ -14,8 +14,8 @@ def trained_water_model(tmp_path_factory):
     (2–4 molecules, half under fields up to 0.004 au): enough for stable water dynamics in
     the field-MD tests (about a minute on 2 cores). Skips without tblite."""
     pytest.importorskip("tblite", reason="tblite (GFN2-xTB) is not installed")
-    from polmlip.data.datagen import generate, write_extxyz_atomic
     from polmlip.export.io import export_model
+    from polmlip.qmdata.datagen import generate, write_extxyz_atomic
     from polmlip.train.config import parse_config
     from polmlip.train.trainer import Trainer
 

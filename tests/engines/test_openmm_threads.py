@@ -10,10 +10,10 @@ import pytest
 import torch
 from openmm_helpers import OPENMM_MARKS  # noqa: E402
 
-from polmlip.data.structures import water_box
 from polmlip.errors import InputError
 from polmlip.export import export_model
 from polmlip.model import ModelConfig, PolMLIP
+from polmlip.qmdata.structures import water_box
 from polmlip.workflows.openmm_md import system_from_atoms
 
 openmm = pytest.importorskip("openmm", reason="OpenMM is not installed (pip install openmm)")

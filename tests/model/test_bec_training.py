@@ -6,11 +6,11 @@ import pytest
 import torch
 
 from polmlip import keys
-from polmlip.data.calibration import dipole_change_ratio, teacher_dipole_ratio
 from polmlip.data.graph import atoms_to_graph, collate
 from polmlip.errors import InputError
 from polmlip.model.config import ModelConfig
 from polmlip.model.polmlip import PolMLIP
+from polmlip.qmdata.calibration import dipole_change_ratio, teacher_dipole_ratio
 from polmlip.train.config import parse_config
 from polmlip.train.loss import random_directions, residuals
 from polmlip.train.trainer import Trainer

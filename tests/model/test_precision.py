@@ -7,11 +7,11 @@ import torch
 from ase import Atoms
 
 from polmlip.data.graph import atoms_to_graph
-from polmlip.data.structures import water_box
 from polmlip.errors import InputError
 from polmlip.export.adapter import engine_inputs, requested_outputs
 from polmlip.export.io import export_model, load_exported
 from polmlip.model import ModelConfig, PolMLIP
+from polmlip.qmdata.structures import water_box
 
 
 @pytest.fixture(scope="module")

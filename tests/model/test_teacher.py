@@ -7,7 +7,7 @@ import numpy as np
 
 from polmlip import keys
 from polmlip.data import atoms_to_graph
-from polmlip.data.teacher import DEFAULT_CHARGES, random_clusters
+from polmlip.qmdata.teacher import DEFAULT_CHARGES, random_clusters
 from polmlip.train.config import parse_config
 from polmlip.train.trainer import Trainer
 

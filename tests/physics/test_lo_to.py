@@ -15,8 +15,8 @@ import pytest
 
 pytest.importorskip("phonopy", reason="phonopy is not installed (pip install phonopy)")
 
-from polmlip.data import rigid_ion  # noqa: E402
 from polmlip.errors import InputError  # noqa: E402
+from polmlip.qmdata import rigid_ion  # noqa: E402
 from polmlip.units import COULOMB, SQRT_EV_PER_A2_AMU_TO_THZ  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]

@@ -10,7 +10,6 @@ import pytest
 import torch
 
 from polmlip.electrostatics import (
-    BondWeight,
     MultipoleElectrostatics,
     bond_charges,
     bond_dipoles,
@@ -22,6 +21,7 @@ from polmlip.electrostatics import (
     open_polarization,
     phase_polarization,
 )
+from polmlip.nn.bond_weight import BondWeight
 
 from helpers import random_sites, triclinic_cell
 

@@ -82,8 +82,8 @@ def test_spice_bec_recipe_trains_as_written(tmp_path):
     import yaml
 
     from polmlip.cli.main import main
-    from polmlip.data.datagen import write_extxyz_atomic
     from polmlip.data.dataset import read_frames
+    from polmlip.qmdata.datagen import write_extxyz_atomic
 
     shared = ROOT.parent / "shared" / "data" / "spice_dipeptides_train.xyz"
     if not shared.is_file():

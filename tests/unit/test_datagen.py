@@ -11,10 +11,10 @@ from ase import Atoms
 pytest.importorskip("tblite", reason="tblite (GFN2-xTB) is not installed")
 
 from polmlip.cli import datagen as datagen_cli  # noqa: E402
-from polmlip.data import datagen  # noqa: E402
 from polmlip.data.dataset import DataKeys, build_dataset, read_frames  # noqa: E402
-from polmlip.data.xtb import XtbLabeller  # noqa: E402
 from polmlip.errors import InputError  # noqa: E402
+from polmlip.qmdata import datagen  # noqa: E402
+from polmlip.qmdata.xtb import XtbLabeller  # noqa: E402
 from polmlip.units import ATOMIC_FIELD_TO_V_PER_ANGSTROM  # noqa: E402
 
 

@@ -110,7 +110,7 @@ def read_spectrum_inputs(args: argparse.Namespace):
     ir.check_timestep(frames, dt)
     calc = None
     if args.model:
-        from ..ase import PolMLIPCalculator
+        from ..integrations.ase import PolMLIPCalculator
 
         calc = PolMLIPCalculator(args.model, device=args.device, total_charge=args.total_charge)
     nyquist = 0.5 / (SPEED_OF_LIGHT_CM_PER_FS * dt)

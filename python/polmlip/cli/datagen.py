@@ -33,8 +33,8 @@ examples:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ..data.datagen import generate, label_frames, write_extxyz_atomic
     from ..fileio import check_output
+    from ..qmdata.datagen import generate, label_frames, write_extxyz_atomic
 
     if (args.system == "file") != (args.input is not None):
         raise InputError("--input FILE goes with the system 'file' (and 'file' needs --input)")
@@ -73,8 +73,8 @@ def _run(args: argparse.Namespace) -> int:
 
 def _print_dipole_ratio(frames) -> None:
     """The ratio of the file's own dipole changes to GFN2-xTB's, when it has dipoles."""
-    from ..data.calibration import teacher_dipole_ratio
-    from ..data.datagen import XTB_PREFIX
+    from ..qmdata.calibration import teacher_dipole_ratio
+    from ..qmdata.datagen import XTB_PREFIX
 
     found = teacher_dipole_ratio(frames, XTB_PREFIX + "dipole")
     if found is None:
@@ -88,7 +88,7 @@ def _print_dipole_ratio(frames) -> None:
 
 def add_parser(sub) -> None:
     """Register ``datagen`` on an argparse subparsers object."""
-    from ..data.datagen import SYSTEMS
+    from ..qmdata.datagen import SYSTEMS
 
     p = sub.add_parser(
         "datagen",

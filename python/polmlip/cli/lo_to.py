@@ -122,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
         import phonopy  # noqa: F401
     except ImportError:
         raise InputError("polmlip lo-to needs phonopy: pip install phonopy") from None
-    from ..ase import PolMLIPCalculator
+    from ..integrations.ase import PolMLIPCalculator
     from ..workflows.phonons import DEFAULT_DIRECTIONS, band_structure_png, lo_to
 
     calc = PolMLIPCalculator(args.model, device=args.device)

@@ -1,7 +1,7 @@
 """Build model graphs from ASE ``Atoms`` and batch them.
 
-Neighbour lists come from vesin (exact for any cell, several images of the same
-atom included when the cutoff exceeds the cell).
+Neighbour lists come from :func:`polmlip.neighbors.neighbor_list` (vesin: exact for any
+cell, several images of the same atom included when the cutoff exceeds the cell).
 """
 
 from __future__ import annotations
@@ -10,11 +10,10 @@ from typing import Dict, List, Sequence
 
 import numpy as np
 import torch
-import vesin
-from scipy.spatial import cKDTree
 
 from .. import keys
 from ..errors import InputError
+from ..neighbors import neighbor_list
 from ..units import MIN_DISTANCE
 
 
@@ -28,23 +27,6 @@ def species_index(symbols: Sequence[str], elements: Sequence[str]) -> np.ndarray
             f"{list(elements)}"
         )
     return np.array([lookup[s] for s in symbols], dtype=np.int64)
-
-
-def neighbor_list(positions: np.ndarray, cell: np.ndarray, pbc: bool, cutoff: float):
-    """Full neighbour list: (i, j, integer shifts S) with r_ij = r_j − r_i + S·cell.
-
-    Periodic frames use vesin. Open frames use a k-d tree, which holds any extent (vesin's
-    cell list stops the process on a SIGFPE when one atom is ~1e6 Å away).
-    """
-    if pbc:
-        calc = vesin.NeighborList(cutoff=cutoff, full_list=True)
-        i, j, s = calc.compute(points=positions, box=cell, periodic=True, quantities="ijS")
-        return i.astype(np.int64), j.astype(np.int64), s.astype(np.int64)
-    pairs = cKDTree(positions).query_pairs(cutoff, output_type="ndarray").astype(np.int64)
-    i = np.concatenate([pairs[:, 0], pairs[:, 1]])
-    j = np.concatenate([pairs[:, 1], pairs[:, 0]])
-    order = np.lexsort((j, i))
-    return i[order], j[order], np.zeros((len(i), 3), dtype=np.int64)
 
 
 def atoms_to_graph(

@@ -13,7 +13,7 @@ Public API:
 """
 
 from .. import ops as _ops
-from .bonds import BondWeight, bond_charges, bond_dipoles, bond_sum, induced_bond_charges
+from .bonds import bond_charges, bond_dipoles, bond_sum, induced_bond_charges
 from .comm import global_sum
 from .polarization import (
     born_charges,
@@ -27,7 +27,6 @@ from .solver import MultipoleElectrostatics
 _ops.load()
 
 __all__ = [
-    "BondWeight",
     "MultipoleElectrostatics",
     "bond_charges",
     "bond_dipoles",

@@ -5,8 +5,9 @@ model cutoff, with graph vectors v_e = r_j − r_i + S·cell):
 
     t_e = w(|v_e|) (a_i − a_j),        q_i = Q/N + Σ_{e=(i,·)} t_e,
 
-with a_i a latent scalar per atom (the charge head) and w a learnable radial weight
-that goes smoothly to zero at the cutoff. t is antisymmetric (t_ji = −t_ij), so
+with a_i a latent scalar per atom (the charge head) and w a radial weight that goes
+smoothly to zero at the cutoff (the model's, :class:`polmlip.nn.bond_weight.BondWeight`;
+this module is parameter-free). t is antisymmetric (t_ji = −t_ij), so
 Σ_i q_i = Q exactly, and each q_i depends on its own neighbourhood only.
 
 The polarization of the bond charges is a sum over edges of image-independent terms,
@@ -30,27 +31,6 @@ Units: charges e, lengths Å, potentials V, κ e/V, energies eV, dipoles e·Å.
 from typing import Tuple
 
 import torch
-
-from ..nn.radial import BesselBasis, PolynomialCutoff
-
-
-class BondWeight(torch.nn.Module):
-    """Radial weight w(r) = envelope(r) · (1 + Σ_k c_k B_k(r)) / √n̄ of a bond (E,) → (E,).
-
-    Symmetric in the two atoms (depends on the distance only); the learnable c_k start at
-    zero. ``avg_neighbors`` n̄ keeps Σ_j w_ij of order one.
-    """
-
-    def __init__(self, cutoff: float, num_basis: int, avg_neighbors: float) -> None:
-        super().__init__()
-        self.basis = BesselBasis(cutoff, num_basis)
-        self.envelope = PolynomialCutoff(cutoff)
-        self.coefficients = torch.nn.Parameter(torch.zeros(num_basis))
-        self.norm = 1.0 / max(float(avg_neighbors), 1.0) ** 0.5
-
-    def forward(self, r: torch.Tensor) -> torch.Tensor:
-        shape = 1.0 + self.basis(r) @ self.coefficients.to(r.dtype)
-        return self.norm * self.envelope(r) * shape
 
 
 def bond_sum(values: torch.Tensor, edge_index: torch.Tensor, n: int) -> torch.Tensor:

@@ -12,9 +12,9 @@ from typing import List, Optional, Tuple
 
 import torch
 
+from ..bspline import bspline_moduli
 from . import cell as cellmod
 from . import mesh_ops
-from .bspline import bspline_moduli
 
 
 def influence_function(

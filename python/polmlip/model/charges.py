@@ -6,7 +6,8 @@ import torch
 from e3nn.util.jit import compile_mode
 
 from .. import keys
-from ..electrostatics import BondWeight, bond_charges, bond_dipoles, bond_sum
+from ..electrostatics import bond_charges, bond_dipoles, bond_sum
+from ..nn.bond_weight import BondWeight
 from .frames import FRAME_KEYS, local_count, neutralise
 
 

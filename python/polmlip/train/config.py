@@ -68,7 +68,7 @@ class DataConfig:
         bec_scale: factor on every Born-charge label (training and validation frames), to
             calibrate a cheaper teacher's Z* against the reference method's dipoles:
             ``polmlip datagen file`` prints the ratio for its GFN2-xTB labels
-            (:func:`polmlip.data.calibration.dipole_change_ratio`). 1 leaves them as read.
+            (:func:`polmlip.qmdata.calibration.dipole_change_ratio`). 1 leaves them as read.
     """
 
     train: str

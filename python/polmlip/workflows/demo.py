@@ -71,9 +71,9 @@ def run(
     quick: bool = False,
 ) -> dict:
     """Run every demo step; ``quick`` shrinks everything for tests."""
-    from ..data.datagen import generate, water_cluster, write_extxyz_atomic
     from ..data.dataset import DataKeys, build_dataset
     from ..export.io import export_model
+    from ..qmdata.datagen import generate, water_cluster, write_extxyz_atomic
     from ..train import plots
     from ..train.config import parse_config
     from ..train.evaluate import collect, format_table, metrics_table, parity_plots
@@ -174,8 +174,8 @@ def _ir_step(atoms, outdir: pathlib.Path, steps: int) -> dict:
     """NVE MD with the exported model; IR from the finite-difference dP/dt of the model's P."""
     import ase.io
 
-    from ..ase import PolMLIPCalculator
     from ..errors import InputError
+    from ..integrations.ase import PolMLIPCalculator
     from .ir import band_positions, dipole_derivative_fd, ir_spectrum
     from .ir_io import write_spectrum
     from .md import run_md_frames

@@ -195,7 +195,7 @@ def run_static_and_ac(args, run_one: Callable) -> Dict[str, Dict]:
 
     import ase.io
 
-    from ..data.structures import water_box
+    from ..qmdata.structures import water_box
 
     if args.structure:
         atoms = ase.io.read(args.structure)

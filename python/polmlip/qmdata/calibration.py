@@ -13,7 +13,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from .dataset import DataKeys, _lookup
+from ..data.dataset import DataKeys, _lookup
 
 
 def dipole_change_ratio(reference: np.ndarray, teacher: np.ndarray, groups: Sequence) -> float:
