@@ -55,3 +55,24 @@ def test_complete_labels_carry_no_mask():
     graphs = build_dataset([_frames()[0], _frames()[2]], ["H", "O"], 3.5, DataKeys())
     batch = collate(graphs)
     assert not any(k.startswith(keys.TARGET_MASK_PREFIX) for k in batch)
+
+
+def test_every_target_is_declared_once():
+    """The data keys, the loss weights and their rules, the progress bar and the reference
+    keys all come from TARGETS: a target there is everywhere, and the reference constants
+    of keys.py are the declared ones."""
+    import dataclasses
+
+    from polmlip import keys
+    from polmlip.data.dataset import FRAME_INPUT_NAMES, DataKeys
+    from polmlip.data.targets import TARGETS
+    from polmlip.train.config import _TRAINING_RULES, TrainingConfig
+
+    assert [f.name for f in dataclasses.fields(DataKeys)] == list(TARGETS) + list(FRAME_INPUT_NAMES)
+    weights = {f.name: f.default for f in dataclasses.fields(TrainingConfig)}
+    for name, target in TARGETS.items():
+        assert getattr(DataKeys(), name) == target.file_names
+        assert weights[target.weight_setting] == target.default_weight
+        assert target.weight_setting in _TRAINING_RULES
+        assert target.weight_setting + ":" in TrainingConfig.__doc__
+        assert getattr(keys, "REF_" + name.upper()) == target.reference

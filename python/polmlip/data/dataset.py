@@ -21,28 +21,36 @@ from .graph import atoms_to_graph
 from .targets import TARGETS
 
 
-@dataclasses.dataclass
-class DataKeys:
-    """Names of the properties in the data files (first name found wins)."""
+def _data_keys_from_dict(cls, data: Dict[str, Any]) -> DataKeys:
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise InputError(f"unknown data key setting(s) {unknown}; valid: {sorted(names)}")
+    return cls(**{k: (v,) if isinstance(v, str) else tuple(v) for k, v in data.items()})
 
-    energy: Sequence[str] = ("energy", "REF_energy")
-    forces: Sequence[str] = ("forces", "force", "REF_forces")
-    stress: Sequence[str] = ("stress", "REF_stress")
-    dipole: Sequence[str] = ("dipole", "REF_dipole")
-    polarization: Sequence[str] = ("polarization", "REF_polarization")
-    bec: Sequence[str] = ("bec", "BEC")
-    charges: Sequence[str] = ("charges",)
-    polarizability: Sequence[str] = ("polarizability", "REF_polarizability")
-    total_charge: Sequence[str] = ("total_charge", "charge")
-    external_field: Sequence[str] = ("external_field", "efield")
 
-    @classmethod
-    def from_dict(cls, data: Dict[str, Any]) -> DataKeys:
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise InputError(f"unknown data key setting(s) {unknown}; valid: {sorted(names)}")
-        return cls(**{k: (v,) if isinstance(v, str) else tuple(v) for k, v in data.items()})
+#: the per-frame inputs read from data files besides the targets, with their default names
+FRAME_INPUT_NAMES = {
+    "total_charge": ("total_charge", "charge"),
+    "external_field": ("external_field", "efield"),
+}
+
+#: Names of the properties in the data files (first name found wins): one field per target
+#: of :data:`TARGETS` (its ``file_names``) and per frame input (:data:`FRAME_INPUT_NAMES`).
+DataKeys = dataclasses.make_dataclass(
+    "DataKeys",
+    [
+        (name, Sequence[str], dataclasses.field(default=names))
+        for name, names in [(t.name, t.file_names) for t in TARGETS.values()]
+        + list(FRAME_INPUT_NAMES.items())
+    ],
+    namespace={
+        "__doc__": "Names of the properties in the data files (first name found wins); "
+        "one field per training target and frame input.",
+        "from_dict": classmethod(_data_keys_from_dict),
+        "__module__": __name__,
+    },
+)
 
 
 def _lookup(atoms, names: Sequence[str]) -> Optional[np.ndarray]:

@@ -23,25 +23,51 @@ ATOMS = "atoms"
 
 @dataclasses.dataclass(frozen=True)
 class Target:
-    """One training target.
+    """One training target: everything polmlip knows about it is declared here, and the data
+    keys (:class:`~polmlip.data.dataset.DataKeys`), the loss weights of the training
+    configuration (``training.<name>_weight``), the loss, the metrics, the label summary and
+    the multipole orientation are derived from it.
 
-    name: the property (data-file setting ``data.keys.<name>``, weight ``<name>_weight``).
-    reference, prediction: the batch key of the reference and the model output compared.
+    name: the property (data-file setting ``data.keys.<name>``, weight ``<name>_weight``);
+        its reference values are stored under ``keys.REFERENCE_PREFIX + name``.
+    prediction: the batch key of the model output it is compared with.
     unit: the unit of the residual (energy per atom).
     per_atom: rows per atom (forces, Born charges, charges) or per frame.
     shape: the shape of one frame's value (``"atoms"`` for the number of atoms); None: as
         read (the stress, 6 Voigt or 9 components).
     derivative: the model's switch that computes the prediction (``compute_<derivative>``),
         or None when every evaluation gives it.
+    file_names: the names looked up in data files by default (first found wins).
+    default_weight: the loss weight when the configuration gives none.
+    weight_doc: what the weight weighs, for the configuration's documentation (its unit
+        1/unit² is appended).
+    fixes_sign: whether a weighted label of it fixes the sign of the latent multipoles (an
+        odd function of the charges: dipoles, polarization, Born charges, charges).
+    progress: (label, scale, unit) of its validation MAE on the training progress bar, or
+        None to leave it off the bar.
     """
 
     name: str
-    reference: str
     prediction: str
     unit: str
     per_atom: bool
     shape: Optional[Tuple[Union[int, str], ...]] = ()
     derivative: Optional[str] = None
+    file_names: Tuple[str, ...] = ()
+    default_weight: float = 0.0
+    weight_doc: str = ""
+    fixes_sign: bool = False
+    progress: Optional[Tuple[str, float, str]] = None
+
+    @property
+    def reference(self) -> str:
+        """The batch key of the reference values."""
+        return keys.REFERENCE_PREFIX + self.name
+
+    @property
+    def weight_setting(self) -> str:
+        """The training configuration's loss-weight key."""
+        return self.name + "_weight"
 
     def frame_shape(self, n_atoms: int) -> Optional[Tuple[int, ...]]:
         """The shape of one frame's value with ``n_atoms`` atoms (None: not fixed)."""
@@ -53,21 +79,92 @@ class Target:
 TARGETS: Dict[str, Target] = {
     t.name: t
     for t in (
-        Target("energy", keys.REF_ENERGY, keys.ENERGY, "eV/atom", False, ()),
-        Target("forces", keys.REF_FORCES, keys.FORCES, "eV/Å", True, (ATOMS, 3), "forces"),
-        Target("stress", keys.REF_STRESS, keys.STRESS, "eV/Å³", False, None, "stress"),
-        Target("dipole", keys.REF_DIPOLE, keys.POLARIZATION, "e·Å", False, (3,)),
-        Target("polarization", keys.REF_POLARIZATION, keys.POLARIZATION, "e·Å", False, (3,)),
-        Target("bec", keys.REF_BEC, keys.BEC, "e", True, (ATOMS, 3, 3), "bec"),
-        Target("charges", keys.REF_CHARGES, keys.CHARGES, "e", True, (ATOMS,)),
+        Target(
+            "energy",
+            keys.ENERGY,
+            "eV/atom",
+            False,
+            (),
+            file_names=("energy", "REF_energy"),
+            default_weight=1.0,
+            weight_doc="the energy per atom",
+            progress=("E", 1000.0, "meV/at"),
+        ),
+        Target(
+            "forces",
+            keys.FORCES,
+            "eV/Å",
+            True,
+            (ATOMS, 3),
+            "forces",
+            file_names=("forces", "force", "REF_forces"),
+            default_weight=10.0,
+            weight_doc="the forces",
+            progress=("F", 1000.0, "meV/Å"),
+        ),
+        Target(
+            "stress",
+            keys.STRESS,
+            "eV/Å³",
+            False,
+            None,
+            "stress",
+            file_names=("stress", "REF_stress"),
+            weight_doc="the stress",
+        ),
+        Target(
+            "dipole",
+            keys.POLARIZATION,
+            "e·Å",
+            False,
+            (3,),
+            file_names=("dipole", "REF_dipole"),
+            weight_doc="the dipole of open frames",
+            fixes_sign=True,
+            progress=("μ", 1.0, "eÅ"),
+        ),
+        Target(
+            "polarization",
+            keys.POLARIZATION,
+            "e·Å",
+            False,
+            (3,),
+            file_names=("polarization", "REF_polarization"),
+            weight_doc="the polarization",
+            fixes_sign=True,
+        ),
+        Target(
+            "bec",
+            keys.BEC,
+            "e",
+            True,
+            (ATOMS, 3, 3),
+            "bec",
+            file_names=("bec", "BEC"),
+            weight_doc="the Born charges",
+            fixes_sign=True,
+            progress=("Z*", 1.0, "e"),
+        ),
+        Target(
+            "charges",
+            keys.CHARGES,
+            "e",
+            True,
+            (ATOMS,),
+            file_names=("charges",),
+            weight_doc="reference atomic charges",
+            fixes_sign=True,
+        ),
         Target(
             "polarizability",
-            keys.REF_POLARIZABILITY,
             keys.POLARIZABILITY,
             "e·Å²/V",
             False,
             (3, 3),
             "polarizability",
+            file_names=("polarizability", "REF_polarizability"),
+            weight_doc="the polarizability α = ∂μ/∂E at fixed nuclei (open frames; "
+            "``polmlip datagen --polarizability``)",
         ),
     )
 }

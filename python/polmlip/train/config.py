@@ -9,6 +9,7 @@ from typing import Any, Dict, Optional
 import yaml
 
 from ..config_checks import at_least, between, check_fields, one_of, positive
+from ..data.targets import TARGETS
 from ..devices import DEVICE_HELP, is_device_name
 from ..errors import InputError
 from ..keys import BEC_LAYOUTS
@@ -29,15 +30,7 @@ _TRAINING_RULES = {
     "lr_patience": at_least(0),
     "ema_decay": between(0.0, 1.0, closed="low"),
     "early_stopping_patience": at_least(1),
-    "energy_weight": at_least(0),
-    "forces_weight": at_least(0),
-    "stress_weight": at_least(0),
-    "dipole_weight": at_least(0),
-    "polarization_weight": at_least(0),
-    "bec_weight": at_least(0),
     "bec_loss": one_of("full", "projected"),
-    "charges_weight": at_least(0),
-    "polarizability_weight": at_least(0),
     "seed": at_least(0),
     "dtype": one_of("float32", "float64"),
     "device": (is_device_name, DEVICE_HELP),
@@ -83,7 +76,7 @@ class DataConfig:
 
 
 @dataclasses.dataclass
-class TrainingConfig:
+class _TrainingSettings:
     """Optimisation settings.
 
     A weighted property (weight > 0) that no frame of the data has is an error; one that some
@@ -101,19 +94,10 @@ class TrainingConfig:
             model uses the averaged weights), reached after a warm-up: step n averages with
             min(decay, (1 + n)/(10 + n)); 0 switches it off.
         early_stopping_patience: epochs without a better validation loss before stopping.
-        energy_weight: loss weight of the energy per atom, 1/(eV/atom)².
-        forces_weight: loss weight of the forces, 1/(eV/Å)².
-        stress_weight: loss weight of the stress, 1/(eV/Å³)².
-        dipole_weight: loss weight of the dipole of open frames, 1/(e·Å)².
-        polarization_weight: loss weight of the polarization, 1/(e·Å)².
-        bec_weight: loss weight of the Born charges, 1/e².
         bec_loss: ``"full"`` compares all 9 components of Z* (three backward passes per
             batch); ``"projected"`` compares vᵀZ* for one random direction v per frame and
             step (one backward pass, an unbiased estimate of the same mean square;
             validation stays full). See :func:`polmlip.train.loss.projected_bec_residual`.
-        charges_weight: loss weight of reference atomic charges, 1/e².
-        polarizability_weight: loss weight of the polarizability α = ∂μ/∂E at fixed nuclei
-            (open frames; ``polmlip datagen --polarizability``), 1/(e·Å²/V)².
         seed: seed of the split, the initial weights and the batches.
         dtype: precision of training (``float32`` is faster; the exported model keeps its
             geometry and long range in float64).
@@ -134,15 +118,7 @@ class TrainingConfig:
     lr_patience: int = 10
     ema_decay: float = 0.99
     early_stopping_patience: int = 40
-    energy_weight: float = 1.0
-    forces_weight: float = 10.0
-    stress_weight: float = 0.0
-    dipole_weight: float = 0.0
-    polarization_weight: float = 0.0
-    bec_weight: float = 0.0
     bec_loss: str = "full"
-    charges_weight: float = 0.0
-    polarizability_weight: float = 0.0
     seed: int = 0
     dtype: str = "float64"
     device: str = "cpu"
@@ -152,6 +128,39 @@ class TrainingConfig:
 
     def validate(self) -> None:
         check_fields(self, "training", _TRAINING_RULES)
+
+
+def _weight_doc(target) -> str:
+    """The ``Attributes:`` entry of a target's loss weight (wrapped like the others)."""
+    unit = target.unit if target.unit.isalpha() else f"({target.unit})"
+    text = f"{target.weight_setting}: loss weight of {target.weight_doc}, 1/{unit}²."
+    lines, line = [], "        "
+    for word in text.split(" "):
+        if len(line) + len(word) > 92 and line.strip():
+            lines.append(line.rstrip())
+            line = "            "
+        line += word + " "
+    return "\n".join(lines + [line.rstrip()])
+
+
+#: the loss weights, one per training target (:data:`polmlip.data.targets.TARGETS`)
+_TRAINING_RULES.update({t.weight_setting: at_least(0) for t in TARGETS.values()})
+
+TrainingConfig = dataclasses.make_dataclass(
+    "TrainingConfig",
+    [
+        (t.weight_setting, float, dataclasses.field(default=t.default_weight))
+        for t in TARGETS.values()
+    ],
+    bases=(_TrainingSettings,),
+    namespace={
+        "__doc__": _TrainingSettings.__doc__.rstrip()
+        + "\n"
+        + "\n".join(_weight_doc(t) for t in TARGETS.values())
+        + "\n    ",
+        "__module__": __name__,
+    },
+)
 
 
 @dataclasses.dataclass

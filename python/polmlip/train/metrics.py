@@ -94,14 +94,13 @@ def _cell(value) -> str:
 
 
 def progress_text(row: Mapping[str, float]) -> Dict[str, str]:
-    """The progress bar's postfix: losses and the validation MAEs of energy and forces."""
+    """The progress bar's postfix: losses and the validation MAEs of the targets that
+    declare a ``progress`` label (:data:`TARGETS`: energy, forces, dipoles, Born charges)."""
     out = {"train": f"{row['train_loss']:.3g}", "val": f"{row['val_loss']:.3g}"}
-    for name, label, scale, unit in (
-        ("energy", "E", 1000.0, "meV/at"),
-        ("forces", "F", 1000.0, "meV/Å"),
-        ("dipole", "μ", 1.0, "eÅ"),
-        ("bec", "Z*", 1.0, "e"),
-    ):
+    for name, target in TARGETS.items():
+        if target.progress is None:
+            continue
+        label, scale, unit = target.progress
         key = f"val_{name}_mae"
         if key in row:
             out[label] = f"{scale * row[key]:.3g} {unit}"

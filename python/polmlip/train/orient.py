@@ -25,26 +25,30 @@ from .. import keys
 from ..data.electronegativity import PAULING
 from ..data.graph import collate
 from ..data.store import StoredGraphs
+from ..data.targets import TARGETS
+
+#: the targets whose labels fix the sign of the latent multipoles (``Target.fixes_sign``)
+SIGN_TARGETS = [t.name for t in TARGETS.values() if t.fixes_sign]
 
 
 def sign_is_determined(
     graphs: List[Dict[str, torch.Tensor]], weights: Optional[Dict[str, float]] = None
 ) -> bool:
-    """True if training saw information on the sign: an applied field, or dipole,
-    polarization, BEC or atomic-charge targets that are in the loss (``weights[name] > 0``; with no
-    ``weights`` every target present counts). Targets only present in the file, with
-    zero weight, do not fix the sign."""
+    """True if training saw information on the sign: an applied field, or targets of
+    :data:`SIGN_TARGETS` (dipole, polarization, BEC, atomic charges) that are in the loss
+    (``weights[name] > 0``; with no ``weights`` every target present counts). Targets only
+    present in the file, with zero weight, do not fix the sign."""
     if isinstance(graphs, StoredGraphs):
         if np.any(graphs.frame_values("external_field") != 0):
             return True
         return any(
             graphs.has(name).any() and (weights is None or weights.get(name, 0.0) > 0)
-            for name in ("dipole", "polarization", "bec", "charges")
+            for name in SIGN_TARGETS
         )
     for g in graphs:
         if bool((g[keys.EXTERNAL_FIELD] != 0).any()):
             return True
-        for name in ("dipole", "polarization", "bec", "charges"):
+        for name in SIGN_TARGETS:
             if keys.REFERENCE_PREFIX + name in g and (
                 weights is None or weights.get(name, 0.0) > 0
             ):
