@@ -299,3 +299,20 @@ def test_stress_of_mixed_open_and_periodic_batches_has_finite_gradients(data):
     with pytest.raises(TrainingDiverged, match="the gradient is not finite"):
         trainer._check_finite(loss, 3)
     trainer.close()
+
+
+@pytest.mark.parametrize("train", ["data.xyz", "data.frames"])
+def test_worker_processes_give_the_same_training(data, train):
+    """training.num_workers builds the batches in other processes: the same losses."""
+    histories = []
+    for workers in (0, 2):
+        cfg = _config(data, train, num_workers=workers)
+        cfg.training.output += f"-{workers}"
+        trainer = Trainer(cfg, progress=False)
+        trainer.train()
+        histories.append(trainer.history)
+        trainer.close()
+    for a, b in zip(*histories):
+        for k in a:
+            if k != "epoch_time_s":
+                assert b[k] == a[k], k

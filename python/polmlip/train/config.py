@@ -36,6 +36,7 @@ _TRAINING_RULES = {
     "device": (is_device_name, DEVICE_HELP),
     "checkpoint_every": at_least(1),
     "max_frames": at_least(1),
+    "num_workers": at_least(0),
 }
 
 
@@ -104,6 +105,9 @@ class _TrainingSettings:
         device: ``cpu``, ``cuda`` or ``cuda:N``.
         checkpoint_every: epochs between checkpoints (the last epoch always writes one).
         max_frames: read at most this many frames of the training file.
+        num_workers: processes that build the batches' graphs (neighbour lists,
+            collation) ahead of the training step; 0 builds them in the training process.
+            Each data-parallel process starts its own. Batches and results are the same.
         tensorboard: also write every epoch's metrics.csv row as TensorBoard scalars to
             ``output/tensorboard`` (needs the ``tensorboard`` package, which polmlip does
             not install).
@@ -124,6 +128,7 @@ class _TrainingSettings:
     device: str = "cpu"
     checkpoint_every: int = 1
     max_frames: Optional[int] = None
+    num_workers: int = 0
     tensorboard: bool = False
 
     def validate(self) -> None:

@@ -45,6 +45,45 @@ from .prepare import (
 from .run_folder import FolderLock, data_record, describe_change
 
 
+class _BatchSet(torch.utils.data.Dataset):
+    """Batch k: the frames ``frames[k]`` of ``data`` collated (None for no frames)."""
+
+    def __init__(self, data, frames: List[List[int]]) -> None:
+        self.data, self.frames = data, frames
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def __getitem__(self, k: int):
+        return collate([self.data[i] for i in self.frames[k]]) if self.frames[k] else None
+
+
+def _as_is(item):
+    return item
+
+
+def _one_thread(_worker: int) -> None:
+    torch.set_num_threads(1)
+
+
+def _built_batches(data, frames: List[List[int]], workers: int):
+    """The collated batches of ``frames`` (lists of indices into ``data``) in order: built
+    here, or by ``workers`` processes ahead of use (forked: they share ``data``'s memory)."""
+    batches = _BatchSet(data, frames)
+    if workers == 0 or len(frames) < 2:
+        return (batches[k] for k in range(len(batches)))
+    return iter(
+        torch.utils.data.DataLoader(
+            batches,
+            batch_size=None,
+            shuffle=False,
+            num_workers=min(workers, len(frames)),
+            collate_fn=_as_is,
+            worker_init_fn=_one_thread,
+        )
+    )
+
+
 def _atomic_save(obj: Any, path: pathlib.Path) -> None:
     atomic_save(path, lambda buffer: torch.save(obj, buffer))
 
@@ -235,20 +274,26 @@ class Trainer:
     # ---- loop ----
     def _batches(self, data: List[Dict[str, torch.Tensor]], shuffle: bool):
         """Global batches of ``batch_size`` frames: yields (this process's share as a batch,
-        or None when it has none; the global frame count; its positions in the batch)."""
+        or None when it has none; the global frame count; its positions in the batch).
+
+        With ``training.num_workers`` > 0 the shares are built (graphs, collation) in that
+        many worker processes ahead of the step that uses them, in the same order."""
         order = list(range(len(data)))
         if shuffle:
             g = torch.Generator().manual_seed(self.cfg.seed * 100003 + self.epoch)
             order = torch.randperm(len(data), generator=g).tolist()
         bs = self.cfg.batch_size
+        plan = []
         for s in range(0, len(order), bs):
             chunk = order[s : s + bs]
             mine = self.procs.share(len(chunk))
-            if not mine:
-                yield None, len(chunk), mine
+            plan.append(([chunk[i] for i in mine], len(chunk), mine))
+        built = _built_batches(data, [frames for frames, _, _ in plan], self.cfg.num_workers)
+        for batch, (_, count, mine) in zip(built, plan):
+            if batch is None:
+                yield None, count, mine
                 continue
-            batch = collate([data[chunk[i]] for i in mine])
-            yield {k: v.to(self.device) for k, v in batch.items()}, len(chunk), mine
+            yield {k: v.to(self.device) for k, v in batch.items()}, count, mine
 
     def _batch_loss(self, batch: Optional[Dict[str, torch.Tensor]], create_graph: bool):
         """(this process's part of the global batch's loss, its residuals): the parts of
