@@ -652,8 +652,9 @@ CASES = [
         "train-frames-other-keys",
         "cli",
         "training from a frame set with `data.keys` other than those it was made with",
-        r"'train\.frames' was preprocessed with keys .* these settings apply when the set is "
-        r"made",
+        r"'train\.frames' was preprocessed with other reading settings than data\.keys and "
+        r"data\.bec_layout ask for \(keys\.forces: made with \['forces', 'force', "
+        r"'REF_forces'\], asked \['force'\]\)",
         ["train", "bad.yaml", "--quiet"],
         lambda w: (
             _frame_set(w, "train.xyz", "train.frames"),

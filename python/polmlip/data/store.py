@@ -354,13 +354,21 @@ class FrameStore:
         when the set is made (``polmlip preprocess --keys/--bec-layout``), and would be
         silently ignored here."""
         made = DataKeys(**{k: tuple(v) for k, v in self.manifest["keys"].items()})
-        if data_keys != made or bec_layout != self.manifest["bec_layout"]:
+        differ = [
+            f"keys.{f.name}: made with {list(getattr(made, f.name))}, asked "
+            f"{list(getattr(data_keys, f.name))}"
+            for f in dataclasses.fields(made)
+            if getattr(made, f.name) != getattr(data_keys, f.name)
+        ]
+        if bec_layout != self.manifest["bec_layout"]:
+            differ.append(
+                f"bec_layout: made with {self.manifest['bec_layout']!r}, asked {bec_layout!r}"
+            )
+        if differ:
             raise InputError(
-                f"{str(self.path)!r} was preprocessed with keys {self.manifest['keys']} and "
-                f"bec_layout {self.manifest['bec_layout']!r}, but {setting} ask for keys "
-                f"{dataclasses.asdict(data_keys)} and bec_layout {bec_layout!r}: these "
-                "settings apply when the set is made; run polmlip preprocess with them (or "
-                "remove them here)"
+                f"{str(self.path)!r} was preprocessed with other reading settings than "
+                f"{setting} ask for ({'; '.join(differ)}): these settings apply when the set "
+                "is made; run polmlip preprocess with them (or remove them here)"
             )
 
 
