@@ -319,3 +319,19 @@ def test_worker_processes_give_the_same_training(data, train):
         for k in a:
             if k != "epoch_time_s":
                 assert b[k] == a[k], k
+
+
+def test_a_write_error_mid_set_is_one_line_and_leaves_nothing(tmp_path, monkeypatch):
+    """A full disk while the arrays are written: an InputError naming the output, and no
+    partial folder beside it."""
+    import polmlip.data.store as store_module
+
+    ase.io.write(tmp_path / "data.xyz", _frames(), format="extxyz")
+
+    def full(self, values):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(store_module._Column, "append", full)
+    with pytest.raises(InputError, match="cannot write the frame set .*No space left on device"):
+        preprocess(tmp_path / "data.xyz", tmp_path / "data.frames", 3.0, progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.xyz"]

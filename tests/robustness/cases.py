@@ -649,6 +649,13 @@ CASES = [
         ["preprocess", "train.xyz", "-o", "t.frames", "--cutoff", "-1", "--quiet"],
     ),
     Case(
+        "preprocess-output-unwritable",
+        "cli",
+        "`polmlip preprocess -o` into a location that cannot be written",
+        r"cannot write the output '/proc/polmlip\.frames'",
+        ["preprocess", "train.xyz", "-o", "/proc/polmlip.frames", "--quiet"],
+    ),
+    Case(
         "train-frames-other-keys",
         "cli",
         "training from a frame set with `data.keys` other than those it was made with",

@@ -43,7 +43,7 @@ import torch
 
 from .. import keys
 from ..errors import InputError
-from ..fileio import fingerprint, write_text
+from ..fileio import check_output, fingerprint, write_text
 from ..keys import BEC_LAYOUTS, REFERENCE_PREFIX
 from .dataset import BecLayoutCheck, DataKeys, frame_graph
 from .graph import atoms_to_graph, closest_pair, species_index
@@ -173,6 +173,7 @@ def preprocess(
             f"{str(output)!r} exists; give a new name (a frame set is never overwritten in "
             "place, so that a run reading it is not disturbed)"
         )
+    check_output(output, "data", inputs=[source])  # a writable location, before any work
     work = output.parent / f".{output.name}.partial-{os.getpid()}"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
@@ -196,10 +197,15 @@ def preprocess(
         }
         write_text(work / MANIFEST, json.dumps(manifest, indent=1))
         work.rename(output)
-    except BaseException:
+    except BaseException as exc:
         for c in columns.values():
             c.discard()
         shutil.rmtree(work, ignore_errors=True)
+        if isinstance(exc, OSError):  # a full disk, a lost mount: one line naming the output
+            raise InputError(
+                f"cannot write the frame set {str(output)!r}: {exc.strerror or exc}; nothing "
+                "was left there"
+            ) from None
         raise
     return manifest
 
