@@ -165,7 +165,7 @@ def test_real_space_error_estimate_bounds_water(cutoff):
     tail = -torch.autograd.grad(0.5 * COULOMB * (q * phi).sum(), p)[0]
     _, f_ref, _ = _run(MultipoleElectrostatics(method="ewald", accuracy=1e-10), pos, cell, q)
     measured = float(tail.norm() / f_ref.norm())
-    i = int(np.argmin(np.abs(np.array(solver.split_candidates) - eta)))
-    calibrated = math.sqrt(solver.split_table[0][i] / solver.split_norms[0])
+    i = int(np.argmin(np.abs(np.array(solver.tuner.split_candidates) - eta)))
+    calibrated = math.sqrt(solver.tuner.split_table[0][i] / solver.tuner.split_norms[0])
     assert measured <= calibrated
     assert measured > calibrated / acc._REAL_SPACE_PREFACTOR  # uncalibrated: too low

@@ -17,6 +17,10 @@ Two site models:
 * point (``point=True``): true point multipoles by full Ewald (real space with
   erfc + reciprocal), or the bare 1/r sum in open boundaries.
 
+The k-space settings (split width, k cutoff, mesh) are chosen by :class:`KSpaceTuner`
+(:mod:`.tuner`), and when they are chosen again by :class:`KSpaceTuning` (:mod:`.tuning`); the
+summations take them as numbers.
+
 Non-neutral periodic systems carry a uniform neutralizing background. In point
 mode the standard correction −π k_e Q²/(2 V η²) is added, as in LAMMPS; in
 smeared mode the k = 0 term is simply absent, which is the exact energy of
@@ -37,6 +41,7 @@ from .kernels import COULOMB, ERF, ERFC, SPLIT_REMAINDER
 from .multipoles import gaussian_self_terms, site_energies, traceless
 from .pairs import all_pairs, frame_pairs, pair_sum_fields, real_space_pairs
 from .pme import pme_fields
+from .tuner import KSpaceTuner
 from .tuning import KSpaceTuning
 
 
@@ -60,10 +65,6 @@ class MultipoleElectrostatics(torch.nn.Module):
         max_mesh_points: refuse meshes larger than this (memory guard).
         kspace_chunk: k-vectors per block in the Ewald sum.
     """
-
-    split_candidates: List[float]
-    split_table: List[List[float]]
-    split_norms: List[float]
 
     def __init__(
         self,
@@ -110,19 +111,16 @@ class MultipoleElectrostatics(torch.nn.Module):
         else:
             self.eta = self.site_eta
             self.width = self.sigma
-        # k-space tables at the reference width; a wider split width scales them
-        self.norms: List[float] = acc.spectral_norms(self.width)
-        self.kcut_candidates, self.kcut_table = acc.kspace_tail_table(self.width)
-        self.spacing_candidates, self.spacing_table = acc.pme_error_table(
-            self.width, self.spline_order
+        self.tuner = KSpaceTuner(
+            self.width,
+            self.sigma,
+            self.real_cutoff,
+            self.can_split,
+            self.split,
+            self.accuracy,
+            self.spline_order,
+            self.max_mesh_points,
         )
-        self.split_candidates = [1.0]
-        self.split_table = [[0.0] for _ in range(acc.PAIR_ORDERS)]
-        self.split_norms = [1.0] * acc.PAIR_ORDERS
-        if self.can_split:
-            self.split_candidates, self.split_table, self.split_norms = acc.split_error_table(
-                self.sigma, self.real_cutoff
-            )
         self.tuning = KSpaceTuning()
 
     @torch.jit.export
@@ -138,6 +136,7 @@ class MultipoleElectrostatics(torch.nn.Module):
         if not (0.0 < accuracy < 1.0):
             raise ValueError("polmlip: kspace accuracy must be in (0, 1)")
         self.accuracy = accuracy
+        self.tuner.accuracy = accuracy
         self.tuning.reset()
 
     @torch.jit.export
@@ -150,6 +149,7 @@ class MultipoleElectrostatics(torch.nn.Module):
                 "(real_space_cutoff 0, or point multipoles)"
             )
         self.split = enabled
+        self.tuner.split = enabled
         self.tuning.reset()
 
     def _magnitudes(
@@ -165,92 +165,20 @@ class MultipoleElectrostatics(torch.nn.Module):
         m = global_sum(m)
         return [float(m[0]), float(m[1]), float(m[2])]
 
-    def _budget(self) -> float:
-        """The accuracy each part gets: half the variance each when the sum is split."""
-        if self.split:
-            return self.accuracy / math.sqrt(2.0)
-        return self.accuracy
-
     @torch.jit.export
     def kspace_width(self, magnitudes: List[float]) -> float:
-        """Pair width (Å) of the k-space Gaussian: σ unsplit, 1/(√2η) when split."""
-        if not self.split:
-            return self.width
-        eta = acc.pick_split(
-            self.split_candidates, self.split_table, self.split_norms, magnitudes, self._budget()
-        )
-        return 1.0 / (math.sqrt(2.0) * eta)
-
-    def _kspace_pick(
-        self,
-        candidates: List[float],
-        table: List[List[float]],
-        width: float,
-        magnitudes: List[float],
-    ) -> float:
-        """The first candidate of a k-space table (made at the reference width) that meets
-        the k-space budget at pair width ``width``, in the reference width's units."""
-        return acc.pick(
-            candidates,
-            table,
-            self._scaled_norms(width),
-            magnitudes,
-            self._kspace_budget(width, magnitudes),
-        )
-
-    def _kspace_budget(self, width: float, magnitudes: List[float]) -> float:
-        """Relative error allowed to the k-space part at pair width ``width``.
-
-        The k-space tables measure errors relative to the k-space part's own force, which a
-        split makes smaller than the whole (width σ): the budget grows by their ratio.
-        """
-        if width <= self.width:
-            return self._budget()
-        part = 0.0
-        whole = 0.0
-        scaled = self._scaled_norms(width)
-        for l in range(3):
-            part += magnitudes[l] * scaled[l]
-            whole += magnitudes[l] * self.norms[l]
-        if part <= 0.0:
-            return self._budget()
-        return self._budget() * whole / part
-
-    def _scaled_norms(self, width: float) -> List[float]:
-        f = width / self.width
-        return [self.norms[0] * f**-3, self.norms[1] * f**-5, self.norms[2] * f**-7]
+        """Pair width (Å) of the k-space Gaussian (:meth:`KSpaceTuner.kspace_width`)."""
+        return self.tuner.kspace_width(magnitudes)
 
     @torch.jit.export
     def kspace_cutoff(self, magnitudes: List[float]) -> float:
-        """Ewald k cutoff (1/Å) for the multipole magnitudes [Σq², Σ|μ|²/3, ΣΘ:Θ/30]."""
-        width = self.kspace_width(magnitudes)
-        kcut = self._kspace_pick(self.kcut_candidates, self.kcut_table, width, magnitudes)
-        return kcut * self.width / width
+        """Ewald k cutoff (1/Å) (:meth:`KSpaceTuner.kspace_cutoff`)."""
+        return self.tuner.kspace_cutoff(magnitudes)
 
     @torch.jit.export
     def mesh_shape(self, cell: torch.Tensor, magnitudes: List[float]) -> List[int]:
-        """PME mesh for this cell and the magnitudes [Σq², Σ|μ|²/3, ΣΘ:Θ/30].
-
-        Raises if the mesh would exceed ``max_mesh_points``.
-        """
-        width = self.kspace_width(magnitudes)
-        h = self._kspace_pick(self.spacing_candidates, self.spacing_table, width, magnitudes)
-        h = h * width / self.width
-        spacing = cellmod.plane_spacings(cell.detach())
-        widths = [float(spacing[0]), float(spacing[1]), float(spacing[2])]
-        shape = acc.mesh_shape(widths, h, self.spline_order)
-        total = shape[0] * shape[1] * shape[2]
-        if total > self.max_mesh_points:
-            raise ValueError(
-                "polmlip: the PME mesh "
-                + str(shape)
-                + " ("
-                + str(total)
-                + " points) exceeds max_mesh_points="
-                + str(self.max_mesh_points)
-                + "; lower the accuracy, raise sigma, or raise max_mesh_points if memory allows"
-            )
-        return shape
+        """PME mesh for this cell (:meth:`KSpaceTuner.mesh_shape`)."""
+        return self.tuner.mesh_shape(cell, magnitudes)
 
     def forward(
         self,
@@ -358,13 +286,7 @@ class MultipoleElectrostatics(torch.nn.Module):
                 mags = t.magnitudes
             else:
                 mags = self._magnitudes(q, mu, theta)
-            width = self.kspace_width(mags)
-            kcut = 0.0
-            shape: List[int] = []
-            if self.method == "ewald":
-                kcut = self.kspace_cutoff(mags)
-            else:
-                shape = self.mesh_shape(cell, mags)
+            width, kcut, shape = self.tuner.choose(cell, mags, self.method == "ewald")
             t.store(mags, spacings, width, kcut, shape)
         return t.width, t.kcut, t.shape
 
