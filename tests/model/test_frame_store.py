@@ -335,3 +335,22 @@ def test_a_write_error_mid_set_is_one_line_and_leaves_nothing(tmp_path, monkeypa
     with pytest.raises(InputError, match="cannot write the frame set .*No space left on device"):
         preprocess(tmp_path / "data.xyz", tmp_path / "data.frames", 3.0, progress=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data.xyz"]
+
+
+def test_closest_pair_guard_names_the_source_frame(tmp_path):
+    """A frame in a 1.5 Å periodic cube (images 0.15 Å apart) is refused from a frame set
+    as from the extxyz, named by its number in the source file."""
+    import ase
+
+    frames = _frames()
+    tiny = ase.Atoms("H2", positions=[[0.2, 0.2, 0.2], [0.2, 0.2, 1.55]], cell=[1.5] * 3)
+    tiny.pbc = True
+    tiny.info["energy"] = -1.0
+    tiny.arrays["forces"] = np.zeros((2, 3))
+    frames[9] = tiny
+    ase.io.write(tmp_path / "tiny.xyz", frames, format="extxyz")
+    preprocess(tmp_path / "tiny.xyz", tmp_path / "tiny.frames", 3.0, progress=False)
+    for name in ("tiny.xyz", "tiny.frames"):
+        cfg = _config(tmp_path, name)
+        with pytest.raises(InputError, match=r"frame 9 \(counting from 0\): two atoms are 0\.15"):
+            Trainer(cfg, progress=False)

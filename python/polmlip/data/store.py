@@ -378,6 +378,21 @@ class FrameStore:
             )
 
 
+class _SourceNumbers(Sequence):
+    """The source file's frame number of each frame of a :class:`StoredGraphs`, on demand."""
+
+    def __init__(self, graphs: StoredGraphs) -> None:
+        self.graphs = graphs
+
+    def __len__(self) -> int:
+        return len(self.graphs)
+
+    def __getitem__(self, k):
+        if isinstance(k, slice):
+            return [self[i] for i in range(*k.indices(len(self)))]
+        return self.graphs.source_frame(int(self.graphs.indices[k]))
+
+
 class StoredGraphs(Sequence):
     """Frames ``indices`` of a :class:`FrameStore` as model graphs (the dicts
     :func:`~polmlip.data.dataset.build_dataset` gives), each built when asked: a sequence
@@ -442,9 +457,10 @@ class StoredGraphs(Sequence):
         """The number (from 0) in the source file of stored frame ``frame``."""
         return int(self.store.arrays["source_frame"][frame])
 
-    def numbers(self) -> List[int]:
-        """The source file's frame numbers of these frames."""
-        return [self.source_frame(int(k)) for k in self.indices]
+    def numbers(self) -> Sequence[int]:
+        """The source file's frame numbers of these frames (a lazy sequence: messages index
+        it, nothing reads all of it)."""
+        return _SourceNumbers(self)
 
     def graph(self, frame: int) -> Dict[str, torch.Tensor]:
         """Stored frame ``frame`` as a graph with its ``ref_`` targets."""
