@@ -229,10 +229,11 @@ def test_reading_settings_and_damage_are_refused(data):
     the model lacks; an array that does not match the manifest; another format version."""
     store = FrameStore(data / "data.frames")
     with pytest.raises(InputError, match=r"keys\.forces: made with .* asked \['force'\]"):
-        store.check_read_settings(DataKeys(forces=("force",)), "polarization-major", "x")
+        store.check_read_settings({"forces": "force"}, None, "x")
     with pytest.raises(InputError, match="bec_layout: made with 'polarization-major'"):
-        store.check_read_settings(DataKeys(), "displacement-major", "x")
-    store.check_read_settings(DataKeys(), "polarization-major", "x")  # the same: accepted
+        store.check_read_settings({}, "displacement-major", "x")
+    store.check_read_settings({}, None, "x")  # nothing given: the set's own settings
+    store.check_read_settings({"forces": ["forces", "force", "REF_forces"]}, None, "x")
     with pytest.raises(InputError, match=r"element\(s\) \['O'\] are not known"):
         StoredGraphs(store, range(14), ["H"], 3.0)
     _spoil(data / "noe.xyz", 5, "no-energy")
@@ -246,6 +247,15 @@ def test_reading_settings_and_damage_are_refused(data):
     manifest["version"] = 99
     (data / "data.frames" / MANIFEST).write_text(json.dumps(manifest))
     with pytest.raises(InputError, match="version 99"):
+        FrameStore(data / "data.frames")
+    manifest["version"] = 1
+    for damage in ("arrays", "keys"):
+        broken = {k: v for k, v in manifest.items() if k != damage}
+        (data / "data.frames" / MANIFEST).write_text(json.dumps(broken))
+        with pytest.raises(InputError, match=rf"is damaged \(missing or wrong: \['{damage}'\]"):
+            FrameStore(data / "data.frames")
+    (data / "data.frames" / MANIFEST).write_text(json.dumps([1, 2]))
+    with pytest.raises(InputError, match="not a frame-set manifest"):
         FrameStore(data / "data.frames")
     with pytest.raises(InputError, match="exists; give a new name"):
         preprocess(data / "data.xyz", data / "data.frames", 3.0, progress=False)
@@ -354,3 +364,30 @@ def test_closest_pair_guard_names_the_source_frame(tmp_path):
         cfg = _config(tmp_path, name)
         with pytest.raises(InputError, match=r"frame 9 \(counting from 0\): two atoms are 0\.15"):
             Trainer(cfg, progress=False)
+
+
+def test_a_pickled_frame_set_opens_its_arrays_again(data):
+    """Worker processes that are not forked get the set by pickling: its path, memory-mapped
+    again there, not a copy of the arrays."""
+    import pickle
+
+    store = FrameStore(data / "data.frames")
+    blob = pickle.dumps(store)
+    assert len(blob) < 1000
+    again = pickle.loads(blob)
+    assert isinstance(again.arrays["positions"], np.memmap)
+    assert np.array_equal(again.arrays["positions"], store.arrays["positions"])
+
+
+def test_a_set_made_with_keys_is_read_without_them(tmp_path):
+    """Keys given to polmlip preprocess are not asked for again (training, evaluate)."""
+    frames = _frames()
+    for atoms in frames:
+        atoms.arrays["xforce"] = atoms.arrays.pop("forces")
+    ase.io.write(tmp_path / "x.xyz", frames, format="extxyz")
+    preprocess(
+        tmp_path / "x.xyz", tmp_path / "x.frames", 3.0, DataKeys(forces=("xforce",)), progress=False
+    )
+    trainer = Trainer(_config(tmp_path, "x.frames"), progress=False)
+    assert "ref_forces" in trainer.train_set[0]
+    trainer.close()

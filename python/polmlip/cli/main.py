@@ -84,7 +84,9 @@ def _evaluate(args: argparse.Namespace) -> int:
     dtype = getattr(torch, meta["dtype"])
     if is_frame_store(args.data):
         store = FrameStore(args.data)
-        store.check_read_settings(keys_cfg, args.bec_layout, "--keys and --bec-layout")
+        given = _json_mapping(args.keys, "--keys") if args.keys else {}
+        layout = args.bec_layout if args.bec_layout != BEC_LAYOUTS[0] else None
+        store.check_read_settings(given, layout, "--keys and --bec-layout")
         indices = range(store.frames)
         graphs = StoredGraphs(store, indices, meta["elements"], meta["cutoff"], dtype)
     else:

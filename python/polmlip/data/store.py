@@ -302,11 +302,34 @@ class FrameStore:
             manifest = json.loads((self.path / MANIFEST).read_text())
         except (OSError, ValueError) as exc:
             raise InputError(f"cannot read {where}/{MANIFEST}: {exc}") from None
+        if not isinstance(manifest, dict):
+            raise InputError(f"{where}/{MANIFEST} is not a frame-set manifest (not a mapping)")
         if manifest.get("format") != FORMAT or manifest.get("version") != VERSION:
             raise InputError(
                 f"{where} is a frame set of format {manifest.get('format')!r} version "
                 f"{manifest.get('version')!r}; this polmlip reads {FORMAT!r} version {VERSION}: "
                 "run polmlip preprocess again on the source file"
+            )
+        required = {
+            "frames": int,
+            "atoms": int,
+            "arrays": dict,
+            "keys": dict,
+            "labels": list,
+            "elements": list,
+            "cutoff": float,
+            "bec_layout": str,
+            "property_names": list,
+        }
+        damaged = [
+            k
+            for k, kind in required.items()
+            if not isinstance(manifest.get(k), (int, float) if kind is float else kind)
+        ]
+        if damaged or not set(manifest["labels"]) <= set(TARGETS):
+            raise InputError(
+                f"{where}/{MANIFEST} is damaged (missing or wrong: {damaged or ['labels']}); "
+                "run polmlip preprocess again"
             )
         self.manifest = manifest
         self.frames, self.atoms = int(manifest["frames"]), int(manifest["atoms"])
@@ -334,6 +357,14 @@ class FrameStore:
     def __len__(self) -> int:
         return self.frames
 
+    def __getstate__(self) -> Dict:
+        """Pickled (a worker process that is not forked) as its path: the arrays are opened
+        again there, memory-mapped, instead of being copied."""
+        return {"path": str(self.path)}
+
+    def __setstate__(self, state: Dict) -> None:
+        self.__init__(state["path"])
+
     @property
     def labels(self) -> List[str]:
         """The targets (:data:`TARGETS`) that at least one frame has."""
@@ -355,18 +386,22 @@ class FrameStore:
             pbc=np.array(self.arrays["pbc"][frame]),
         )
 
-    def check_read_settings(self, data_keys: DataKeys, bec_layout: str, setting: str) -> None:
-        """Refuse reading settings that differ from those the set was made with: they apply
-        when the set is made (``polmlip preprocess --keys/--bec-layout``), and would be
-        silently ignored here."""
-        made = DataKeys(**{k: tuple(v) for k, v in self.manifest["keys"].items()})
+    def check_read_settings(
+        self, given_keys: Dict[str, Sequence[str]], bec_layout: Optional[str], setting: str
+    ) -> None:
+        """Refuse reading settings given now that differ from those the set was made with:
+        they apply when the set is made (``polmlip preprocess --keys/--bec-layout``) and would
+        be silently ignored here. ``given_keys``: the names given now (a data-keys mapping,
+        a name or a list per property; empty when none are); ``bec_layout``: the layout given
+        now, None when none is."""
+        given = DataKeys.from_dict(dict(given_keys))
+        made = self.manifest["keys"]
         differ = [
-            f"keys.{f.name}: made with {list(getattr(made, f.name))}, asked "
-            f"{list(getattr(data_keys, f.name))}"
-            for f in dataclasses.fields(made)
-            if getattr(made, f.name) != getattr(data_keys, f.name)
+            f"keys.{name}: made with {list(made.get(name, []))}, asked {list(getattr(given, name))}"
+            for name in given_keys
+            if tuple(made.get(name, ())) != tuple(getattr(given, name))
         ]
-        if bec_layout != self.manifest["bec_layout"]:
+        if bec_layout is not None and bec_layout != self.manifest["bec_layout"]:
             differ.append(
                 f"bec_layout: made with {self.manifest['bec_layout']!r}, asked {bec_layout!r}"
             )
@@ -374,7 +409,7 @@ class FrameStore:
             raise InputError(
                 f"{str(self.path)!r} was preprocessed with other reading settings than "
                 f"{setting} ask for ({'; '.join(differ)}): these settings apply when the set "
-                "is made; run polmlip preprocess with them (or remove them here)"
+                "is made; run polmlip preprocess with them, or leave them out here"
             )
 
 
@@ -567,7 +602,14 @@ class StoredGraphs(Sequence):
 
                 pairs, closest = np.zeros(len(self), dtype=np.int64), np.zeros(len(self))
                 for n in tqdm(range(len(self)), desc="neighbour statistics", unit="frame"):
-                    g = self.graph(int(self.indices[n]))
+                    frame = int(self.indices[n])
+                    try:
+                        g = self.graph(frame)
+                    except InputError as exc:
+                        raise InputError(
+                            f"{self.source}, frame {self.source_frame(frame)} (counting from "
+                            f"0): {exc}"
+                        ) from None
                     pairs[n], closest[n] = g[keys.EDGE_INDEX].shape[1], closest_pair(g)
                 self._neighbors = (pairs, closest)
         return self._neighbors

@@ -156,9 +156,9 @@ class Derivatives(torch.nn.Module):
             virial = -g1 if g1 is not None else torch.zeros_like(strain)
             volume = torch.abs(torch.linalg.det(data[keys.CELL]))[:, None, None]
             data[keys.VIRIAL] = virial
-            # open frames (no volume) have no stress: NaN there, by a where that keeps the
-            # gradient of a batch that mixes them with periodic frames finite (x/0 would put
-            # 0·inf = NaN into it even where the loss masks the open frames out)
+            # frames without a volume (open frames without a cell) have no stress: NaN there,
+            # by a where that keeps the gradient of a batch that mixes them with periodic
+            # frames finite (x/0 would put 0·inf = NaN into it even where the loss masks them)
             periodic = volume > 0
             safe = torch.where(periodic, volume, torch.ones_like(volume))
             undefined = torch.full_like(virial, float("nan"))

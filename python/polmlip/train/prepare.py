@@ -14,6 +14,7 @@ from ..data.graph import closest_pair, collate
 from ..data.store import FrameStore, StoredGraphs, is_frame_store
 from ..data.targets import TARGETS
 from ..errors import InputError
+from ..keys import BEC_LAYOUTS
 from .config import RunConfig
 
 #: a data set as training reads it: graphs in memory, or frames of a preprocessed set
@@ -65,7 +66,8 @@ def _open_source(run: RunConfig, name: str, dkeys: DataKeys):
     if not is_frame_store(path):
         return read_frames(path)
     store = FrameStore(path)
-    store.check_read_settings(dkeys, run.data.bec_layout, "data.keys and data.bec_layout")
+    layout = run.data.bec_layout if run.data.bec_layout != BEC_LAYOUTS[0] else None
+    store.check_read_settings(run.data.keys, layout, "data.keys and data.bec_layout")
     return store
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import pathlib
 import random
 import time
@@ -44,6 +45,9 @@ from .prepare import (
 )
 from .run_folder import FolderLock, data_record, describe_change
 
+#: how this platform can start worker processes
+START_METHODS = multiprocessing.get_all_start_methods()
+
 
 class _BatchSet(torch.utils.data.Dataset):
     """Batch k: the frames ``frames[k]`` of ``data`` collated (None for no frames)."""
@@ -80,6 +84,8 @@ def _built_batches(data, frames: List[List[int]], workers: int):
             num_workers=min(workers, len(frames)),
             collate_fn=_as_is,
             worker_init_fn=_one_thread,
+            # forked workers share the data's memory; spawned ones would get a pickled copy
+            multiprocessing_context="fork" if "fork" in START_METHODS else None,
         )
     )
 
