@@ -226,7 +226,7 @@ def _measure(argv) -> int:
     t0 = time.perf_counter()
     info = {}
     if step == "preprocess":
-        from polmlip.data.store import preprocess
+        from polmlip.data.preprocess import preprocess
 
         manifest = preprocess(args[0], args[1], LARGE_MODEL["cutoff"], progress=False)
         info["frames"] = manifest["frames"]

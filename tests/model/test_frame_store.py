@@ -12,7 +12,8 @@ import torch
 import yaml
 
 from polmlip.data.dataset import DataKeys, build_dataset, read_frames
-from polmlip.data.store import MANIFEST, FrameStore, StoredGraphs, preprocess
+from polmlip.data.preprocess import preprocess
+from polmlip.data.store import MANIFEST, FrameStore, StoredGraphs
 from polmlip.errors import InputError
 from polmlip.train import prepare
 from polmlip.train.config import load_config
@@ -334,7 +335,7 @@ def test_worker_processes_give_the_same_training(data, train):
 def test_a_write_error_mid_set_is_one_line_and_leaves_nothing(tmp_path, monkeypatch):
     """A full disk while the arrays are written: an InputError naming the output, and no
     partial folder beside it."""
-    import polmlip.data.store as store_module
+    import polmlip.data.preprocess as store_module
 
     ase.io.write(tmp_path / "data.xyz", _frames(), format="extxyz")
 

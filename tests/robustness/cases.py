@@ -162,7 +162,8 @@ def _frame_set(work: pathlib.Path, source: str, name: str, damage: str = "") -> 
     array replaced by one of another shape) or ``version`` (a manifest of another version)."""
     import json
 
-    from polmlip.data.store import MANIFEST, preprocess
+    from polmlip.data.preprocess import preprocess
+    from polmlip.data.store import MANIFEST
 
     preprocess(work / source, work / name, 3.5, progress=False)
     if damage == "array":

@@ -62,7 +62,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from ..data.dataset import DataKeys
-    from ..data.store import preprocess
+    from ..data.preprocess import preprocess
     from ..model.config import ModelConfig
     from .main import _json_mapping
 
