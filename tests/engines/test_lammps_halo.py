@@ -4,8 +4,9 @@ Each rank evaluates the network on its own atoms, with ghosts to cutoff + skin w
 come from their owners after every layer (docs/lammps.md). In float64, at 1, 2, 4 and 8 ranks
 (8 oversubscribed on 2 cores: correctness only), energy, forces, virial, per-atom charges, Born
 charges and the polarization equal ASE to 1e-10 relative, for water, a rock-salt crystal, a
-triclinic cell with every head and a field, a decomposition where one rank owns no atom, and a
-box only slightly larger than twice the cutoff. The log's ghost counts are LAMMPS' cutoff +
+triclinic cell with every head and a field, the MACE backbone with and without a field, a
+decomposition where one rank owns no atom, and a box only slightly larger than twice the
+cutoff. The log's ghost counts are LAMMPS' cutoff +
 skin shell, far fewer than num_layers × cutoff would need.
 """
 
@@ -111,6 +112,22 @@ CASES = {
         ["H", "O"],
         dict(quadrupoles=True, induced_dipoles=True, kspace_method="pme", kspace_accuracy=1e-6),
         (0.01, 0.0, 0.0),
+        "",
+    ),
+    # the MACE backbone: its element-dependent product basis and residual read the ghost
+    # atoms' species and the halo-exchanged features of every layer
+    "mace_triclinic_all_heads_field": (
+        triclinic_water,
+        ["H", "O"],
+        dict(ALL_HEADS, backbone="mace"),
+        (0.02, -0.01, 0.03),
+        "",
+    ),
+    "mace_water_pme_no_field": (
+        lambda: water_cluster(16, seed=3, box=11.0),
+        ["H", "O"],
+        dict(backbone="mace", induced_dipoles=True, kspace_method="pme", kspace_accuracy=1e-6),
+        (0.0, 0.0, 0.0),
         "",
     ),
     "box_just_over_twice_the_cutoff": (

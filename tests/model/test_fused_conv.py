@@ -56,7 +56,8 @@ def test_layer_fused_equals_e3nn(irreps_in, channels, lmax):
         h = h0.clone().requires_grad_(True)
         vec = vectors.clone().requires_grad_(True)
         sh = o3.spherical_harmonics(layer.tp.irreps_in2, vec, True, normalization="component")
-        out = layer(h, edge_index, sh, basis, torch.linalg.norm(vec, dim=-1), 25)
+        species = torch.zeros(40, dtype=torch.long)
+        out = layer(h, species, edge_index, sh, basis, torch.linalg.norm(vec, dim=-1), 25)
         grads = torch.autograd.grad((out * torch.cos(out)).sum(), [h, vec])
         results.append([out, *grads])
     for a, b in zip(*results):
@@ -130,22 +131,25 @@ def test_native_operator_refuses_second_derivative_and_bad_edges():
         torch.ops.polmlip.tp_conv(x, sh, w, edge_index, 3, layer.conv_dim, *plan)
 
 
-def _default_model(ladder="+imu"):
+def _default_model(ladder="+imu", backbone="nequip"):
     torch.manual_seed(0)
-    return PolMLIP(ModelConfig.from_dict({"elements": ["H", "O"], "ladder": ladder}))
+    return PolMLIP(
+        ModelConfig.from_dict({"elements": ["H", "O"], "ladder": ladder, "backbone": backbone})
+    )
 
 
-@pytest.fixture(scope="module")
-def default_export(tmp_path_factory):
+@pytest.fixture(scope="module", params=["nequip", "mace"])
+def default_export(tmp_path_factory, request):
     path = tmp_path_factory.mktemp("fused") / "model.pt"
-    export_model(_default_model(), path)
+    export_model(_default_model(backbone=request.param), path)
     return path
 
 
 @pytest.mark.parametrize("periodic", [True, False])
 def test_exported_default_model_fast_path_equals_e3nn(default_export, periodic):
     """Energy, forces, stress, Born charges and every per-atom output of the default model
-    (16 channels, lmax 2, full response), float64: fast path = e3nn path to 1e-12."""
+    (16 channels, lmax 2, full response), on both backbones, float64: fast path = e3nn path
+    to 1e-12."""
     engine, meta = load_exported(default_export)
     atoms = triclinic_water() if periodic else water_cluster(5, seed=3)
     results = []

@@ -7,6 +7,8 @@ from typing import Any, Dict, List, Optional
 
 from ..config_checks import at_least, between, check_fields, finite_number, one_of, positive
 from ..errors import InputError
+from ..nn.body import BACKBONES
+from ..nn.symmetric_product import MAX_CORRELATION
 
 #: The ablation ladder of the seed paper, as head switches.
 LADDER: Dict[str, Dict[str, bool]] = {
@@ -41,6 +43,8 @@ CHARGE_CONSERVATION = ("bond", "uniform", "none")
 #: Range rules of the model settings (types come from the annotations).
 _RULES = {
     "cutoff": positive(),
+    "backbone": one_of(*BACKBONES),
+    "correlation": between(1, MAX_CORRELATION, closed="low high"),
     "channels": at_least(1),
     "lmax": one_of(0, 1, 2),
     "num_layers": at_least(1),
@@ -67,6 +71,12 @@ class ModelConfig:
     Attributes:
         elements: chemical symbols the model knows, in type order.
         cutoff: short-range cutoff r_c in Å.
+        backbone: the short-range network's message-passing layers: ``"nequip"`` (default;
+            gated equivariant convolutions, NequIP-style) or ``"mace"`` (MACE's A-basis and
+            higher-order product basis with element-dependent weights; docs/backbones.md).
+            The heads, electrostatics, response and engines are the same for both.
+        correlation: body order ν of MACE's product basis (1–3, default 3 as in MACE);
+            ``backbone: mace`` only.
         channels, lmax, num_layers, num_basis, radial_hidden: network size (lmax ≤ 2).
         avg_neighbors: typical neighbour count (normalises messages).
         charges, dipoles, quadrupoles: latent permanent multipole heads.
@@ -110,6 +120,8 @@ class ModelConfig:
 
     elements: List[str]
     cutoff: float = 4.5
+    backbone: str = "nequip"
+    correlation: int = 3
     channels: int = 16
     lmax: int = 2
     num_layers: int = 2

@@ -144,6 +144,8 @@ class PolMLIP(torch.nn.Module):
             config.num_basis,
             config.radial_hidden,
             config.avg_neighbors,
+            config.backbone,
+            config.correlation,
         )
         self.heads = MultipoleHeads(
             self.body.irreps_out,

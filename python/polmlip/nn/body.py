@@ -1,4 +1,13 @@
-"""The equivariant short-range body: species embedding + message-passing layers."""
+"""The equivariant short-range body (the backbone): species embedding + message-passing layers.
+
+The backbone interface: a module that maps the graph (species, edge vectors, edges with
+local receivers) to per-atom features ``keys.NODE_FEATURES`` of irreps ``irreps_out``, each
+layer computing its local atoms' features and ``polmlip::halo`` filling the ghost rows
+between layers. The heads, charge conservation, electrostatics, response and field coupling
+read only those features. :data:`BACKBONES` names the layer types that implement it:
+``nequip`` (gated NequIP-style convolutions, :mod:`polmlip.nn.interaction`) and ``mace``
+(MACE's A-basis and higher-order product basis, :mod:`polmlip.nn.mace`).
+"""
 
 import copy
 from typing import Dict, List
@@ -8,14 +17,16 @@ from e3nn import o3
 from e3nn.util.jit import compile_mode
 
 from .. import keys
+from .convolution import Convolution, hidden_irreps
 from .interaction import Interaction
+from .mace import MACEInteraction
 from .radial import BesselBasis, PolynomialCutoff
 from .radial_table import tabulate
 
+__all__ = ["BACKBONES", "EquivariantBody", "hidden_irreps"]
 
-def hidden_irreps(channels: int, lmax: int) -> o3.Irreps:
-    """C×0e + C×1o + C×2e ... up to lmax, with parity (−1)^l (polar tensors)."""
-    return o3.Irreps([(channels, (l, (-1) ** l)) for l in range(lmax + 1)])
+#: the backbones (message-passing layer types) a model can be built with
+BACKBONES = ("nequip", "mace")
 
 
 @compile_mode("script")
@@ -27,6 +38,8 @@ class EquivariantBody(torch.nn.Module):
         lmax: highest irrep order (≤ 2). num_layers: message-passing layers.
         cutoff: Å. num_basis: Bessel functions. radial_hidden: radial MLP width.
         avg_neighbors: typical neighbour count, normalises neighbour sums.
+        backbone: the layer type, one of :data:`BACKBONES`.
+        correlation: body order of MACE's product basis (``mace`` only).
     """
 
     def __init__(
@@ -39,20 +52,37 @@ class EquivariantBody(torch.nn.Module):
         num_basis: int,
         radial_hidden: int,
         avg_neighbors: float,
+        backbone: str = "nequip",
+        correlation: int = 3,
     ) -> None:
         super().__init__()
+        if backbone not in BACKBONES:
+            raise ValueError(f"unknown backbone {backbone!r}; choose one of {BACKBONES}")
         self.embedding = torch.nn.Embedding(num_species, channels)
         self.irreps_sh = o3.Irreps.spherical_harmonics(lmax)
         self.sh = o3.SphericalHarmonics(self.irreps_sh, normalize=True, normalization="component")
         self.basis = BesselBasis(cutoff, num_basis)
         self.envelope = PolynomialCutoff(cutoff)
-        layers: List[Interaction] = []
+        layers: List[Convolution] = []
         irreps = o3.Irreps(f"{channels}x0e")
         target = hidden_irreps(channels, lmax)
         for _ in range(num_layers):
-            layer = Interaction(
-                irreps, target, self.irreps_sh, num_basis, radial_hidden, avg_neighbors
-            )
+            if backbone == "mace":
+                layer = MACEInteraction(
+                    irreps,
+                    channels,
+                    lmax,
+                    self.irreps_sh,
+                    num_basis,
+                    radial_hidden,
+                    avg_neighbors,
+                    num_species,
+                    correlation,
+                )
+            else:
+                layer = Interaction(
+                    irreps, target, self.irreps_sh, num_basis, radial_hidden, avg_neighbors
+                )
             layers.append(layer)
             irreps = layer.irreps_out
         self.layers = torch.nn.ModuleList(layers)
@@ -126,11 +156,12 @@ class EquivariantBody(torch.nn.Module):
             edge_basis = r[:, None]  # unused: the layers read their tables
         else:
             edge_basis = self.basis(r) * self.envelope(r)[:, None]
-        h = self.embedding(data[keys.SPECIES]).to(vectors.dtype)
+        species = data[keys.SPECIES]
+        h = self.embedding(species).to(vectors.dtype)
         n = h.shape[0]
         engine_frame = keys.NUM_LOCAL in data
         for layer in self.layers:
-            new = layer(h, edge_index, edge_sh, edge_basis, r, n_local)
+            new = layer(h, species, edge_index, edge_sh, edge_basis, r, n_local)
             if engine_frame:
                 # every engine frame exchanges (a collective in a domain-decomposed engine,
                 # also on a rank without atoms); training frames have no ghosts

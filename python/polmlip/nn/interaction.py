@@ -1,41 +1,15 @@
-"""Equivariant message passing (NequIP-style) built from e3nn."""
-
-from typing import List, Tuple
+"""The NequIP-style message-passing layer (the ``nequip`` backbone's), built from e3nn."""
 
 import torch
 from e3nn import o3
-from e3nn.nn import FullyConnectedNet, Gate
+from e3nn.nn import Gate
 from e3nn.util.jit import compile_mode
 
-from .fused import conv_plan
-from .radial_table import RadialTable
-
-
-def _mid_irreps(
-    irreps_in: o3.Irreps, irreps_sh: o3.Irreps, irreps_target: o3.Irreps
-) -> Tuple[o3.Irreps, List[Tuple[int, int, int, str, bool]]]:
-    """Depthwise ('uvu') tensor-product paths from features × edge harmonics.
-
-    Only outputs whose irrep (l and parity) occurs in ``irreps_target`` are kept:
-    the others would be discarded by the next linear layer anyway.
-    """
-    wanted = {ir for _, ir in irreps_target}
-    mid = []
-    instructions = []
-    for i, (mul, ir_in) in enumerate(irreps_in):
-        for j, (_, ir_edge) in enumerate(irreps_sh):
-            for ir_out in ir_in * ir_edge:
-                if ir_out in wanted:
-                    instructions.append((i, j, len(mid), "uvu", True))
-                    mid.append((mul, ir_out))
-    irreps_mid = o3.Irreps(mid)
-    irreps_mid, perm, _ = irreps_mid.sort()
-    instructions = [(a, b, perm[c], m, t) for a, b, c, m, t in instructions]
-    return irreps_mid, instructions
+from .convolution import Convolution
 
 
 @compile_mode("script")
-class Interaction(torch.nn.Module):
+class Interaction(Convolution):
     """One message-passing layer: h_i ← Gate(Lin(Σ_j TP(h_j, Y(r̂_ij); R(r_ij)))) + SC(h_i).
 
     Args:
@@ -55,20 +29,8 @@ class Interaction(torch.nn.Module):
         radial_hidden: int,
         avg_neighbors: float,
     ) -> None:
-        super().__init__()
-        irreps_mid, instructions = _mid_irreps(irreps_in, irreps_sh, irreps_hidden)
-        self.linear_up = o3.Linear(irreps_in, irreps_in)
-        self.tp = o3.TensorProduct(
-            irreps_in,
-            irreps_sh,
-            irreps_mid,
-            instructions,
-            shared_weights=False,
-            internal_weights=False,
-        )
-        self.radial = FullyConnectedNet(
-            [num_basis, radial_hidden, radial_hidden, self.tp.weight_numel],
-            torch.nn.functional.silu,
+        super().__init__(
+            irreps_in, irreps_hidden, irreps_sh, num_basis, radial_hidden, avg_neighbors
         )
         scalars = o3.Irreps([(m, ir) for m, ir in irreps_hidden if ir.l == 0])
         gated = o3.Irreps([(m, ir) for m, ir in irreps_hidden if ir.l > 0])
@@ -76,70 +38,24 @@ class Interaction(torch.nn.Module):
         gates = o3.Irreps(f"{gated.num_irreps}x0e") if gated.num_irreps else o3.Irreps("")
         gate_acts = [torch.sigmoid] if gated.num_irreps else []
         self.gate = Gate(scalars, [torch.nn.functional.silu], gates, gate_acts, gated)
-        self.linear_down = o3.Linear(irreps_mid, self.gate.irreps_in)
+        self.linear_down = o3.Linear(self.irreps_mid, self.gate.irreps_in)
         self.self_connection = o3.Linear(irreps_in, self.gate.irreps_out)
-        self.norm = 1.0 / float(avg_neighbors) ** 0.5
         self.irreps_out = self.gate.irreps_out
-        # the fused convolution (polmlip::tp_conv): the same sums in one operator per layer
-        plan = conv_plan(self.tp)
-        self.conv_paths: List[int] = plan.paths
-        self.conv_entries: List[int] = plan.entries
-        self.conv_coeffs: List[float] = plan.coeffs
-        self.conv_dim = plan.out_dim
-        self.register_buffer("conv_perm_in", plan.perm_in, persistent=False)
-        self.register_buffer("conv_perm_out", plan.perm_out, persistent=False)
-        self.fused = False
-        # the radial network as a table of the edge length (made at export)
-        self.radial_table = RadialTable()
-        self.compressed = False
 
     def forward(
         self,
         h: torch.Tensor,
+        species: torch.Tensor,
         edge_index: torch.Tensor,
         edge_sh: torch.Tensor,
         edge_basis: torch.Tensor,
         edge_length: torch.Tensor,
         n_local: int,
     ) -> torch.Tensor:
-        """h (N, irreps_in) of local and ghost atoms, edges with local receivers,
-        edge_sh (E, irreps_sh), edge_basis (E, num_basis) (unused when compressed),
-        edge_length (E,) Å → (n_local, irreps_out): new features of the local atoms (the
-        first ``n_local`` rows) only."""
-        x = self.linear_up(h)
-        if self.fused:
-            agg = self._fused_sum(x, edge_index, edge_sh, edge_basis, edge_length, n_local)
-        else:
-            if self.compressed:
-                weights = self.radial_table(edge_length)
-            else:
-                weights = self.radial(edge_basis)
-            msg = self.tp(x[edge_index[1]], edge_sh, weights)
-            agg = torch.zeros((n_local, msg.shape[1]), dtype=msg.dtype, device=msg.device)
-            agg = agg.index_add(0, edge_index[0], msg)
-        agg = agg * self.norm
+        """h (N, irreps_in) of local and ghost atoms, species (N,) (unused: this layer's
+        weights are the same for every element), edges with local receivers, edge_sh
+        (E, irreps_sh), edge_basis (E, num_basis) (unused when compressed), edge_length (E,)
+        Å → (n_local, irreps_out): new features of the local atoms (the first ``n_local``
+        rows) only."""
+        agg = self.convolve(h, edge_index, edge_sh, edge_basis, edge_length, n_local)
         return self.gate(self.linear_down(agg)) + self.self_connection(h[:n_local])
-
-    def _fused_sum(
-        self,
-        x: torch.Tensor,
-        edge_index: torch.Tensor,
-        edge_sh: torch.Tensor,
-        edge_basis: torch.Tensor,
-        edge_length: torch.Tensor,
-        n_local: int,
-    ) -> torch.Tensor:
-        """Σ_j TP(x_j, Y(r̂_ij); R(r_ij)) of the local receivers in one operator: with the
-        radial table read inside it (the (E, W) weights are never stored), or with the radial
-        network's weights. Features go in and come out in e3nn's layout."""
-        x_cm = x.index_select(1, self.conv_perm_in)
-        plan = (self.conv_dim, self.conv_paths, self.conv_entries, self.conv_coeffs)
-        if self.compressed:
-            t = self.radial_table
-            out = torch.ops.polmlip.tp_conv_table(
-                x_cm, edge_sh, edge_length, t.coeffs, t.r_lo, t.inv_h, edge_index, n_local, *plan
-            )
-        else:
-            weights = self.radial(edge_basis)
-            out = torch.ops.polmlip.tp_conv(x_cm, edge_sh, weights, edge_index, n_local, *plan)
-        return out.index_select(1, self.conv_perm_out)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pathlib
 import time
-from typing import Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 from ..data.dataset import DataKeys, build_dataset
 from ..train.config import parse_config
@@ -26,11 +26,14 @@ def train_rung(
     workdir: pathlib.Path,
     extra_data: Optional[Dict] = None,
     progress: bool = False,
-) -> Dict[str, float]:
+    model_settings: Optional[Dict] = None,
+) -> Dict[str, Any]:
     """Train rung ``name`` (a key of :data:`polmlip.model.config.LADDER`) on ``train_path``.
 
     Returns the rung name, test energy MAE ``E`` (meV/atom), force MAE ``F`` (meV/Å),
     training time ``minutes`` and, when the test frames carry dipoles, ``dipole`` MAE (e·Å).
+    ``model_settings`` override the rung's network (e.g. ``{"backbone": "mace"}``); the
+    trained model (best weights, eval mode) is returned under ``model``.
     """
     cfg = parse_config(
         {
@@ -41,6 +44,7 @@ def train_rung(
                 "lmax": 2,
                 "cutoff": 4.5,
                 "num_layers": 2,
+                **(model_settings or {}),
             },
             "data": {"train": str(train_path), "val_fraction": 0.1, **(extra_data or {})},
             "training": {
@@ -69,4 +73,5 @@ def train_rung(
     }
     if "dipole" in rows:
         out["dipole"] = rows["dipole"]["mae"]
+    out["model"] = model
     return out
