@@ -38,6 +38,7 @@ from bec_validation import bec_scores, predict  # noqa: E402
 from md_throughput import DEFAULT_EXPORT, ase_force_time  # noqa: E402
 from report import replace_section  # noqa: E402
 
+from polmlip import keys  # noqa: E402
 from polmlip.data.dataset import DataKeys, build_dataset, read_frames  # noqa: E402
 from polmlip.export import export_model  # noqa: E402
 from polmlip.model import ModelConfig, PolMLIP  # noqa: E402
@@ -51,10 +52,21 @@ RUNGS = ("SR", "+imu")
 WIDTH = {"channels": 8, "lmax": 2, "num_layers": 2}  # train_rung's network, both backbones
 
 
+#: the SPICE files' labels: forces under "force", Born charges stored displacement-major
+SPICE_DATA = {"keys": {"forces": "force"}, "bec_layout": "displacement-major"}
+
+
 def spice_bec(model, frames, elements) -> dict:
     """Born-charge scores of ``model`` against the DFT Born charges of ``frames``."""
-    ref = np.concatenate([np.asarray(a.arrays["bec"]).reshape(-1, 3, 3) for a in frames])
-    graphs = build_dataset(frames, elements, 4.5, DataKeys(), ("energy",))
+    graphs = build_dataset(
+        frames,
+        elements,
+        4.5,
+        DataKeys(forces=("force",)),
+        ("energy", "bec"),
+        bec_layout=SPICE_DATA["bec_layout"],
+    )
+    ref = np.concatenate([g[keys.REF_BEC].numpy() for g in graphs])
     _, pred, _ = predict(model, graphs, bec=True)
     return bec_scores(pred, ref)
 
@@ -116,7 +128,7 @@ def main(argv=None) -> int:
                 print(f"{backbone}, rung {rung}: SPICE ...", flush=True)
                 s = train_rung(
                     rung, work / "spice_train.xyz", spice_test, elements, epochs,
-                    work / f"spice_{backbone}", {"keys": {"forces": "force"}},
+                    work / f"spice_{backbone}", SPICE_DATA,
                     model_settings=settings,
                 )  # fmt: skip
                 bec = spice_bec(s["model"], spice_test, elements) if rung != "SR" else None

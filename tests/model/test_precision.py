@@ -61,3 +61,25 @@ def test_bad_network_dtype_is_refused(tmp_path):
     with pytest.raises(InputError, match="network dtype"):
         export_model(model, tmp_path / "x.pt", network_dtype="float16")
     assert not (tmp_path / "x.pt").exists()
+
+
+@pytest.mark.parametrize("backbone", ["nequip", "mace"])
+def test_mixed_export_does_not_depend_on_the_default_dtype(tmp_path, backbone):
+    """A script that set torch's default dtype to float64 (common in ASE workflows) exports
+    the same mixed-precision file: the probe frames of the export check take the interface's
+    dtype, not the float32 network's (they were float32 frames, and the export failed)."""
+    torch.manual_seed(0)
+    settings = {"elements": ["H", "O"], "channels": 4, "backbone": backbone}
+    model = PolMLIP(ModelConfig.from_dict(settings))
+    export_model(model, tmp_path / "default32.pt", network_dtype="float32")
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        export_model(model, tmp_path / "default64.pt", network_dtype="float32")
+    finally:
+        torch.set_default_dtype(previous)
+    atoms = water_box(8, seed=1)
+    a, _ = _run(tmp_path / "default32.pt", atoms)
+    b, _ = _run(tmp_path / "default64.pt", atoms)
+    for name in ("energy", "forces", "stress"):
+        assert torch.equal(a[name], b[name]), name

@@ -105,7 +105,9 @@ def _probe_frames(model: PolMLIP) -> list:
         [[spacing * k, 0.37 * spacing * k * k, 0.2 * k] for k in range(len(symbols))]
     )
     side = 2.0 * cutoff + float(np.ptp(positions, axis=0).max()) + 2.0
-    dtype = next(model.parameters()).dtype
+    # the interface's dtype (positions, cell, long range), which a mixed-precision model's
+    # network does not share: the engines pass float64 positions to a float32 network
+    dtype = model.field_limit.dtype
     periodic = Atoms(symbols, positions=positions + 1.0, cell=np.eye(3) * side, pbc=True)
     open_frame = Atoms(symbols, positions=positions)
     frames = []

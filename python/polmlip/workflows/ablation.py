@@ -63,7 +63,16 @@ def train_rung(
     trainer.train()
     model = trainer.best_model().eval()
     seconds = time.perf_counter() - t0
-    graphs = build_dataset(test_frames, elements, 4.5, DataKeys(), ("energy",))
+    # the test frames' labels are read as the training data's are (key names, Born-charge
+    # layout); only energies are required
+    graphs = build_dataset(
+        test_frames,
+        elements,
+        4.5,
+        DataKeys.from_dict(cfg.data.keys),
+        ("energy",),
+        bec_layout=cfg.data.bec_layout,
+    )
     rows = {r["property"]: r for r in metrics_table(collect(model, graphs))}
     out = {
         "rung": name,
