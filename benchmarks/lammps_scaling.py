@@ -166,6 +166,60 @@ def concurrent_runs(atoms, model, workdir: pathlib.Path, steps: int) -> float:
     return max(r["step_s"] for r in results.values())
 
 
+#: LAMMPS' default neighbour skin (metal units): the pair style's ghosts reach cutoff + skin
+SKIN = 2.0
+
+
+def ghost_cost(model: pathlib.Path, molecules: int, repeats: int) -> dict:
+    """One rank's compute with and without ghost rows, in this process, no MPI and no
+    communication: the exported model on a box of ``molecules`` waters, folded (periodic
+    edges, no ghosts: a 1-rank run), on the same box with its periodic images within
+    cutoff + skin as explicit ghost rows (``polmlip::halo`` copying owners' rows, as each
+    rank of a domain-decomposed run evaluates its atoms), and on the box twice as large,
+    folded. 1 thread, energy + forces + stress, the calls alternated, the fastest of
+    ``repeats``. t(2N folded) / t(N with ghosts) is the speed-up two ranks could reach if
+    communication were free."""
+    import gpu_check
+
+    from polmlip.export.adapter import requested_outputs
+    from polmlip.export.io import load_exported
+    from polmlip.ops import halo_owners
+
+    engine, meta = load_exported(model)
+    cutoff = float(meta["cutoff"])
+    half = water_box(molecules, seed=3)
+    full = water_box(2 * molecules, seed=3)
+    graph, inputs = gpu_check.frame_inputs(half, cutoff, "float64")
+    _, full_inputs = gpu_check.frame_inputs(full, cutoff, "float64")
+    ghost_inputs, owner = gpu_check.ghost_inputs(half, graph, inputs, cutoff + SKIN, cutoff)
+    requested = requested_outputs(True, True, False)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+
+    def timed(frame, owners=None):
+        t0 = time.perf_counter()
+        if owners is None:
+            gpu_check.call(engine, frame, requested)
+        else:
+            with halo_owners(owners):
+                gpu_check.call(engine, frame, requested)
+        return time.perf_counter() - t0
+
+    try:
+        cases = {
+            "folded": (inputs, None),
+            "ghosts": (ghost_inputs, owner),
+            "double_folded": (full_inputs, None),
+        }
+        best = {name: float("inf") for name in cases}
+        for _ in range(repeats + 1):  # the first round warms up
+            for name, (frame, owners) in cases.items():
+                best[name] = min(best[name], timed(frame, owners))
+    finally:
+        torch.set_num_threads(threads)
+    return dict(best, local=len(half), ghost_rows=int(owner.numel()) - len(half))
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="small boxes, few steps (smoke test)")
@@ -228,6 +282,9 @@ def main(argv=None) -> int:
             one_rank.append(
                 (threads, float(np.median(lmp_times)), float(np.median(ase_times)), min(shares))
             )
+        ghost = None
+        if args.model == "default":
+            ghost = ghost_cost(model, 256 if args.quick else 2048, 1 if args.quick else 3)
     table = [
         "| atoms | 1 rank × 1 thread | 1 rank × 2 threads | 2 ranks × 1 thread | 2 ranks vs 1×1 "
         "(target ≥ 1.8×) | 2 ranks vs 1×2 (target > 1) | peak memory per rank (1×1 / 2×1) | "
@@ -258,7 +315,20 @@ def main(argv=None) -> int:
         ],
     ]
     elapsed = time.perf_counter() - t_start
-    print("\n".join(table))
+    ghost_lines = []
+    if ghost is not None:
+        ghost_lines = [
+            "",
+            "One rank's compute with and without ghost rows, in one process (no MPI, no "
+            f"communication), 1 thread: the model on {ghost['local']} atoms folded "
+            f"{ghost['folded']:.3f} s; the same atoms with {ghost['ghost_rows']} ghost rows "
+            f"(periodic images within cutoff + skin, LAMMPS' ghost shell) "
+            f"{ghost['ghosts']:.3f} s (**{ghost['ghosts'] / ghost['folded']:.2f}×**, the "
+            "per-rank overhead of the ghost rows); twice the atoms folded "
+            f"{ghost['double_folded']:.3f} s. Speed-up two ranks could reach with free "
+            f"communication: {ghost['double_folded'] / ghost['ghosts']:.2f}×.",
+        ]
+    print("\n".join(table + ghost_lines))
     print("\n".join(one_rank_table))
     lines = [
         f"Written by `python benchmarks/lammps_scaling.py --model {args.model}` "
@@ -274,6 +344,7 @@ def main(argv=None) -> int:
         "on these two cores, which no communication scheme can pass.",
         "",
         *table,
+        *ghost_lines,
         "",
         *one_rank_table,
     ]

@@ -227,7 +227,10 @@ def _compare_drifts(label, t_zero, e_zero, t_field, e_field):
     assert r1 <= 2.0 * r0
 
 
-def test_ase_nve_under_static_field_keeps_momentum_and_enthalpy(trained_water_model):
+@pytest.mark.parametrize("backbone", ["nequip", "mace"])
+def test_ase_nve_under_static_field_keeps_momentum_and_enthalpy(backbone, request):
+    name = "trained_water_model" if backbone == "nequip" else "trained_water_mace_model"
+    trained_water_model = request.getfixturevalue(name)
     atoms = water_cluster(8, seed=2, box=9.0)
     atoms.wrap()
     steps, dt_ps = 400, 0.25e-3
@@ -273,12 +276,19 @@ def test_ase_ac_field_energy_balance(trained_water_model):
 
 
 @needs_lammps
-@pytest.mark.parametrize("ranks, steps, split", [(1, 2000, "no"), (2, 200, "no"), (2, 200, "yes")])
-def test_lammps_nve_under_static_field(tmp_path, trained_water_model, ranks, steps, split):
+@pytest.mark.parametrize(
+    "ranks, steps, split, backbone",
+    [(1, 2000, "no", "nequip"), (2, 200, "no", "nequip"), (2, 200, "yes", "nequip")]
+    + [(2, 200, "no", "mace")],
+)
+def test_lammps_nve_under_static_field(tmp_path, request, ranks, steps, split, backbone):
     """0.5 ps on one rank (images folded) for the drift, 50 fs on two (ghosts) for the
     centre of mass; the same velocities with and without the field; on two ranks also with
-    the Ewald split (real-space pairs over ghosts)."""
+    the Ewald split (real-space pairs over ghosts), and with the MACE backbone."""
     import shutil
+
+    name = "trained_water_model" if backbone == "nequip" else "trained_water_mace_model"
+    trained_water_model = request.getfixturevalue(name)
 
     shutil.copy(trained_water_model, tmp_path / "model.pt")
     atoms = water_cluster(8, seed=2, box=9.0)

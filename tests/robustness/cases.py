@@ -439,6 +439,22 @@ CASES = [
     ),
     train_bad(
         "model",
+        "backbone",
+        "macе",  # a Cyrillic "е": looks right, is not
+        r"model\.backbone must be one of \['nequip', 'mace'\]",
+        "`backbone: macе` (Cyrillic е)",
+        "cfg-backbone",
+    ),
+    train_bad(
+        "model",
+        "correlation",
+        2,
+        r"model\.correlation \(2\) is a setting of the MACE backbone only",
+        "`correlation: 2` with the default backbone",
+        "cfg-correlation-without-mace",
+    ),
+    train_bad(
+        "model",
         "kspace_accuracy",
         2.0,
         r"model\.kspace_accuracy must be in \(0, 1\)",

@@ -37,6 +37,9 @@ LADDER: Dict[str, Dict[str, bool]] = {
 }
 
 
+#: MACE's default body order of the product basis (its published models use 3)
+DEFAULT_CORRELATION = 3
+
 #: Ways of keeping the total charge (see ModelConfig.charge_conservation).
 CHARGE_CONSERVATION = ("bond", "uniform", "none")
 
@@ -121,7 +124,7 @@ class ModelConfig:
     elements: List[str]
     cutoff: float = 4.5
     backbone: str = "nequip"
-    correlation: int = 3
+    correlation: int = DEFAULT_CORRELATION
     channels: int = 16
     lmax: int = 2
     num_layers: int = 2
@@ -183,6 +186,12 @@ class ModelConfig:
             raise InputError(f"unknown chemical element(s) {bad} in 'elements'")
         if len(set(self.elements)) != len(self.elements):
             raise InputError(f"model.elements lists an element twice: {self.elements}")
+        if self.backbone != "mace" and self.correlation != DEFAULT_CORRELATION:
+            raise InputError(
+                f"model.correlation ({self.correlation}) is a setting of the MACE backbone "
+                f"only; this model's backbone is {self.backbone!r} (set backbone: mace, or "
+                "remove correlation)"
+            )
         if self.dipoles and self.lmax < 1:
             raise InputError("dipole heads need lmax ≥ 1")
         if (self.quadrupoles or self.anisotropic_alpha) and self.lmax < 2:
