@@ -32,9 +32,11 @@ SKIPPED = {
 #: a small step inside or outside an open end of a float range
 STEP = 1e-3
 #: settings a value needs to be valid with the others (cross-field rules, each a clear
-#: InputError otherwise): lmax 0 has no vector features for dipole heads
+#: InputError otherwise): lmax 0 has no vector features for dipole heads; the correlation
+#: order is a setting of the MACE backbone
 COMPANIONS = {
     ("model", "lmax", 0): {"model": {"dipoles": False, "induced_dipoles": False}},
+    **{("model", "correlation", v): {"model": {"backbone": "mace"}} for v in (1, 3)},
 }
 #: accepted values whose use depends on the data: a clear InputError on this small data set
 #: (a validation share near 1 leaves no training frame)
