@@ -186,3 +186,14 @@ def test_mace_backbone_edge_settings_export_and_run(settings, tmp_path):
     forces = atoms.get_forces()
     assert np.isfinite(forces).all()
     assert np.abs(forces.sum(axis=0)).max() <= 1e-9 * np.abs(forces).max()
+
+
+def test_correlation_is_refused_without_the_mace_backbone():
+    """Any correlation given with the default backbone is refused, MACE's default value too
+    (it would be silently ignored); left out it is MACE's default, 3."""
+    from polmlip.errors import InputError
+
+    for value in (2, 3):
+        with pytest.raises(InputError, match="setting of the MACE backbone only"):
+            ModelConfig.from_dict({"elements": ["H"], "correlation": value})
+    assert ModelConfig.from_dict({"elements": ["H"], "backbone": "mace"}).product_correlation == 3

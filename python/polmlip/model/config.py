@@ -8,7 +8,7 @@ from typing import Any, Dict, List, Optional
 from ..config_checks import at_least, between, check_fields, finite_number, one_of, positive
 from ..errors import InputError
 from ..nn.body import BACKBONES
-from ..nn.symmetric_product import MAX_CORRELATION
+from ..nn.symmetric_product import DEFAULT_CORRELATION, MAX_CORRELATION
 
 #: The ablation ladder of the seed paper, as head switches.
 LADDER: Dict[str, Dict[str, bool]] = {
@@ -36,9 +36,6 @@ LADDER: Dict[str, Dict[str, bool]] = {
     ),
 }
 
-
-#: MACE's default body order of the product basis (its published models use 3)
-DEFAULT_CORRELATION = 3
 
 #: Ways of keeping the total charge (see ModelConfig.charge_conservation).
 CHARGE_CONSERVATION = ("bond", "uniform", "none")
@@ -78,8 +75,9 @@ class ModelConfig:
             gated equivariant convolutions, NequIP-style) or ``"mace"`` (MACE's A-basis and
             higher-order product basis with element-dependent weights; docs/backbones.md).
             The heads, electrostatics, response and engines are the same for both.
-        correlation: body order ν of MACE's product basis (1–3, default 3 as in MACE);
-            ``backbone: mace`` only.
+        correlation: body order ν of MACE's product basis (1–3); ``None`` (default) takes
+            MACE's default, 3. A setting of ``backbone: mace`` only: given with another
+            backbone it is refused.
         channels, lmax, num_layers, num_basis, radial_hidden: network size (lmax ≤ 2).
         avg_neighbors: typical neighbour count (normalises messages).
         charges, dipoles, quadrupoles: latent permanent multipole heads.
@@ -124,7 +122,7 @@ class ModelConfig:
     elements: List[str]
     cutoff: float = 4.5
     backbone: str = "nequip"
-    correlation: int = DEFAULT_CORRELATION
+    correlation: Optional[int] = None
     channels: int = 16
     lmax: int = 2
     num_layers: int = 2
@@ -186,7 +184,7 @@ class ModelConfig:
             raise InputError(f"unknown chemical element(s) {bad} in 'elements'")
         if len(set(self.elements)) != len(self.elements):
             raise InputError(f"model.elements lists an element twice: {self.elements}")
-        if self.backbone != "mace" and self.correlation != DEFAULT_CORRELATION:
+        if self.backbone != "mace" and self.correlation is not None:
             raise InputError(
                 f"model.correlation ({self.correlation}) is a setting of the MACE backbone "
                 f"only; this model's backbone is {self.backbone!r} (set backbone: mace, or "
@@ -207,6 +205,11 @@ class ModelConfig:
                 )
             for element, value in e0.items():
                 finite_number(value, f"model.reference_energies.{element}", " (eV)")
+
+    @property
+    def product_correlation(self) -> int:
+        """The body order the MACE product basis is built with."""
+        return DEFAULT_CORRELATION if self.correlation is None else self.correlation
 
     def to_dict(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)

@@ -145,7 +145,7 @@ class PolMLIP(torch.nn.Module):
             config.radial_hidden,
             config.avg_neighbors,
             config.backbone,
-            config.correlation,
+            config.product_correlation,
         )
         self.heads = MultipoleHeads(
             self.body.irreps_out,

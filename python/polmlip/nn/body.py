@@ -52,8 +52,8 @@ class EquivariantBody(torch.nn.Module):
         num_basis: int,
         radial_hidden: int,
         avg_neighbors: float,
-        backbone: str = "nequip",
-        correlation: int = 3,
+        backbone: str,
+        correlation: int,
     ) -> None:
         super().__init__()
         if backbone not in BACKBONES:

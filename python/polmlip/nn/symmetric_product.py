@@ -28,6 +28,8 @@ from e3nn.util.jit import compile_mode
 
 #: the largest correlation order offered (MACE's default and its published models use 3)
 MAX_CORRELATION = 3
+#: MACE's default body order (its published models use 3)
+DEFAULT_CORRELATION = 3
 
 
 def _component_irreps(lmax: int) -> o3.Irreps:
