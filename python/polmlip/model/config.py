@@ -94,8 +94,9 @@ class ModelConfig:
             model with a learned short range; geometry-independent, so Z*_i = q_i I.
         reference_energies: per-element reference energies E0 in eV (e.g. isolated atoms in
             the method of the data), added to every atom's energy and kept fixed; ``None``
-            (default) fits them by least squares to the training energies minus the untrained
-            model's own prediction, so training starts without a per-atom energy offset.
+            (default) fits them by least squares to the training energies and the element
+            counts (the untrained network's own offset is left for training to remove: it
+            changes as the charges train, so fitting it into fixed E0s is wrong).
             Either way they are stored in the checkpoint and in the exported file's metadata
             (``reference_energies``).
         field_limit: largest applied field |E| in V/Å the model accepts; ``None`` takes it

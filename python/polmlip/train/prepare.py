@@ -10,7 +10,7 @@ import torch
 
 from .. import keys, units
 from ..data.dataset import DataKeys, build_dataset, read_frames
-from ..data.graph import closest_pair, collate
+from ..data.graph import closest_pair
 from ..data.store import FrameStore, StoredGraphs, is_frame_store
 from ..data.targets import TARGETS
 from ..errors import InputError
@@ -201,38 +201,6 @@ def fit_energy_shifts(
         energies[r] = float(graphs[k][keys.REF_ENERGY][0]) if values is None else values[k]
     shifts, *_ = np.linalg.lstsq(counts, energies, rcond=None)
     return shifts
-
-
-#: training frames whose untrained-model energies fit the model's initial offset per element
-OFFSET_FRAMES = 256
-
-
-def reference_energies(model, graphs: List[Dict[str, torch.Tensor]], n_species: int):
-    """Per-element reference energies E0 (eV) for a new model: the least-squares fit of the
-    training energies, minus the per-element fit of what the untrained model already gives
-    (its initial read-out and long range, on up to :data:`OFFSET_FRAMES` frames), so that
-    training starts without a per-atom energy offset."""
-    sample = graphs[:OFFSET_FRAMES]
-    offset = untrained_energies(model, sample)
-    return fit_energy_shifts(graphs, n_species) - fit_energy_shifts(sample, n_species, offset)
-
-
-def untrained_energies(model, graphs: List[Dict[str, torch.Tensor]], batch_size: int = 8):
-    """(len(graphs),) eV: the energy of each frame from ``model`` with its reference energies
-    at zero (the network's initial read-out and the long range)."""
-    shift = model.energy_sum.energy_shift
-    saved = shift.detach().clone()
-    out = []
-    with torch.no_grad():
-        shift.zero_()
-        try:
-            for s in range(0, len(graphs), batch_size):
-                batch = collate(graphs[s : s + batch_size])
-                energy = model(batch, compute_forces=False)[keys.ENERGY]
-                out.append(energy.detach().double().cpu().numpy())
-        finally:
-            shift.copy_(saved)
-    return np.concatenate(out) if out else np.zeros(0)
 
 
 def force_rms(graphs: Graphs) -> float:

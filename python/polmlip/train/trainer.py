@@ -36,9 +36,9 @@ from .parallel import Processes, global_counts, init_from_environment
 from .prepare import (
     average_neighbors,
     describe_targets,
+    fit_energy_shifts,
     force_rms,
     load_splits,
-    reference_energies,
     target_weights,
     training_field_limit,
     training_min_distance,
@@ -166,7 +166,7 @@ class Trainer:
         if e0 is not None:
             shifts = [float(e0[e]) for e in run.model.elements]
         else:
-            shifts = reference_energies(model, self.train_set, len(run.model.elements))
+            shifts = fit_energy_shifts(self.train_set, len(run.model.elements))
         model.energy_sum.energy_shift.copy_(torch.tensor(shifts, dtype=self.dtype))
         if run.model.field_limit is None:
             model.field_limit.fill_(training_field_limit(self.train_set))
