@@ -12,21 +12,35 @@ from polmlip.model import ModelConfig, PolMLIP
 from polmlip.model.polmlip import _float64_defaults
 from polmlip.nn.body import hidden_irreps
 from polmlip.nn.interaction import Interaction
+from polmlip.nn.mace import MACEInteraction
 
 from model_helpers import engine_outputs, triclinic_water, water_cluster
 
 TOL = 1e-12
 
 
-def _layer(irreps_in, channels, lmax):
+def _layer(irreps_in, channels, lmax, max_ell=None):
+    """A nequip layer, or a MACE layer with edge harmonics to ``max_ell``."""
     # built in float64, as PolMLIP builds its modules (e3nn's Clebsch-Gordan buffers too)
     with _float64_defaults():
+        if max_ell is not None:
+            return MACEInteraction(
+                o3.Irreps(irreps_in),
+                channels,
+                lmax,
+                o3.Irreps.spherical_harmonics(max_ell),
+                8,
+                [16, 16, 16],
+                12.0,
+                1,
+                2,
+            )
         return Interaction(
             o3.Irreps(irreps_in),
             hidden_irreps(channels, lmax),
             o3.Irreps.spherical_harmonics(lmax),
             8,
-            16,
+            [16, 16],
             12.0,
         )
 
@@ -40,13 +54,18 @@ def _random_graph(n_atoms, n_local, n_edges, seed):
 
 
 @pytest.mark.parametrize(
-    "irreps_in, channels, lmax",
-    [("16x0e", 16, 2), ("16x0e+16x1o+16x2e", 16, 2), ("5x0e+5x1o", 5, 1)],
+    "irreps_in, channels, lmax, max_ell",
+    [
+        ("16x0e", 16, 2, None),
+        ("16x0e+16x1o+16x2e", 16, 2, None),
+        ("5x0e+5x1o", 5, 1, None),
+        ("4x0e+4x1o", 4, 1, 3),  # MACE's A-basis to l = 3 (edge harmonics 0e … 3o)
+    ],
 )
-def test_layer_fused_equals_e3nn(irreps_in, channels, lmax):
+def test_layer_fused_equals_e3nn(irreps_in, channels, lmax, max_ell):
     """One layer: outputs and first derivatives of the fused path equal e3nn's."""
     torch.manual_seed(1)
-    layer = _layer(irreps_in, channels, lmax)
+    layer = _layer(irreps_in, channels, lmax, max_ell)
     edge_index, vectors = _random_graph(40, 25, 300, seed=2)
     h0 = torch.randn(40, layer.linear_up.irreps_in.dim, dtype=torch.float64)
     basis = torch.randn(300, 8, dtype=torch.float64)

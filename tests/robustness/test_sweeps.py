@@ -19,6 +19,7 @@ from ase.calculators.emt import EMT
 
 from polmlip.errors import InputError
 from polmlip.model.config import _RULES as MODEL_RULES
+from polmlip.model.config import FIRST_INTERACTIONS as FIRST
 from polmlip.train.config import _DATA_RULES, _TRAINING_RULES, parse_config
 from polmlip.train.trainer import Trainer
 
@@ -37,6 +38,11 @@ STEP = 1e-3
 COMPANIONS = {
     ("model", "lmax", 0): {"model": {"dipoles": False, "induced_dipoles": False}},
     **{("model", "correlation", v): {"model": {"backbone": "mace"}} for v in (1, 3)},
+    **{("model", "first_interaction", v): {"model": {"backbone": "mace"}} for v in FIRST},
+    ("model", "max_ell", 3): {"model": {"backbone": "mace"}},
+    ("model", "max_ell", 0): {
+        "model": {"backbone": "mace", "lmax": 0, "dipoles": False, "induced_dipoles": False}
+    },
 }
 #: accepted values whose use depends on the data: a clear InputError on this small data set
 #: (a validation share near 1 leaves no training frame)

@@ -5,7 +5,7 @@ import pytest
 import torch
 from e3nn import o3
 
-from polmlip.nn.symmetric_product import SymmetricProduct, _symmetric_basis
+from polmlip.nn.symmetric_product import SymmetricProduct, symmetric_basis
 
 
 @pytest.fixture(autouse=True)
@@ -24,17 +24,20 @@ def _features(channels, lmax, n, seed):
     return irreps, torch.randn(n, irreps.dim, generator=g, dtype=torch.float64)
 
 
-@pytest.mark.parametrize("lmax, correlation", [(1, 2), (1, 3), (2, 3)])
-def test_equivariant_under_rotations_and_inversion(lmax, correlation):
+@pytest.mark.parametrize(
+    "lmax_in, lmax, correlation", [(1, 1, 2), (1, 1, 3), (2, 2, 3), (3, 1, 3), (3, 2, 2)]
+)
+def test_equivariant_under_rotations_and_inversion(lmax_in, lmax, correlation):
+    """Also with A-features of higher order than the output (MACE's max_ell 3)."""
     torch.manual_seed(0)
-    product = SymmetricProduct(3, lmax, correlation, num_species=2).double()
-    irreps, a = _features(3, lmax, 7, seed=1)
+    product = SymmetricProduct(3, lmax, correlation, num_species=2, lmax_in=lmax_in).double()
+    irreps_in, a = _features(3, lmax_in, 7, seed=1)
+    irreps_out, _ = _features(3, lmax, 1, seed=1)
     species = torch.tensor([0, 1, 1, 0, 1, 0, 0])
     for parity in (1.0, -1.0):
         rotation = o3.rand_matrix(dtype=torch.float64) * parity
-        d = irreps.D_from_matrix(rotation)
-        rotated = product(a @ d.T, species)
-        expected = product(a, species) @ d.T
+        rotated = product(a @ irreps_in.D_from_matrix(rotation).T, species)
+        expected = product(a, species) @ irreps_out.D_from_matrix(rotation).T
         scale = float(expected.detach().abs().max())
         assert float((rotated - expected).detach().abs().max()) <= 1e-12 * scale
 
@@ -73,7 +76,7 @@ def test_scalar_paths_span_the_independent_invariants(order):
     """The ν-th power's 0e paths are a basis of the ν-th order invariants of 0e+1o+2e: on
     random features their values and the invariants above have the same rank, and the joint
     rank is no larger (same space)."""
-    monomials, basis, paths = _symmetric_basis(2, order)
+    monomials, basis, paths = symmetric_basis(2, 2, order)
     rows_b, rows_ref = [], []
     g = torch.Generator().manual_seed(order)
     for _ in range(40):

@@ -14,13 +14,14 @@ from typing import List, Optional
 from ..errors import InputError, PolmlipError
 from ..fileio import check_output, file_role, read_checkpoint, write_text
 from ..keys import BEC_LAYOUTS
-from . import datagen, ir, lo_to, preprocess, raman
+from . import datagen, import_mace, ir, lo_to, preprocess, raman
 from .args import finite_floats, positive_int
 
 EPILOG = """examples:
   polmlip datagen water-clusters -n 200 -o train.xyz  # GFN2-xTB reference data
   polmlip preprocess big.xyz -o big.frames      # on-disk frame set for large data
   polmlip train examples/train_water.yaml        # train, writes runs/<name>/{model.pt,*.png}
+  polmlip import-mace my.model body.npz --mace-python ~/mace-env/bin/python  # MACE body
   polmlip evaluate runs/water/model.pt data.xyz  # MAE/RMSE table + parity plots
   polmlip export runs/water/checkpoint.pt -o model.pt
   polmlip export model.pt --torchforce --structure water.pdb -o water_torchforce.pt
@@ -200,6 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     datagen.add_parser(sub)
     preprocess.add_parser(sub)
+    import_mace.add_parser(sub)
     t = sub.add_parser(
         "train",
         help="train a model from a YAML config",

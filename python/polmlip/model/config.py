@@ -8,7 +8,7 @@ from typing import Any, Dict, List, Optional
 from ..config_checks import at_least, between, check_fields, finite_number, one_of, positive
 from ..errors import InputError
 from ..nn.body import BACKBONES
-from ..nn.symmetric_product import DEFAULT_CORRELATION, MAX_CORRELATION
+from ..nn.symmetric_product import DEFAULT_CORRELATION, MAX_CORRELATION, MAX_ELL
 
 #: The ablation ladder of the seed paper, as head switches.
 LADDER: Dict[str, Dict[str, bool]] = {
@@ -37,6 +37,10 @@ LADDER: Dict[str, Dict[str, bool]] = {
 }
 
 
+#: The MACE backbone's first layer: with the element-dependent residual from the embedding
+#: (polmlip's default), or mace-torch's ``MACE`` first block (see ModelConfig).
+FIRST_INTERACTIONS = ("residual", "plain")
+
 #: Ways of keeping the total charge (see ModelConfig.charge_conservation).
 CHARGE_CONSERVATION = ("bond", "uniform", "none")
 
@@ -50,6 +54,10 @@ _RULES = {
     "num_layers": at_least(1),
     "num_basis": at_least(1),
     "radial_hidden": at_least(1),
+    "radial_layers": at_least(1),
+    "max_ell": between(0, MAX_ELL, closed="low high"),
+    "envelope_exponent": at_least(2),
+    "first_interaction": one_of(*FIRST_INTERACTIONS),
     "avg_neighbors": positive(),
     "charge_conservation": one_of(*CHARGE_CONSERVATION),
     "field_limit": positive(),
@@ -79,6 +87,23 @@ class ModelConfig:
             MACE's default, 3. A setting of ``backbone: mace`` only: given with another
             backbone it is refused.
         channels, lmax, num_layers, num_basis, radial_hidden: network size (lmax ≤ 2).
+        radial_layers: hidden layers of each radial MLP, each ``radial_hidden`` wide (2;
+            MACE's models use 3 of 64).
+        max_ell: highest order of the edge spherical harmonics and of the A-basis of the MACE
+            backbone (at least lmax, at most 3; MACE's models use 3); ``None`` (default) takes
+            lmax. A setting of ``backbone: mace`` only.
+        first_interaction: the MACE backbone's first layer: ``"residual"`` adds an
+            element-dependent map of the embedding (polmlip's default, as every later layer);
+            ``"plain"`` maps the A-basis per element and adds nothing, as mace-torch's
+            ``MACE`` models do (``RealAgnosticInteractionBlock``). ``None``: residual. A
+            setting of ``backbone: mace`` only.
+        mace_body: a file written by ``polmlip import-mace`` from a mace-torch model: training
+            starts from its body's weights, and the settings it fixes (backbone, channels,
+            max_ell, num_layers, correlation, cutoff, num_basis, radial_hidden,
+            radial_layers, envelope_exponent, first_interaction) are taken from it
+            (docs/backbones.md). A relative path is read from the config file's folder.
+        envelope_exponent: p of the polynomial envelope that takes the radial basis to zero
+            at the cutoff with p continuous derivatives (6, NequIP's; MACE's models use 5).
         avg_neighbors: typical neighbour count (normalises messages).
         charges, dipoles, quadrupoles: latent permanent multipole heads.
         induced_charges, induced_dipoles: response heads; anisotropic_alpha: a 3×3 α per
@@ -129,6 +154,11 @@ class ModelConfig:
     num_layers: int = 2
     num_basis: int = 8
     radial_hidden: int = 32
+    radial_layers: int = 2
+    max_ell: Optional[int] = None
+    envelope_exponent: int = 6
+    first_interaction: Optional[str] = None
+    mace_body: Optional[str] = None
     avg_neighbors: float = 12.0
     charges: bool = True
     dipoles: bool = True
@@ -191,6 +221,23 @@ class ModelConfig:
                 f"only; this model's backbone is {self.backbone!r} (set backbone: mace, or "
                 "remove correlation)"
             )
+        if self.first_interaction is not None and self.backbone != "mace":
+            raise InputError(
+                f"model.first_interaction ({self.first_interaction!r}) is a setting of the MACE "
+                f"backbone only; this model's backbone is {self.backbone!r}"
+            )
+        if self.max_ell is not None:
+            if self.backbone != "mace":
+                raise InputError(
+                    f"model.max_ell ({self.max_ell}) is a setting of the MACE backbone only; "
+                    f"this model's backbone is {self.backbone!r} (the nequip layers' edge "
+                    "harmonics go to lmax)"
+                )
+            if self.max_ell < self.lmax:
+                raise InputError(
+                    f"model.max_ell ({self.max_ell}) must be at least lmax ({self.lmax}): "
+                    "the A-basis carries every irrep the layer outputs"
+                )
         if self.dipoles and self.lmax < 1:
             raise InputError("dipole heads need lmax ≥ 1")
         if (self.quadrupoles or self.anisotropic_alpha) and self.lmax < 2:
@@ -206,6 +253,11 @@ class ModelConfig:
                 )
             for element, value in e0.items():
                 finite_number(value, f"model.reference_energies.{element}", " (eV)")
+
+    @property
+    def edge_lmax(self) -> int:
+        """The highest order of the edge harmonics (MACE's ``max_ell``, else lmax)."""
+        return self.lmax if self.max_ell is None else self.max_ell
 
     @property
     def product_correlation(self) -> int:

@@ -142,10 +142,13 @@ class PolMLIP(torch.nn.Module):
             config.num_layers,
             config.cutoff,
             config.num_basis,
-            config.radial_hidden,
+            [config.radial_hidden] * config.radial_layers,
             config.avg_neighbors,
             config.backbone,
             config.product_correlation,
+            config.edge_lmax,
+            config.envelope_exponent,
+            config.first_interaction != "plain",
         )
         self.heads = MultipoleHeads(
             self.body.irreps_out,

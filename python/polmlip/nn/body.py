@@ -36,10 +36,16 @@ class EquivariantBody(torch.nn.Module):
     Args:
         num_species: number of elements. channels: multiplicity C of each irrep.
         lmax: highest irrep order (≤ 2). num_layers: message-passing layers.
-        cutoff: Å. num_basis: Bessel functions. radial_hidden: radial MLP width.
-        avg_neighbors: typical neighbour count, normalises neighbour sums.
+        cutoff: Å. num_basis: Bessel functions. radial_widths: the radial MLPs' hidden
+        layer widths. avg_neighbors: typical neighbour count, normalises neighbour sums.
         backbone: the layer type, one of :data:`BACKBONES`.
         correlation: body order of MACE's product basis (``mace`` only).
+        max_ell: highest order of the edge harmonics and of MACE's A-basis (``mace`` only;
+            the ``nequip`` layers use lmax).
+        envelope_exponent: p of the polynomial cutoff envelope (NequIP's 6, MACE's 5).
+        first_residual: the first MACE layer adds the element-dependent residual (polmlip's
+            default) or, as in mace-torch's ``MACE`` models, maps its A-basis per element
+            and adds nothing (``mace`` only).
     """
 
     def __init__(
@@ -50,23 +56,26 @@ class EquivariantBody(torch.nn.Module):
         num_layers: int,
         cutoff: float,
         num_basis: int,
-        radial_hidden: int,
+        radial_widths: List[int],
         avg_neighbors: float,
         backbone: str,
         correlation: int,
+        max_ell: int,
+        envelope_exponent: int,
+        first_residual: bool = True,
     ) -> None:
         super().__init__()
         if backbone not in BACKBONES:
             raise ValueError(f"unknown backbone {backbone!r}; choose one of {BACKBONES}")
         self.embedding = torch.nn.Embedding(num_species, channels)
-        self.irreps_sh = o3.Irreps.spherical_harmonics(lmax)
+        self.irreps_sh = o3.Irreps.spherical_harmonics(max_ell if backbone == "mace" else lmax)
         self.sh = o3.SphericalHarmonics(self.irreps_sh, normalize=True, normalization="component")
         self.basis = BesselBasis(cutoff, num_basis)
-        self.envelope = PolynomialCutoff(cutoff)
+        self.envelope = PolynomialCutoff(cutoff, envelope_exponent)
         layers: List[Convolution] = []
         irreps = o3.Irreps(f"{channels}x0e")
         target = hidden_irreps(channels, lmax)
-        for _ in range(num_layers):
+        for k in range(num_layers):
             if backbone == "mace":
                 layer = MACEInteraction(
                     irreps,
@@ -74,14 +83,15 @@ class EquivariantBody(torch.nn.Module):
                     lmax,
                     self.irreps_sh,
                     num_basis,
-                    radial_hidden,
+                    radial_widths,
                     avg_neighbors,
                     num_species,
                     correlation,
+                    first_residual or k > 0,
                 )
             else:
                 layer = Interaction(
-                    irreps, target, self.irreps_sh, num_basis, radial_hidden, avg_neighbors
+                    irreps, target, self.irreps_sh, num_basis, radial_widths, avg_neighbors
                 )
             layers.append(layer)
             irreps = layer.irreps_out

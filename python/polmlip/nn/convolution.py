@@ -56,8 +56,8 @@ class Convolution(torch.nn.Module):
         irreps_target: the layer's output features; only tensor-product outputs of these
             irreps are formed (``irreps_mid``).
         irreps_sh: edge spherical harmonics irreps.
-        num_basis: radial basis size; radial_hidden: width of the radial MLP (two hidden
-            layers, SiLU).
+        num_basis: radial basis size; radial_widths: the radial MLP's hidden layer widths
+            (SiLU).
         avg_neighbors: normalisation of the neighbour sum (divides by its square root).
 
     The parameter names (``linear_up``, ``tp``, ``radial``, ``radial_table``) are those of
@@ -70,7 +70,7 @@ class Convolution(torch.nn.Module):
         irreps_target: o3.Irreps,
         irreps_sh: o3.Irreps,
         num_basis: int,
-        radial_hidden: int,
+        radial_widths: List[int],
         avg_neighbors: float,
     ) -> None:
         super().__init__()
@@ -86,7 +86,7 @@ class Convolution(torch.nn.Module):
             internal_weights=False,
         )
         self.radial = FullyConnectedNet(
-            [num_basis, radial_hidden, radial_hidden, self.tp.weight_numel],
+            [num_basis] + list(radial_widths) + [self.tp.weight_numel],
             torch.nn.functional.silu,
         )
         self.norm = 1.0 / float(avg_neighbors) ** 0.5

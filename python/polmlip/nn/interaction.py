@@ -1,5 +1,7 @@
 """The NequIP-style message-passing layer (the ``nequip`` backbone's), built from e3nn."""
 
+from typing import List
+
 import torch
 from e3nn import o3
 from e3nn.nn import Gate
@@ -16,7 +18,7 @@ class Interaction(Convolution):
         irreps_in: input node features.
         irreps_hidden: output node features (scalars 0e and gated l > 0 irreps).
         irreps_sh: edge spherical harmonics irreps.
-        num_basis: radial basis size; radial_hidden: width of the radial MLP.
+        num_basis: radial basis size; radial_widths: the radial MLP's hidden widths.
         avg_neighbors: normalisation of the neighbour sum.
     """
 
@@ -26,11 +28,11 @@ class Interaction(Convolution):
         irreps_hidden: o3.Irreps,
         irreps_sh: o3.Irreps,
         num_basis: int,
-        radial_hidden: int,
+        radial_widths: List[int],
         avg_neighbors: float,
     ) -> None:
         super().__init__(
-            irreps_in, irreps_hidden, irreps_sh, num_basis, radial_hidden, avg_neighbors
+            irreps_in, irreps_hidden, irreps_sh, num_basis, radial_widths, avg_neighbors
         )
         scalars = o3.Irreps([(m, ir) for m, ir in irreps_hidden if ir.l == 0])
         gated = o3.Irreps([(m, ir) for m, ir in irreps_hidden if ir.l > 0])

@@ -1,7 +1,8 @@
 """MACE's higher-order product basis, written from its equations (Batatia et al., 2022).
 
-For every atom i and channel k, the A-features A_{i,k} (one irrep of each order l ≤ lmax,
-here as a vector of (lmax+1)² components) are raised to the symmetric powers ν = 1 … ν_max
+For every atom i and channel k, the A-features A_{i,k} (one irrep of each order l ≤ l_A,
+here as a vector of (l_A+1)² components; l_A is MACE's ``max_ell``, by default the output's
+lmax) are raised to the symmetric powers ν = 1 … ν_max
 ("correlation order") and decomposed into irreps:
 
     B_{i,ηνk,LM} = Σ_{l₁m₁…l_νm_ν} C^{LM}_{η,l₁m₁…l_νm_ν} Π_ξ A_{i,k,l_ξm_ξ}        (eq. 10)
@@ -9,18 +10,18 @@ here as a vector of (lmax+1)² components) are raised to the symmetric powers ν
 
 with element-dependent weights W and generalised Clebsch–Gordan coefficients C. C is any
 orthonormal basis of the equivariant maps from the ν-th symmetric power of A's irreps onto
-the irrep L: here e3nn's ``o3.ReducedTensorProducts`` (the symmetric tensor "ij=ji",
+the irrep L ≤ lmax: here e3nn's ``o3.ReducedTensorProducts`` (the symmetric tensor "ij=ji",
 "ijk=jik=ikj"), one path η per copy of L it finds. Because C is symmetric in its ν indices,
 the product is evaluated on the distinct monomials A_a A_b … (a ≤ b ≤ …) with C summed over
 their permutations: 165 monomials for ν = 3 and lmax 2 instead of 9³ = 729 products.
 
-The basis is computed once per (lmax, ν) at construction and stored in the model (buffers),
+The basis is computed once per (l_A, lmax, ν) at construction and stored in the model (buffers),
 so a saved model does not depend on how a later e3nn would pick it.
 """
 
 import functools
 import itertools
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 from e3nn import o3
@@ -30,6 +31,9 @@ from e3nn.util.jit import compile_mode
 MAX_CORRELATION = 3
 #: MACE's default body order (its published models use 3)
 DEFAULT_CORRELATION = 3
+#: the highest order of the A-features offered (MACE's default ``max_ell``; the ν = 3 basis
+#: of 0e + 1o + 2e + 3o takes about 10 s to build)
+MAX_ELL = 3
 
 
 def _component_irreps(lmax: int) -> o3.Irreps:
@@ -37,9 +41,25 @@ def _component_irreps(lmax: int) -> o3.Irreps:
     return o3.Irreps([(1, (l, (-1) ** l)) for l in range(lmax + 1)])
 
 
+def _channel_layout(channels: int, lmax: int) -> torch.Tensor:
+    """Indices that reorder e3nn's layout of C×0e + C×1o + … (one block per l, channel-major
+    within it) into per-channel vectors (C, (lmax+1)²)."""
+    order = []
+    for k in range(channels):
+        offset = 0
+        for l in range(lmax + 1):
+            d = 2 * l + 1
+            order.extend(offset + k * d + m for m in range(d))
+            offset += channels * d
+    return torch.tensor(order, dtype=torch.int64)
+
+
 @functools.cache
-def _symmetric_basis(lmax: int, nu: int) -> Tuple[torch.Tensor, torch.Tensor, Dict[int, int]]:
-    """The monomials of the ν-th symmetric power and their map onto the polar irreps L ≤ lmax.
+def symmetric_basis(
+    lmax_in: int, lmax: int, nu: int
+) -> Tuple[torch.Tensor, torch.Tensor, Dict[int, int]]:
+    """The monomials of the ν-th symmetric power of the irreps l ≤ ``lmax_in`` (parity
+    (−1)^l) and their map onto the polar irreps L ≤ ``lmax``.
 
     Returns:
         monomials: (M, ν) int64, the component indices a ≤ b ≤ … of each distinct monomial.
@@ -47,7 +67,7 @@ def _symmetric_basis(lmax: int, nu: int) -> Tuple[torch.Tensor, torch.Tensor, Di
             then path η, then m.
         paths: {L: P_L}, the number of paths onto L.
     """
-    irreps = _component_irreps(lmax)
+    irreps = _component_irreps(lmax_in)
     dim = irreps.dim
     if nu == 1:
         formula = "i"
@@ -96,41 +116,45 @@ class SymmetricProduct(torch.nn.Module):
     """The product basis with element-dependent weights (eq. 10–11 above).
 
     Args:
-        channels: multiplicity C of every irrep of the A-features.
-        lmax: their highest order; the output has the same irreps C×(0e + 1o + 2e …).
+        channels: multiplicity C of every irrep of the A-features and of the output.
+        lmax: the output's highest order: C×(0e + 1o + 2e …) up to lmax.
         correlation: highest symmetric power ν (1 … 3).
         num_species: number of elements (one weight set per element).
+        lmax_in: the A-features' highest order (MACE's ``max_ell``); ``None``: lmax.
 
-    Input and output are in e3nn's layout of ``C×0e + C×1o + …`` (channel-major blocks).
+    Input (C×(0e + 1o + … up to lmax_in)) and output are in e3nn's layout (one block per l,
+    channel-major within it).
     """
 
     paths: List[List[int]]
 
-    def __init__(self, channels: int, lmax: int, correlation: int, num_species: int) -> None:
+    def __init__(
+        self,
+        channels: int,
+        lmax: int,
+        correlation: int,
+        num_species: int,
+        lmax_in: Optional[int] = None,
+    ) -> None:
         super().__init__()
         if not 1 <= correlation <= MAX_CORRELATION:
             raise ValueError(f"correlation must be 1 … {MAX_CORRELATION}, got {correlation}")
+        lmax_in = lmax if lmax_in is None else lmax_in
         self.channels = channels
         self.lmax = lmax
+        self.lmax_in = lmax_in
         self.correlation = correlation
-        dim = (lmax + 1) ** 2
-        self.dim = dim
+        self.dim_in = (lmax_in + 1) ** 2
+        self.dim = (lmax + 1) ** 2
         # e3nn layout (block l: channels × (2l+1)) ↔ per-channel vectors (channels, dim)
-        to_channel = []
-        for k in range(channels):
-            offset = 0
-            for l in range(lmax + 1):
-                d = 2 * l + 1
-                to_channel.extend(offset + k * d + m for m in range(d))
-                offset += channels * d
-        to_channel_t = torch.tensor(to_channel, dtype=torch.int64)
-        self.register_buffer("to_channel", to_channel_t, persistent=False)
-        self.register_buffer("to_e3nn", torch.argsort(to_channel_t), persistent=False)
+        self.register_buffer("to_channel", _channel_layout(channels, lmax_in), persistent=False)
+        to_e3nn = torch.argsort(_channel_layout(channels, lmax))
+        self.register_buffer("to_e3nn", to_e3nn, persistent=False)
         self.paths = []
         names = ("1", "2", "3")
         for nu in range(1, MAX_CORRELATION + 1):
             if nu <= correlation:
-                mono, basis, paths = _symmetric_basis(lmax, nu)
+                mono, basis, paths = symmetric_basis(lmax_in, lmax, nu)
                 self.paths.append([paths[l] for l in range(lmax + 1)])
             else:  # unused orders: empty, so every model has the same attributes
                 mono = torch.zeros((0, nu), dtype=torch.int64)
@@ -183,9 +207,9 @@ class SymmetricProduct(torch.nn.Module):
             path += p
 
     def forward(self, a: torch.Tensor, species: torch.Tensor) -> torch.Tensor:
-        """a (N, C×dim) A-features in e3nn's layout, species (N,) → (N, C×dim) products."""
+        """a (N, C×dim_in) A-features in e3nn's layout, species (N,) → (N, C×dim) products."""
         n = a.shape[0]
-        a_ch = a.index_select(1, self.to_channel).reshape(n, self.channels, self.dim)
+        a_ch = a.index_select(1, self.to_channel).reshape(n, self.channels, self.dim_in)
         blocks: List[torch.Tensor] = []
         for l in range(self.lmax + 1):
             blocks.append(a.new_zeros((n, self.channels, 2 * l + 1)))

@@ -227,7 +227,12 @@ def parse_config(raw: Dict[str, Any], base_dir: pathlib.Path = pathlib.Path(".")
     for required in ("model", "data"):
         if required not in raw:
             raise InputError(f"config needs a {required!r} section")
-    model = ModelConfig.from_dict(raw["model"])
+    model_section = raw["model"]
+    if isinstance(model_section, dict) and model_section.get("mace_body") is not None:
+        from ..model.mace_body import with_mace_settings
+
+        model_section = with_mace_settings(model_section, pathlib.Path(base_dir))
+    model = ModelConfig.from_dict(model_section)
     data = _section(DataConfig, raw["data"], "data")
     training = _section(TrainingConfig, raw.get("training") or {}, "training")
     return RunConfig(model, data, training, pathlib.Path(base_dir))

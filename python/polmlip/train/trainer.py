@@ -160,7 +160,12 @@ class Trainer:
     def _build(self) -> None:
         """Model (initialised from the data), optimiser, schedule and EMA for ``run.model``."""
         run = self.run
-        model = PolMLIP(run.model).to(self.dtype)
+        model = PolMLIP(run.model)
+        if run.model.mace_body is not None:
+            from ..model.mace_body import load_mace_body, read_mace_body
+
+            load_mace_body(model, read_mace_body(run.model.mace_body))
+        model = model.to(self.dtype)
         model.energy_sum.energy_scale.fill_(force_rms(self.train_set))
         e0 = run.model.reference_energies
         if e0 is not None:
