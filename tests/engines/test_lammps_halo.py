@@ -4,12 +4,14 @@ Each rank evaluates the network on its own atoms, with ghosts to cutoff + skin w
 come from their owners after every layer (docs/lammps.md). In float64, at 1, 2, 4 and 8 ranks
 (8 oversubscribed on 2 cores: correctness only), energy, forces, virial, per-atom charges, Born
 charges and the polarization equal ASE to 1e-10 relative, for water, a rock-salt crystal, a
-triclinic cell with every head and a field, the MACE backbone with and without a field, a
+triclinic cell with every head and a field, the MACE backbone with and without a field (and
+with the body of a mace-torch model), a
 decomposition where one rank owns no atom, and a box only slightly larger than twice the
 cutoff. The log's ghost counts are LAMMPS' cutoff +
 skin shell, far fewer than num_layers × cutoff would need.
 """
 
+import pathlib
 import re
 
 import numpy as np
@@ -19,6 +21,7 @@ import torch
 from polmlip.ase import PolMLIPCalculator
 from polmlip.export import export_model
 from polmlip.model import ModelConfig, PolMLIP
+from polmlip.model.mace_body import load_mace_body, read_mace_body, with_mace_settings
 
 from lammps_helpers import (
     LAMMPS_MARKS,
@@ -35,12 +38,21 @@ pytestmark = LAMMPS_MARKS
 RTOL = 1e-10
 SKIN = 2.0  # LAMMPS' default neighbour skin in metal units
 CUTOFF = 3.5
+MACE_BODY = pathlib.Path(__file__).resolve().parents[1] / "references" / "mace" / "body.npz"
 
 
 def _model(path, elements, **settings):
     """A small model; explicit-k Ewald at 1e-12 unless ``settings`` say otherwise (the PME
-    cases run the mesh distributed over the ranks)."""
+    cases run the mesh distributed over the ranks). With ``mace_body``, the body of the
+    mace-torch model of tests/references/mace, with its settings."""
     torch.manual_seed(0)
+    if "mace_body" in settings:
+        section = dict(elements=elements, kspace_method="ewald", kspace_accuracy=1e-12)
+        section = with_mace_settings(dict(section, **settings), pathlib.Path("."))
+        model = PolMLIP(ModelConfig.from_dict(section))
+        load_mace_body(model, read_mace_body(section["mace_body"]))
+        export_model(model.double(), path)
+        return str(path)
     cfg = dict(
         elements=elements,
         channels=6,
@@ -128,6 +140,15 @@ CASES = {
         ["H", "O"],
         dict(backbone="mace", induced_dipoles=True, kspace_method="pme", kspace_accuracy=1e-6),
         (0.0, 0.0, 0.0),
+        "",
+    ),
+    # a mace-torch model's body (max_ell 3, mace-torch's plain first layer, 3-layer radial
+    # MLPs) under every head, with a field
+    "mace_torch_body_field": (
+        lambda: water_cluster(16, seed=3, box=11.0),
+        ["H", "O"],
+        dict(ALL_HEADS, mace_body=str(MACE_BODY)),
+        (0.02, -0.01, 0.03),
         "",
     ),
     "box_just_over_twice_the_cutoff": (

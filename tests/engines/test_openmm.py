@@ -6,6 +6,8 @@ and off; field changes through context parameters and a CustomIntegrator; XML ro
 the TorchForce-convention file through the same plugin; openmm-ml; bad input.
 """
 
+import pathlib
+
 import numpy as np
 import pytest
 import torch
@@ -96,12 +98,28 @@ def test_openmm_matches_ase(model_file, case, platform, field):
     assert np.abs(f.sum(0)).max() <= 1e-9 * FORCE_SCALE
 
 
-@pytest.fixture(scope="module")
-def mace_model_file(tmp_path_factory):
-    """Every head on the MACE backbone (correlation 3)."""
+@pytest.fixture(scope="module", params=["mace", "mace_torch_body"])
+def mace_model_file(tmp_path_factory, request):
+    """Every head on the MACE backbone (correlation 3), or on the body of the mace-torch
+    model of tests/references/mace (max_ell 3, its plain first layer, its settings)."""
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("omm_mace") / "model.pt"
-    export_model(PolMLIP(all_heads_config(backbone="mace")).double(), path)
+    if request.param == "mace":
+        export_model(PolMLIP(all_heads_config(backbone="mace")).double(), path)
+        return path
+    from polmlip.model import ModelConfig
+    from polmlip.model.mace_body import load_mace_body, read_mace_body, with_mace_settings
+
+    body = pathlib.Path(__file__).resolve().parents[1] / "references" / "mace" / "body.npz"
+    section = all_heads_config().to_dict()
+    for name in ("backbone", "channels", "cutoff", "num_layers", "num_basis", "radial_hidden",
+                 "radial_layers", "envelope_exponent", "max_ell", "correlation",
+                 "first_interaction", "mace_body"):  # fmt: skip
+        section.pop(name)
+    section = with_mace_settings(dict(section, mace_body=str(body)), pathlib.Path("."))
+    model = PolMLIP(ModelConfig.from_dict(section))
+    load_mace_body(model, read_mace_body(body))
+    export_model(model.double(), path)
     return path
 
 
