@@ -478,8 +478,10 @@ def e0_spice_section(epochs: int, frames: int = 200) -> str:
     graphs = build_dataset(train, elements, 4.5, DataKeys(forces=("force",)), ("energy",))
     data_e0 = fit_energy_shifts(graphs, len(elements))
     # the former default, from the untrained model train_rung starts from (its seed, settings)
-    probe_config = ModelConfig(elements=elements, ladder="+imu", channels=8, lmax=2,
-                               cutoff=4.5, num_layers=2)  # fmt: skip
+    probe_config = ModelConfig.from_dict(
+        {"elements": elements, "ladder": "+imu", "channels": 8, "lmax": 2, "cutoff": 4.5,
+         "num_layers": 2}
+    )  # fmt: skip
     torch.manual_seed(0)
     probe = PolMLIP(probe_config).double()
     probe.energy_sum.energy_scale.fill_(force_rms(graphs))

@@ -104,6 +104,22 @@ def truncate(src: str, dst: str, size: int = 5000):
     return setup
 
 
+#: the body of the mace-torch model of tests/references/mace
+MACE_BODY = pathlib.Path(__file__).resolve().parents[1] / "references" / "mace" / "body.npz"
+
+
+def _mace_body_config(name: str, content):
+    """A setup writing ``name`` (bytes, or the file at a path) and a config that names it
+    as model.mace_body."""
+
+    def setup(work: pathlib.Path) -> None:
+        data = content.read_bytes() if isinstance(content, pathlib.Path) else content
+        (work / name).write_bytes(data)
+        config_with("model", "mace_body", name)(work)
+
+    return setup
+
+
 def train_bad(section, key, value, match, what, case_id):
     return Case(
         case_id,
@@ -452,6 +468,46 @@ CASES = [
         r"model\.correlation \(2\) is a setting of the MACE backbone only",
         "`correlation: 2` with the default backbone",
         "cfg-correlation-without-mace",
+    ),
+    train_bad(
+        "model",
+        "max_ell",
+        3,
+        r"model\.max_ell \(3\) is a setting of the MACE backbone only",
+        "`max_ell: 3` with the default backbone",
+        "cfg-max-ell-without-mace",
+    ),
+    train_bad(
+        "model",
+        "first_interaction",
+        "plain",
+        r"model\.first_interaction \('plain'\) is a setting of the MACE backbone only",
+        "`first_interaction: plain` with the default backbone",
+        "cfg-first-interaction-without-mace",
+    ),
+    train_bad(
+        "model",
+        "mace_body",
+        "missing.npz",
+        r"model\.mace_body: '.*missing\.npz' does not exist",
+        "`mace_body` file missing",
+        "cfg-mace-body-missing",
+    ),
+    Case(
+        "cfg-mace-body-not-a-body",
+        "cli",
+        "`mace_body` a file that is not a MACE body (text named .npz)",
+        r"model\.mace_body: '.*notbody\.npz' is not a MACE body file",
+        ["train", "bad.yaml", "--quiet"],
+        _mace_body_config("notbody.npz", b"not an archive"),
+    ),
+    Case(
+        "cfg-mace-body-contradicts",
+        "cli",
+        "`mace_body` with a setting it fixes given otherwise (`num_layers: 1`, the body's 2)",
+        r"model\.num_layers is 1 but the MACE body 'body\.npz' has 2; remove model\.num_layers",
+        ["train", "bad.yaml", "--quiet"],
+        _mace_body_config("body.npz", MACE_BODY),
     ),
     train_bad(
         "model",

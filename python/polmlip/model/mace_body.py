@@ -34,6 +34,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import pathlib
+import zipfile
 from typing import Any, Dict, List, Tuple
 
 import numpy as np
@@ -81,15 +82,18 @@ def read_mace_body(path: str | pathlib.Path) -> MaceBody:
         raise InputError(
             f"model.mace_body: {str(path)!r} does not exist (write it with polmlip import-mace)"
         )
+    not_a_body = f"model.mace_body: {str(path)!r} is not a MACE body file written by polmlip "
+    not_a_body += "import-mace"
+    if not zipfile.is_zipfile(path):
+        raise InputError(not_a_body + " (not a NumPy .npz archive)")
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {k: archive[k] for k in archive.files}
         hyper = json.loads(str(arrays.pop("hyper")))
-    except Exception as err:  # noqa: BLE001 (any unreadable file gets the same answer)
-        raise InputError(
-            f"model.mace_body: {str(path)!r} is not a MACE body file written by "
-            f"polmlip import-mace ({type(err).__name__}: {err})"
-        ) from None
+    except KeyError:
+        raise InputError(not_a_body + " (it has no 'hyper' entry)") from None
+    except Exception as err:  # noqa: BLE001 (any unreadable archive gets the same answer)
+        raise InputError(not_a_body + f" ({type(err).__name__}: {err})") from None
     if not isinstance(hyper, dict) or hyper.get("format") != FORMAT:
         raise InputError(f"model.mace_body: {str(path)!r} is not a {FORMAT} file")
     if hyper.get("version") != VERSION:
