@@ -9,13 +9,13 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "nlohmann/json.hpp"
+#include "json.h"
 
 namespace polmlip {
 
 namespace {
 
-using Json = nlohmann_lmp::json;
+using Json = json::Value;
 
 // A problem with the content of the metadata; load_model adds the file's name.
 struct Corrupted : std::runtime_error {
@@ -37,10 +37,7 @@ std::string described(const Json &v) {
 }
 
 // The field `key` of the object `obj`, or nullptr if it is absent.
-const Json *field(const Json &obj, const char *key) {
-  const auto it = obj.find(key);
-  return it == obj.end() ? nullptr : &*it;
-}
+const Json *field(const Json &obj, const char *key) { return obj.find(key); }
 
 // The field `key` of `obj`; `label` names it in the message if it is absent.
 const Json &required(const Json &obj, const char *key, const std::string &label) {
@@ -51,31 +48,30 @@ const Json &required(const Json &obj, const char *key, const std::string &label)
 
 std::string as_string(const Json &v, const std::string &label) {
   if (!v.is_string()) wrong_type(label, v, "a string");
-  return v.get<std::string>();
+  return v.string();
 }
 
 double as_number(const Json &v, const std::string &label) {
   if (!v.is_number()) wrong_type(label, v, "a number");
-  return v.get<double>();
+  return v.number();
 }
 
 int64_t as_integer(const Json &v, const std::string &label) {
-  if (!v.is_number_integer()) wrong_type(label, v, "an integer");
-  if (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX))
-    throw Corrupted(label + " is out of range");
-  return v.get<int64_t>();
+  if (v.is_big_integer()) throw Corrupted(label + " is out of range");
+  if (!v.is_integer()) wrong_type(label, v, "an integer");
+  return v.integer();
 }
 
 bool as_bool(const Json &v, const std::string &label) {
   if (!v.is_boolean()) wrong_type(label, v, "true or false");
-  return v.get<bool>();
+  return v.boolean();
 }
 
 std::vector<std::string> as_strings(const Json &v, const std::string &label) {
   if (!v.is_array()) wrong_type(label, v, "a list of strings");
   std::vector<std::string> out;
-  for (size_t k = 0; k < v.size(); ++k)
-    out.push_back(as_string(v[k], label + "[" + std::to_string(k) + "]"));
+  for (size_t k = 0; k < v.items().size(); ++k)
+    out.push_back(as_string(v.items()[k], label + "[" + std::to_string(k) + "]"));
   return out;
 }
 
@@ -95,14 +91,14 @@ OutputSpec parse_output(const Json &entry, const std::string &where) {
   const std::string of = " of output '" + out.name + "'";
   const Json &shape = required(entry, "shape", "'shape'" + of);
   if (!shape.is_array()) wrong_type("'shape'" + of, shape, "a list");
-  for (size_t d = 0; d < shape.size(); ++d) {
-    const Json &dim = shape[d];
-    if (d == 0 && dim.is_string() && dim.get<std::string>() == "atoms") {
+  for (size_t d = 0; d < shape.items().size(); ++d) {
+    const Json &dim = shape.items()[d];
+    if (d == 0 && dim.is_string() && dim.string() == "atoms") {
       out.shape.push_back(-1);
-    } else if (dim.is_number_integer() && dim.get<int64_t>() >= 0) {
-      out.shape.push_back(dim.get<int64_t>());
+    } else if (dim.is_integer() && dim.integer() >= 0) {
+      out.shape.push_back(dim.integer());
     } else {
-      throw Corrupted("'shape'" + of + " has the entry " + dim.dump() +
+      throw Corrupted("'shape'" + of + " has the entry " + json::canonical(dim) +
                       " (wanted \"atoms\" first, else sizes)");
     }
   }
@@ -130,16 +126,16 @@ void parse_contract(const Json &meta, ModelInfo &info) {
     throw Corrupted("no 'outputs' (the declaration of what the model returns); re-export it "
                     "with this polmlip: polmlip export CHECKPOINT -o model.pt");
   if (!outputs->is_array()) wrong_type("'outputs'", *outputs, "a list");
-  for (size_t k = 0; k < outputs->size(); ++k) {
-    OutputSpec spec = parse_output((*outputs)[k], "outputs[" + std::to_string(k) + "]");
+  for (size_t k = 0; k < outputs->items().size(); ++k) {
+    OutputSpec spec = parse_output(outputs->items()[k], "outputs[" + std::to_string(k) + "]");
     if (info.output(spec.name)) throw Corrupted("output '" + spec.name + "' is declared twice");
     info.outputs.push_back(std::move(spec));
   }
   if (const Json *inputs = field(meta, "inputs")) {
     if (!inputs->is_array()) wrong_type("'inputs'", *inputs, "a list");
-    for (size_t k = 0; k < inputs->size(); ++k) {
+    for (size_t k = 0; k < inputs->items().size(); ++k) {
       const std::string where = "inputs[" + std::to_string(k) + "]";
-      const Json &entry = (*inputs)[k];
+      const Json &entry = inputs->items()[k];
       if (!entry.is_object()) wrong_type(where, entry, "an object");
       info.inputs.push_back(
           as_string(required(entry, "name", "'name' in " + where), "'name' of " + where));
@@ -162,17 +158,13 @@ void parse_contract(const Json &meta, ModelInfo &info) {
 ModelInfo parse_metadata(const std::string &path, const std::string &text) {
   Json meta;
   try {
-    meta = Json::parse(text);
-  } catch (const Json::exception &e) {
-    // "[json.exception.parse_error.101] parse error at line 1, column 2: ..."
-    std::string what = e.what();
-    if (what.rfind("[json.exception.", 0) == 0 && what.find("] ") != std::string::npos)
-      what = what.substr(what.find("] ") + 2);
-    throw Corrupted("not JSON (" + what + ")");
+    meta = json::parse(text);
+  } catch (const json::ParseError &e) {
+    throw Corrupted(std::string("not JSON (") + e.what() + ")");
   }
   if (!meta.is_object()) wrong_type("the metadata", meta, "an object");
   const Json *format = field(meta, "format");
-  if (!format || !format->is_string() || format->get<std::string>() != "polmlip")
+  if (!format || !format->is_string() || format->string() != "polmlip")
     throw std::runtime_error("'" + path + "' is not a polmlip model file");
 
   ModelInfo info;
@@ -306,8 +298,6 @@ LoadedModel load_model(const std::string &path, const torch::Device &device) {
   try {
     out.info = parse_metadata(path, text);
   } catch (const Corrupted &e) {
-    throw std::runtime_error("'" + path + "' has corrupted polmlip metadata: " + e.what());
-  } catch (const nlohmann_lmp::json::exception &e) {  // a check above missed a wrong type
     throw std::runtime_error("'" + path + "' has corrupted polmlip metadata: " + e.what());
   }
   out.module.eval();

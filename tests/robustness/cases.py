@@ -45,23 +45,39 @@ def _older_model(work: pathlib.Path) -> None:
     with_format_version(work / "run/model.pt", work / "old.pt", keys.FORMAT_VERSION - 1)
 
 
-def _model_without_halo(work: pathlib.Path) -> None:
-    """nohalo.pt: the workspace model with the metadata of a file exported before the halo
-    exchange (no features.halo_exchange)."""
+def _model_with_metadata(name: str, edit):
+    """A setup writing ``name``: the workspace model with its metadata text edited by
+    ``edit`` (str → str)."""
+
+    def setup(work: pathlib.Path) -> None:
+        import zipfile
+
+        from polmlip import keys
+
+        with zipfile.ZipFile(work / "run/model.pt") as zin:
+            with zipfile.ZipFile(work / name, "w") as zout:
+                for item in zin.infolist():
+                    data = zin.read(item.filename)
+                    if item.filename.endswith(keys.METADATA_FILE):
+                        data = edit(data.decode()).encode()
+                    zout.writestr(item, data)
+
+    return setup
+
+
+def _without_halo(text: str) -> str:
+    """The metadata of a file exported before the halo exchange (no features.halo_exchange)."""
     import json
-    import zipfile
 
-    from polmlip import keys
+    meta = json.loads(text)
+    meta["features"].pop("halo_exchange")
+    return json.dumps(meta)
 
-    with zipfile.ZipFile(work / "run/model.pt") as zin:
-        with zipfile.ZipFile(work / "nohalo.pt", "w") as zout:
-            for item in zin.infolist():
-                data = zin.read(item.filename)
-                if item.filename.endswith(keys.METADATA_FILE):
-                    meta = json.loads(data)
-                    meta["features"].pop("halo_exchange")
-                    data = json.dumps(meta).encode()
-                zout.writestr(item, data)
+
+_model_without_halo = _model_with_metadata("nohalo.pt", _without_halo)
+#: metadata with a trailing comma (not JSON), and with the key "cutoff" twice
+_model_not_json = _model_with_metadata("notjson.pt", lambda t: t.rstrip()[:-1] + ",}")
+_model_repeated_key = _model_with_metadata("twice.pt", lambda t: '{"cutoff": 9.0, ' + t[1:])
 
 
 def config_with(section: str, key: str, value: Any, name: str = "bad.yaml"):
@@ -1185,6 +1201,22 @@ CASES = [
         _older_model,
     ),
     Case(
+        "ase-metadata-not-json",
+        "python",
+        "a model file whose metadata is not JSON (a trailing comma)",
+        r"corrupted polmlip metadata: not JSON \(",
+        lambda w: calc(w, model="notjson.pt"),
+        _model_not_json,
+    ),
+    Case(
+        "ase-metadata-repeated-key",
+        "python",
+        "a model file whose metadata gives one key twice",
+        r"corrupted polmlip metadata: not JSON \(the key \"cutoff\" appears twice",
+        lambda w: calc(w, model="twice.pt"),
+        _model_repeated_key,
+    ),
+    Case(
         "ase-checkpoint",
         "python",
         "a checkpoint instead of a model",
@@ -1314,6 +1346,15 @@ CASES = [
         "older polmlip .*re-export it",
         lambda w: openmm_force(w, model="old.pt"),
         _older_model,
+        needs="openmm",
+    ),
+    Case(
+        "openmm-metadata-repeated-key",
+        "openmm",
+        "a model file whose metadata gives one key twice",
+        r"corrupted polmlip metadata: not JSON \(the key \"cutoff\" appears twice",
+        lambda w: openmm_force(w, model="twice.pt"),
+        _model_repeated_key,
         needs="openmm",
     ),
     Case(
@@ -1490,6 +1531,15 @@ CASES = [
         "exported before the halo exchange .*re-export it",
         {"atoms": lambda: water(4, seed=1, box=9.0), "model": "nohalo.pt"},
         _model_without_halo,
+        needs="lammps",
+    ),
+    Case(
+        "lammps-metadata-not-json",
+        "lammps",
+        "a model file whose metadata is not JSON (a trailing comma)",
+        r"corrupted polmlip metadata: not JSON \(expected a string key at byte \d+\)",
+        {"atoms": lambda: water(4, seed=1, box=9.0), "model": "notjson.pt"},
+        _model_not_json,
         needs="lammps",
     ),
     Case(

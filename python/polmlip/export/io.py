@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import os
 import pathlib
 import zipfile
@@ -181,6 +182,54 @@ def save_scripted(scripted: Any, meta: Dict[str, Any], path: str | os.PathLike) 
     atomic_save(path, lambda buffer: torch.jit.save(scripted, buffer, _extra_files=extra))
 
 
+#: the deepest nesting of lists and objects the metadata may have (cpp/core/json.h kMaxDepth)
+JSON_MAX_DEPTH = 64
+
+
+def strict_json(text: str) -> Any:
+    """``text`` parsed as JSON (RFC 8259) as the engines' reader (cpp/core/json.cpp) takes
+    it: where Python's json module is lax, ValueError for NaN and Infinity, a number beyond
+    double, a key repeated in one object, a lone UTF-16 surrogate and nesting deeper than
+    :data:`JSON_MAX_DEPTH`."""
+
+    def no_constant(name: str):
+        raise ValueError(f"{name} is not a JSON number")
+
+    def finite(token: str) -> float:
+        value = float(token)
+        if not math.isfinite(value):
+            raise ValueError(f"number out of range: {token}")
+        return value
+
+    def unique_keys(pairs):
+        seen = {}
+        for key, value in pairs:
+            if key in seen:
+                raise ValueError(f'the key "{key}" appears twice')
+            seen[key] = value
+        return seen
+
+    def check(value, depth: int) -> None:
+        if isinstance(value, str):
+            if any(0xD800 <= ord(c) <= 0xDFFF for c in value):
+                raise ValueError("a lone UTF-16 surrogate in a string")
+            return
+        if isinstance(value, (list, dict)):
+            if depth >= JSON_MAX_DEPTH:
+                raise ValueError(f"nesting deeper than {JSON_MAX_DEPTH}")
+            items = list(value.items()) if isinstance(value, dict) else [(None, v) for v in value]
+            for key, item in items:
+                if key is not None:
+                    check(key, depth + 1)
+                check(item, depth + 1)
+
+    value = json.loads(
+        text, parse_constant=no_constant, parse_float=finite, object_pairs_hook=unique_keys
+    )
+    check(value, 0)
+    return value
+
+
 def load_exported(
     path: str | os.PathLike, device: str = "cpu", kind: Optional[str] = "engine"
 ) -> Tuple[Any, Dict[str, Any]]:
@@ -211,9 +260,13 @@ def load_exported(
             f"{str(path)!r} is a TorchScript file but not a polmlip model (no polmlip metadata)"
         )
     try:
-        meta = json.loads(extra[METADATA_FILE])
-    except json.JSONDecodeError:
-        raise InputError(f"{str(path)!r} has corrupted polmlip metadata") from None
+        meta = strict_json(extra[METADATA_FILE])
+    except ValueError as exc:
+        raise InputError(
+            f"{str(path)!r} has corrupted polmlip metadata: not JSON ({exc})"
+        ) from None
+    if not isinstance(meta, dict):
+        raise InputError(f"{str(path)!r} has corrupted polmlip metadata: not an object")
     if meta.get("format") != "polmlip":
         raise InputError(f"{str(path)!r} is not a polmlip model file")
     version = int(meta.get("format_version", -1))
