@@ -149,7 +149,8 @@ def test_training_starts_from_the_body_and_the_model_runs(tmp_path):
     assert trainer.dtype == torch.float64
     check_features(trainer.model.body, _reference_frames(), read_mace_body(BODY).hyper)
     trainer.train()
-    export_model(trainer.best_model(), tmp_path / "m.pt")
+    meta = export_model(trainer.best_model(), tmp_path / "m.pt")
+    assert meta["config"]["mace_body"] == "body.npz"  # no path of this machine in the file
     atoms = frames[0].copy()
     atoms.calc = PolMLIPCalculator(str(tmp_path / "m.pt"))
     forces = atoms.get_forces()

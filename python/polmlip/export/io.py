@@ -86,8 +86,17 @@ def metadata_for(model: PolMLIP) -> Dict[str, Any]:
             "halo_exchange": True,
         },
         **declaration(cfg),
-        "config": cfg,
+        "config": _shareable(cfg),
     }
+
+
+def _shareable(cfg: Dict[str, Any]) -> Dict[str, Any]:
+    """The model settings for a file that may be shared: a MACE body is named by its file
+    name, not by the path it had on the machine that trained the model."""
+    out = dict(cfg)
+    if out.get("mace_body"):
+        out["mace_body"] = pathlib.PurePath(out["mace_body"]).name
+    return out
 
 
 def _probe_frames(model: PolMLIP) -> list:
