@@ -295,13 +295,17 @@ LoadedModel load_model(const std::string &path, const torch::Device &device) {
   const std::string &text = extra[keys::kMetadataFile];
   if (text.empty())
     throw std::runtime_error("'" + path + "' is a TorchScript file but not a polmlip model");
+  out.info = check_metadata(path, text);
+  out.module.eval();
+  return out;
+}
+
+ModelInfo check_metadata(const std::string &path, const std::string &text) {
   try {
-    out.info = parse_metadata(path, text);
+    return parse_metadata(path, text);
   } catch (const Corrupted &e) {
     throw std::runtime_error("'" + path + "' has corrupted polmlip metadata: " + e.what());
   }
-  out.module.eval();
-  return out;
 }
 
 c10::Dict<std::string, torch::Tensor> frame_inputs(

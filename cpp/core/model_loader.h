@@ -75,6 +75,11 @@ struct LoadedModel {
 // user can act on for a missing, foreign, corrupted, older- or newer-format file.
 LoadedModel load_model(const std::string &path, const torch::Device &device);
 
+// The metadata `text` of the model file `path` parsed and checked as load_model does;
+// throws std::runtime_error with the reason. (tests/unit/test_metadata_agreement.py holds
+// the Python loader's checks, polmlip.export.metadata, to the same answers.)
+ModelInfo check_metadata(const std::string &path, const std::string &text);
+
 // The inputs of one engine call (the contract in docs/export.md) that every engine passes:
 // species, positions, edge_index, edge_shift, cell, pbc, external_field, total_charge, on
 // `device`, floating-point ones in `dtype`. Engines with ghost atoms add num_local and

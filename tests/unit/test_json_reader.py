@@ -13,6 +13,7 @@ import subprocess
 import pytest
 
 from polmlip.export.io import export_model, strict_json
+from polmlip.keys import METADATA_FILE
 from polmlip.model import ModelConfig, PolMLIP
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -168,7 +169,7 @@ def test_exported_metadata_reads_the_same(tmp_path):
                          anisotropic_alpha=True, kspace_method="ewald")  # fmt: skip
     export_model(PolMLIP(config).double(), tmp_path / "m.pt")
     with zipfile.ZipFile(tmp_path / "m.pt") as archive:
-        name = next(n for n in archive.namelist() if n.endswith("polmlip_metadata.json"))
+        name = next(n for n in archive.namelist() if n.endswith(METADATA_FILE))
         text = archive.read(name).decode()
     out = _run(text)
     assert out.startswith("OK ")

@@ -22,6 +22,7 @@ from ..model.polmlip import PolMLIP
 from ..nn.radial_table import TABLE_START, TABLE_TOLERANCE
 from .contract import REQUESTABLE, check_outputs, declaration
 from .engine_model import EngineModel
+from .metadata import check_metadata
 
 #: precisions of the network in an export (the rest is float64 then)
 NETWORK_DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -274,23 +275,8 @@ def load_exported(
         raise InputError(
             f"{str(path)!r} has corrupted polmlip metadata: not JSON ({exc})"
         ) from None
-    if not isinstance(meta, dict):
-        raise InputError(f"{str(path)!r} has corrupted polmlip metadata: not an object")
-    if meta.get("format") != "polmlip":
-        raise InputError(f"{str(path)!r} is not a polmlip model file")
-    version = int(meta.get("format_version", -1))
+    check_metadata(meta, str(path))
     found = meta.get("kind", "engine")
-    if version < FORMAT_VERSION and found == "engine":
-        raise InputError(
-            f"{str(path)!r} was written by an older polmlip (model format {version}, "
-            f"positional inputs); this polmlip reads format {FORMAT_VERSION}: re-export it "
-            "from its checkpoint with `polmlip export CHECKPOINT -o MODEL`"
-        )
-    if version > FORMAT_VERSION:
-        raise InputError(
-            f"{str(path)!r} was written in model format {version}, newer than this polmlip "
-            f"({__version__}) reads (format {FORMAT_VERSION}); upgrade polmlip"
-        )
     if kind is not None and found != kind:
         what = {
             "engine": "an engine model (polmlip export)",
