@@ -50,17 +50,34 @@ class Parser {
       if (at_end() || text_[pos_] != *w) fail(std::string("expected '") + word + "'");
   }
 
+  // Skips white space; consumes `c` and returns true if it comes next.
+  bool consume(char c) {
+    skip_space();
+    if (peek() != c) return false;
+    ++pos_;
+    return true;
+  }
+
+  // After an element of an array or object: true if ',' (another element) follows, false
+  // at the closing bracket `close`.
+  bool another(char close) {
+    if (consume(',')) return true;
+    if (consume(close)) return false;
+    fail(std::string("expected ',' or '") + close + "'");
+  }
+
   Value value(int depth) {
     skip_space();
     if (at_end()) fail("unexpected end of the text");
     Value out;
     const char c = peek();
-    if (c == '{') {
+    if (c == '{' || c == '[') {
       if (depth >= kMaxDepth) fail("nesting deeper than " + std::to_string(kMaxDepth));
-      object(out, depth + 1);
-    } else if (c == '[') {
-      if (depth >= kMaxDepth) fail("nesting deeper than " + std::to_string(kMaxDepth));
-      array(out, depth + 1);
+      if (c == '{') {
+        object(out, depth + 1);
+      } else {
+        array(out, depth + 1);
+      }
     } else if (c == '"') {
       out.kind_ = Value::Kind::String;
       out.string_ = string();
@@ -84,56 +101,26 @@ class Parser {
   void object(Value &out, int depth) {
     out.kind_ = Value::Kind::Object;
     ++pos_;  // '{'
-    skip_space();
-    if (peek() == '}') {
-      ++pos_;
-      return;
-    }
-    while (true) {
+    if (consume('}')) return;
+    do {
       skip_space();
       if (peek() != '"') fail("expected a string key");
       const size_t key_at = pos_;
       std::string key = string();
       if (out.find(key)) throw ParseError("the key \"" + key + "\" appears twice", key_at);
-      skip_space();
-      if (peek() != ':') fail("expected ':'");
-      ++pos_;
+      if (!consume(':')) fail("expected ':'");
       Value member = value(depth);
       out.members_.emplace_back(std::move(key), std::move(member));
-      skip_space();
-      if (peek() == ',') {
-        ++pos_;
-        continue;
-      }
-      if (peek() == '}') {
-        ++pos_;
-        return;
-      }
-      fail("expected ',' or '}'");
-    }
+    } while (another('}'));
   }
 
   void array(Value &out, int depth) {
     out.kind_ = Value::Kind::Array;
     ++pos_;  // '['
-    skip_space();
-    if (peek() == ']') {
-      ++pos_;
-      return;
-    }
-    while (true) {
+    if (consume(']')) return;
+    do {
       out.items_.push_back(value(depth));
-      skip_space();
-      if (peek() == ',') {
-        ++pos_;
-        continue;
-      }
-      if (peek() == ']') {
-        ++pos_;
-        return;
-      }
-      fail("expected ',' or ']'");
-    }
+    } while (another(']'));
   }
 
   unsigned hex4() {

@@ -11,7 +11,6 @@ cutoff. The log's ghost counts are LAMMPS' cutoff +
 skin shell, far fewer than num_layers × cutoff would need.
 """
 
-import pathlib
 import re
 
 import numpy as np
@@ -21,7 +20,6 @@ import torch
 from polmlip.ase import PolMLIPCalculator
 from polmlip.export import export_model
 from polmlip.model import ModelConfig, PolMLIP
-from polmlip.model.mace_body import load_mace_body, read_mace_body, with_mace_settings
 
 from lammps_helpers import (
     LAMMPS_MARKS,
@@ -31,14 +29,13 @@ from lammps_helpers import (
     run_lammps,
     write_inputs,
 )
-from model_helpers import rocksalt, triclinic_water, water_cluster
+from model_helpers import mace_body_model, rocksalt, triclinic_water, water_cluster
 
 pytestmark = LAMMPS_MARKS
 
 RTOL = 1e-10
 SKIN = 2.0  # LAMMPS' default neighbour skin in metal units
 CUTOFF = 3.5
-MACE_BODY = pathlib.Path(__file__).resolve().parents[1] / "references" / "mace" / "body.npz"
 
 
 def _model(path, elements, **settings):
@@ -46,12 +43,9 @@ def _model(path, elements, **settings):
     cases run the mesh distributed over the ranks). With ``mace_body``, the body of the
     mace-torch model of tests/references/mace, with its settings."""
     torch.manual_seed(0)
-    if "mace_body" in settings:
-        section = dict(elements=elements, kspace_method="ewald", kspace_accuracy=1e-12)
-        section = with_mace_settings(dict(section, **settings), pathlib.Path("."))
-        model = PolMLIP(ModelConfig.from_dict(section))
-        load_mace_body(model, read_mace_body(section["mace_body"]))
-        export_model(model.double(), path)
+    if settings.pop("mace_body", False):
+        settings = dict(dict(kspace_method="ewald", kspace_accuracy=1e-12), **settings)
+        export_model(mace_body_model(elements, **settings), path)
         return str(path)
     cfg = dict(
         elements=elements,
@@ -147,7 +141,7 @@ CASES = {
     "mace_torch_body_field": (
         lambda: water_cluster(16, seed=3, box=11.0),
         ["H", "O"],
-        dict(ALL_HEADS, mace_body=str(MACE_BODY)),
+        dict(ALL_HEADS, mace_body=True),
         (0.02, -0.01, 0.03),
         "",
     ),

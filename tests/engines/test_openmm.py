@@ -26,7 +26,7 @@ from polmlip.workflows.openmm_md import (
 )
 
 from helpers import energy_drift
-from model_helpers import all_heads_config, water_cluster
+from model_helpers import all_heads_config, mace_body_model, water_cluster
 
 openmm = pytest.importorskip("openmm", reason="OpenMM is not installed (pip install openmm)")
 u = pytest.importorskip("openmm.unit")
@@ -107,19 +107,9 @@ def mace_model_file(tmp_path_factory, request):
     if request.param == "mace":
         export_model(PolMLIP(all_heads_config(backbone="mace")).double(), path)
         return path
-    from polmlip.model import ModelConfig
-    from polmlip.model.mace_body import load_mace_body, read_mace_body, with_mace_settings
-
-    body = pathlib.Path(__file__).resolve().parents[1] / "references" / "mace" / "body.npz"
-    section = all_heads_config().to_dict()
-    for name in ("backbone", "channels", "cutoff", "num_layers", "num_basis", "radial_hidden",
-                 "radial_layers", "envelope_exponent", "max_ell", "correlation",
-                 "first_interaction", "mace_body"):  # fmt: skip
-        section.pop(name)
-    section = with_mace_settings(dict(section, mace_body=str(body)), pathlib.Path("."))
-    model = PolMLIP(ModelConfig.from_dict(section))
-    load_mace_body(model, read_mace_body(body))
-    export_model(model.double(), path)
+    heads = dict(quadrupoles=True, induced_charges=True, induced_dipoles=True,
+                 anisotropic_alpha=True)  # fmt: skip
+    export_model(mace_body_model(**heads, kspace_method="ewald", kspace_accuracy=1e-9), path)
     return path
 
 
@@ -428,7 +418,6 @@ def test_missing_plugin_build(monkeypatch, tmp_path):
 
 def test_field_md_example(model_file, tmp_path):
     """examples/openmm_field_md.py in reduced form: static and AC runs, CSVs and the PNG."""
-    import pathlib
     import subprocess
     import sys
 

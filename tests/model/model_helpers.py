@@ -1,5 +1,7 @@
 """Frames for model-level tests."""
 
+import pathlib
+
 import numpy as np
 from ase import Atoms
 
@@ -91,3 +93,19 @@ def all_heads_config(**overrides):
     )
     settings.update(overrides)
     return ModelConfig(**settings)
+
+
+#: the body of the mace-torch model of tests/references/mace (make_fixture.py there)
+MACE_BODY = pathlib.Path(__file__).resolve().parents[1] / "references" / "mace" / "body.npz"
+
+
+def mace_body_model(elements=("H", "O"), **settings):
+    """A float64 PolMLIP on the body of the mace-torch model :data:`MACE_BODY` (its settings,
+    its weights) with ``settings`` for the rest (heads, long range)."""
+    from polmlip.model import ModelConfig, PolMLIP
+    from polmlip.model.mace_body import load_mace_body, read_mace_body, with_mace_settings
+
+    section = dict(settings, elements=list(elements), mace_body=str(MACE_BODY))
+    model = PolMLIP(ModelConfig.from_dict(with_mace_settings(section, pathlib.Path("."))))
+    load_mace_body(model, read_mace_body(MACE_BODY))
+    return model.double()

@@ -27,8 +27,10 @@ from polmlip.model import ModelConfig, PolMLIP
 from polmlip.model.derivatives import strained_geometry
 from polmlip.model.mace_body import load_mace_body, read_mace_body, with_mace_settings
 
-FIXTURE = pathlib.Path(__file__).resolve().parents[1] / "references" / "mace"
-BODY = FIXTURE / "body.npz"
+from model_helpers import MACE_BODY, mace_body_model
+
+BODY = MACE_BODY
+FIXTURE = MACE_BODY.parent
 ELEMENTS = ["H", "O"]
 TOL = 1e-12
 
@@ -73,15 +75,6 @@ def mace_layout(features: torch.Tensor, ours: o3.Irreps, theirs: o3.Irreps) -> t
     return torch.cat(blocks, dim=1)
 
 
-def _loaded_model(**settings):
-    section = with_mace_settings(
-        {"elements": ELEMENTS, "mace_body": str(BODY), **settings}, pathlib.Path(".")
-    )
-    model = PolMLIP(ModelConfig.from_dict(section))
-    load_mace_body(model, read_mace_body(BODY))
-    return model
-
-
 def check_features(body, frames, hyper):
     worst = 0.0
     for atoms, reference in frames:
@@ -110,7 +103,7 @@ def check_features(body, frames, hyper):
 def test_loaded_body_gives_mace_torchs_features(settings):
     """Every layer's node features equal mace-torch's to 1e-12 (float64), on open clusters
     and a periodic box."""
-    model = _loaded_model(**settings)
+    model = mace_body_model(ELEMENTS, **settings)
     check_features(model.body, _reference_frames(), read_mace_body(BODY).hyper)
 
 

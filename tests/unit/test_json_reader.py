@@ -12,7 +12,8 @@ import subprocess
 
 import pytest
 
-from polmlip.export.io import export_model, strict_json
+from polmlip.export.io import export_model
+from polmlip.export.metadata import strict_json
 from polmlip.keys import METADATA_FILE
 from polmlip.model import ModelConfig, PolMLIP
 

@@ -17,8 +17,8 @@ import zipfile
 import pytest
 
 from polmlip.errors import InputError
-from polmlip.export.io import export_model, strict_json
-from polmlip.export.metadata import check_metadata
+from polmlip.export.io import export_model
+from polmlip.export.metadata import check_metadata, strict_json
 from polmlip.export.torchforce import export_torchforce
 from polmlip.keys import FORMAT_VERSION, METADATA_FILE
 from polmlip.model import ModelConfig, PolMLIP

@@ -8,10 +8,12 @@ Registered on the ``polmlip`` subcommands with :func:`add_parser`
 from __future__ import annotations
 
 import argparse
+import os
 import pathlib
 import subprocess
 
 from ..errors import InputError
+from ..fileio import check_output
 
 DESCRIPTION = """\
 Write the body of a mace-torch model (species embedding, radial basis, interactions and
@@ -67,12 +69,13 @@ def run(args: argparse.Namespace) -> int:
     output = pathlib.Path(args.output)
     if output.suffix != ".npz":
         raise InputError(f"the output {args.output!r} must end in .npz (NumPy writes it so)")
+    check_output(output, "data", inputs=[model])
     try:
         done = subprocess.run(
             [args.mace_python, str(DUMP_SCRIPT), str(model), str(output)],
             capture_output=True,
             text=True,
-            env={**__import__("os").environ, "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1"},
+            env={**os.environ, "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1"},
         )
     except OSError as err:
         raise InputError(f"cannot run --mace-python {args.mace_python!r}: {err}") from None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 import os
 import pathlib
 import zipfile
@@ -22,7 +21,7 @@ from ..model.polmlip import PolMLIP
 from ..nn.radial_table import TABLE_START, TABLE_TOLERANCE
 from .contract import REQUESTABLE, check_outputs, declaration
 from .engine_model import EngineModel
-from .metadata import check_metadata
+from .metadata import check_metadata, strict_json
 
 #: precisions of the network in an export (the rest is float64 then)
 NETWORK_DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -190,54 +189,6 @@ def save_scripted(scripted: Any, meta: Dict[str, Any], path: str | os.PathLike) 
     """Write a scripted module with its metadata atomically (a temporary file, then rename)."""
     extra = {METADATA_FILE: json.dumps(meta, indent=1)}
     atomic_save(path, lambda buffer: torch.jit.save(scripted, buffer, _extra_files=extra))
-
-
-#: the deepest nesting of lists and objects the metadata may have (cpp/core/json.h kMaxDepth)
-JSON_MAX_DEPTH = 64
-
-
-def strict_json(text: str) -> Any:
-    """``text`` parsed as JSON (RFC 8259) as the engines' reader (cpp/core/json.cpp) takes
-    it: where Python's json module is lax, ValueError for NaN and Infinity, a number beyond
-    double, a key repeated in one object, a lone UTF-16 surrogate and nesting deeper than
-    :data:`JSON_MAX_DEPTH`."""
-
-    def no_constant(name: str):
-        raise ValueError(f"{name} is not a JSON number")
-
-    def finite(token: str) -> float:
-        value = float(token)
-        if not math.isfinite(value):
-            raise ValueError(f"number out of range: {token}")
-        return value
-
-    def unique_keys(pairs):
-        seen = {}
-        for key, value in pairs:
-            if key in seen:
-                raise ValueError(f'the key "{key}" appears twice')
-            seen[key] = value
-        return seen
-
-    def check(value, depth: int) -> None:
-        if isinstance(value, str):
-            if any(0xD800 <= ord(c) <= 0xDFFF for c in value):
-                raise ValueError("a lone UTF-16 surrogate in a string")
-            return
-        if isinstance(value, (list, dict)):
-            if depth >= JSON_MAX_DEPTH:
-                raise ValueError(f"nesting deeper than {JSON_MAX_DEPTH}")
-            items = list(value.items()) if isinstance(value, dict) else [(None, v) for v in value]
-            for key, item in items:
-                if key is not None:
-                    check(key, depth + 1)
-                check(item, depth + 1)
-
-    value = json.loads(
-        text, parse_constant=no_constant, parse_float=finite, object_pairs_hook=unique_keys
-    )
-    check(value, 0)
-    return value
 
 
 def load_exported(

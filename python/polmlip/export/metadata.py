@@ -1,5 +1,6 @@
-"""The checks of a model file's metadata when Python loads it, rule for rule those of the
-engines' loader (``check_metadata`` in cpp/core/model_loader.cpp).
+"""Reading a model file's metadata when Python loads it: strict JSON (:func:`strict_json`)
+as the engines' reader takes it, and the checks of its fields (:func:`check_metadata`), rule
+for rule those of the engines' loader (``check_metadata`` in cpp/core/model_loader.cpp).
 
 Both loaders accept and refuse the same metadata: ``tests/unit/test_metadata_agreement.py``
 runs the two on the metadata of exported files and on every single-field change of it
@@ -9,6 +10,7 @@ the same thing in each language's words.
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any, Dict, Tuple
 
@@ -23,6 +25,54 @@ DTYPES = ("float64", "float32")
 ROWS = ("graph", "local")
 INT32_MAX = 2**31 - 1
 INT64 = (-(2**63), 2**63 - 1)
+
+
+#: the deepest nesting of lists and objects the metadata may have (cpp/core/json.h kMaxDepth)
+JSON_MAX_DEPTH = 64
+
+
+def strict_json(text: str) -> Any:
+    """``text`` parsed as JSON (RFC 8259) as the engines' reader (cpp/core/json.cpp) takes
+    it: where Python's json module is lax, ValueError for NaN and Infinity, a number beyond
+    double, a key repeated in one object, a lone UTF-16 surrogate and nesting deeper than
+    :data:`JSON_MAX_DEPTH`."""
+
+    def no_constant(name: str):
+        raise ValueError(f"{name} is not a JSON number")
+
+    def finite(token: str) -> float:
+        value = float(token)
+        if not math.isfinite(value):
+            raise ValueError(f"number out of range: {token}")
+        return value
+
+    def unique_keys(pairs):
+        seen = {}
+        for key, value in pairs:
+            if key in seen:
+                raise ValueError(f'the key "{key}" appears twice')
+            seen[key] = value
+        return seen
+
+    def check(value, depth: int) -> None:
+        if isinstance(value, str):
+            if any(0xD800 <= ord(c) <= 0xDFFF for c in value):
+                raise ValueError("a lone UTF-16 surrogate in a string")
+            return
+        if isinstance(value, (list, dict)):
+            if depth >= JSON_MAX_DEPTH:
+                raise ValueError(f"nesting deeper than {JSON_MAX_DEPTH}")
+            items = list(value.items()) if isinstance(value, dict) else [(None, v) for v in value]
+            for key, item in items:
+                if key is not None:
+                    check(key, depth + 1)
+                check(item, depth + 1)
+
+    value = json.loads(
+        text, parse_constant=no_constant, parse_float=finite, object_pairs_hook=unique_keys
+    )
+    check(value, 0)
+    return value
 
 
 class Corrupted(ValueError):

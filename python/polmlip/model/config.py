@@ -41,6 +41,9 @@ LADDER: Dict[str, Dict[str, bool]] = {
 #: (polmlip's default), or mace-torch's ``MACE`` first block (see ModelConfig).
 FIRST_INTERACTIONS = ("residual", "plain")
 
+#: Settings of the MACE backbone only (None unless given; refused with another backbone).
+MACE_ONLY = ("correlation", "max_ell", "first_interaction")
+
 #: Ways of keeping the total charge (see ModelConfig.charge_conservation).
 CHARGE_CONSERVATION = ("bond", "uniform", "none")
 
@@ -215,29 +218,19 @@ class ModelConfig:
             raise InputError(f"unknown chemical element(s) {bad} in 'elements'")
         if len(set(self.elements)) != len(self.elements):
             raise InputError(f"model.elements lists an element twice: {self.elements}")
-        if self.backbone != "mace" and self.correlation is not None:
-            raise InputError(
-                f"model.correlation ({self.correlation}) is a setting of the MACE backbone "
-                f"only; this model's backbone is {self.backbone!r} (set backbone: mace, or "
-                "remove correlation)"
-            )
-        if self.first_interaction is not None and self.backbone != "mace":
-            raise InputError(
-                f"model.first_interaction ({self.first_interaction!r}) is a setting of the MACE "
-                f"backbone only; this model's backbone is {self.backbone!r}"
-            )
-        if self.max_ell is not None:
-            if self.backbone != "mace":
+        for name in MACE_ONLY:
+            value = getattr(self, name)
+            if value is not None and self.backbone != "mace":
                 raise InputError(
-                    f"model.max_ell ({self.max_ell}) is a setting of the MACE backbone only; "
-                    f"this model's backbone is {self.backbone!r} (the nequip layers' edge "
-                    "harmonics go to lmax)"
+                    f"model.{name} ({value!r}) is a setting of the MACE backbone only; this "
+                    f"model's backbone is {self.backbone!r} (set backbone: mace, or remove "
+                    f"{name})"
                 )
-            if self.max_ell < self.lmax:
-                raise InputError(
-                    f"model.max_ell ({self.max_ell}) must be at least lmax ({self.lmax}): "
-                    "the A-basis carries every irrep the layer outputs"
-                )
+        if self.max_ell is not None and self.max_ell < self.lmax:
+            raise InputError(
+                f"model.max_ell ({self.max_ell}) must be at least lmax ({self.lmax}): "
+                "the A-basis carries every irrep the layer outputs"
+            )
         if self.dipoles and self.lmax < 1:
             raise InputError("dipole heads need lmax ≥ 1")
         if (self.quadrupoles or self.anisotropic_alpha) and self.lmax < 2:

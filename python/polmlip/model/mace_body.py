@@ -43,8 +43,8 @@ from e3nn import o3
 
 from ..errors import InputError
 from ..nn.convolution import _mid_irreps
-from ..nn.symmetric_product import symmetric_basis
-from .mace_dump import FIRST_INTERACTIONS, FORMAT, SUPPORTED_INTERACTIONS, VERSION
+from ..nn.symmetric_product import monomial_products, symmetric_basis
+from .mace_dump import FORMAT, PLAIN_BLOCK, VERSION, allowed_blocks
 
 #: relative residual above which a product-basis conversion is refused (float64 rounding
 #: is ~1e-15; a real mismatch of the bases is of order 1)
@@ -75,8 +75,9 @@ class MaceBody:
         return torch.from_numpy(self.arrays[name])
 
 
-def read_mace_body(path: str | pathlib.Path) -> MaceBody:
-    """Read a body file written by ``mace_dump.py``; a file of another kind is refused."""
+def read_mace_body(path: str | pathlib.Path, weights: bool = True) -> MaceBody:
+    """Read a body file written by ``mace_dump.py``; a file of another kind is refused.
+    With ``weights=False`` only its settings are read (``arrays`` stays empty)."""
     path = pathlib.Path(path)
     if not path.is_file():
         raise InputError(
@@ -88,8 +89,9 @@ def read_mace_body(path: str | pathlib.Path) -> MaceBody:
         raise InputError(not_a_body + " (not a NumPy .npz archive)")
     try:
         with np.load(path, allow_pickle=False) as archive:
-            arrays = {k: archive[k] for k in archive.files}
-        hyper = json.loads(str(arrays.pop("hyper")))
+            hyper = json.loads(str(archive["hyper"]))
+            names = [k for k in archive.files if k != "hyper"] if weights else []
+            arrays = {k: archive[k] for k in names}
     except KeyError:
         raise InputError(not_a_body + " (it has no 'hyper' entry)") from None
     except Exception as err:  # noqa: BLE001 (any unreadable archive gets the same answer)
@@ -109,8 +111,7 @@ def read_mace_body(path: str | pathlib.Path) -> MaceBody:
 def _check_supported(body: MaceBody) -> None:
     h = body.hyper
     for k, block in enumerate(h["interactions"]):
-        allowed = FIRST_INTERACTIONS if k == 0 else SUPPORTED_INTERACTIONS
-        if block["class"] not in allowed:
+        if block["class"] not in allowed_blocks(k):
             raise InputError(f"{body.path}: interaction {k} is {block['class']}; not supported")
     correlations = {p["correlation"] for p in h["products"]}
     if len(correlations) != 1:
@@ -128,7 +129,7 @@ def _check_supported(body: MaceBody) -> None:
 def mace_settings(body: MaceBody) -> Dict[str, Any]:
     """The model settings the body fixes (ModelConfig names)."""
     h = body.hyper
-    plain = h["interactions"][0]["class"] == "RealAgnosticInteractionBlock"
+    plain = h["interactions"][0]["class"] == PLAIN_BLOCK
     return {
         "backbone": "mace",
         "channels": h["channels"],
@@ -152,7 +153,7 @@ def with_mace_settings(model: Dict[str, Any], base_dir: pathlib.Path) -> Dict[st
     path = pathlib.Path(str(model["mace_body"]))
     if not path.is_absolute():
         path = base_dir / path
-    body = read_mace_body(path)
+    body = read_mace_body(path, weights=False)
     out = dict(model, mace_body=str(path))
     for name, value in mace_settings(body).items():
         given = out.get(name)
@@ -241,11 +242,11 @@ def _convolution_copy(layer, block: Dict[str, Any], body: MaceBody, prefix: str)
     # linear_up: blocks by irrep; ours above mace-torch's irreps start at zero
     up_t = o3.Linear(irreps_in_t, irreps_in_t)
     up_t.weight.copy_(body.tensor(prefix + "linear_up.weight"))
+    keys_in, keys_in_t = _irrep_keys(layer.linear_up.irreps_in), _irrep_keys(irreps_in_t)
     for (i, _), (_, view) in _linear_views(layer.linear_up).items():
-        if layer.linear_up.irreps_in[i].ir not in _irrep_keys(irreps_in_t):
+        if keys_in[i] not in keys_in_t:
             view.zero_()
-    keys_in = _irrep_keys(layer.linear_up.irreps_in)
-    _copy_linear(layer.linear_up, up_t, keys_in, _irrep_keys(irreps_in_t), 1.0)
+    _copy_linear(layer.linear_up, up_t, keys_in, keys_in_t, 1.0)
     # the tensor product: mace-torch's instructions sorted by output block
     mid_t, ins_t = _mid_irreps(irreps_in_t, irreps_sh, target_t)
     ins_t = sorted(ins_t, key=lambda x: x[2])
@@ -326,9 +327,11 @@ def _mace_paths(u: torch.Tensor, x: torch.Tensor, nu: int) -> torch.Tensor:
     return out
 
 
-def _product_copy(product, body: MaceBody, prefix: str, species: List[int]) -> None:
-    """The element-dependent product weights, converted path by path (module docstring)."""
-    irreps_out_t = o3.Irreps(body.hyper["products"][int(prefix.split(".")[1])]["irreps_out"])
+def _product_copy(product, body: MaceBody, k: int, species: List[int]) -> None:
+    """Layer ``k``'s element-dependent product weights, converted path by path (module
+    docstring)."""
+    prefix = f"products.{k}."
+    irreps_out_t = o3.Irreps(body.hyper["products"][k]["irreps_out"])
     correlation = product.correlation
     g = torch.Generator().manual_seed(0)
     dim_in = product.dim_in
@@ -348,10 +351,8 @@ def _product_copy(product, body: MaceBody, prefix: str, species: List[int]) -> N
             mono, basis, paths = symmetric_basis(product.lmax_in, product.lmax, nu)
             p_o = paths[L]
             column = sum(paths[l] * (2 * l + 1) for l in range(L))
-            power = x[:, mono[:, 0]]
-            for j in range(1, nu):
-                power = power * x[:, mono[:, j]]
-            b = (power @ basis[:, column : column + p_o * (2 * L + 1)]).reshape(-1, p_o, 2 * L + 1)
+            b = monomial_products(x, mono) @ basis[:, column : column + p_o * (2 * L + 1)]
+            b = b.reshape(-1, p_o, 2 * L + 1)
             a = b.permute(0, 2, 1).reshape(-1, p_o)  # (S·(2L+1), P_ours)
             target = paths_t.reshape(-1, paths_t.shape[-1])  # (S·(2L+1), P_mace)
             t, *_ = torch.linalg.lstsq(a, target)
@@ -399,7 +400,7 @@ def _load(model, body: MaceBody) -> None:
         block = body.hyper["interactions"][k]
         _convolution_copy(layer, block, body, f"interactions.{k}.")
         _skip_copy(layer, block, body, f"interactions.{k}.", species)
-        _product_copy(layer.product, body, f"products.{k}.", species)
+        _product_copy(layer.product, body, k, species)
         hidden_t = o3.Irreps(body.hyper["products"][k]["irreps_out"])
         lin_t = o3.Linear(hidden_t, hidden_t)
         lin_t.weight.copy_(body.tensor(f"products.{k}.linear.weight"))

@@ -23,10 +23,17 @@ import sys
 #: the format this file writes and polmlip.model.mace_body reads
 FORMAT = "polmlip-mace-body"
 VERSION = 1
-#: interaction blocks whose equations polmlip's MACE layer reproduces
-SUPPORTED_INTERACTIONS = ("RealAgnosticResidualInteractionBlock",)
-#: the first block may also be the plain one (mace-torch's `MACE` models use it)
-FIRST_INTERACTIONS = SUPPORTED_INTERACTIONS + ("RealAgnosticInteractionBlock",)
+#: the interaction blocks whose equations polmlip's MACE layer reproduces: the residual one
+#: in every layer, and the plain one as the first (mace-torch's `MACE` models use it there)
+RESIDUAL_BLOCK = "RealAgnosticResidualInteractionBlock"
+PLAIN_BLOCK = "RealAgnosticInteractionBlock"
+
+
+def allowed_blocks(layer: int) -> tuple:
+    """The interaction block classes polmlip can load as layer ``layer`` (0 is the first)."""
+    return (RESIDUAL_BLOCK, PLAIN_BLOCK) if layer == 0 else (RESIDUAL_BLOCK,)
+
+
 #: state-dict prefixes that belong to the body
 BODY_PREFIXES = ("node_embedding.", "radial_embedding.", "interactions.", "products.")
 #: buffers polmlip rebuilds itself (Wigner 3j blocks of the tensor products, masks)
@@ -42,7 +49,7 @@ def _refuse_unsupported(model) -> None:
     problems = []
     for k, block in enumerate(model.interactions):
         name = type(block).__name__
-        allowed = FIRST_INTERACTIONS if k == 0 else SUPPORTED_INTERACTIONS
+        allowed = allowed_blocks(k)
         if name not in allowed:
             problems.append(f"interaction {k} is {name} (supported: {allowed})")
         if getattr(block, "edge_irreps", block.node_feats_irreps) != block.node_feats_irreps:

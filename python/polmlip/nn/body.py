@@ -40,8 +40,8 @@ class EquivariantBody(torch.nn.Module):
         layer widths. avg_neighbors: typical neighbour count, normalises neighbour sums.
         backbone: the layer type, one of :data:`BACKBONES`.
         correlation: body order of MACE's product basis (``mace`` only).
-        max_ell: highest order of the edge harmonics and of MACE's A-basis (``mace`` only;
-            the ``nequip`` layers use lmax).
+        max_ell: highest order of the edge harmonics (and of MACE's A-basis); lmax for
+            ``nequip`` (ModelConfig.edge_lmax).
         envelope_exponent: p of the polynomial cutoff envelope (NequIP's 6, MACE's 5).
         first_residual: the first MACE layer adds the element-dependent residual (polmlip's
             default) or, as in mace-torch's ``MACE`` models, maps its A-basis per element
@@ -62,13 +62,13 @@ class EquivariantBody(torch.nn.Module):
         correlation: int,
         max_ell: int,
         envelope_exponent: int,
-        first_residual: bool = True,
+        first_residual: bool,
     ) -> None:
         super().__init__()
         if backbone not in BACKBONES:
             raise ValueError(f"unknown backbone {backbone!r}; choose one of {BACKBONES}")
         self.embedding = torch.nn.Embedding(num_species, channels)
-        self.irreps_sh = o3.Irreps.spherical_harmonics(max_ell if backbone == "mace" else lmax)
+        self.irreps_sh = o3.Irreps.spherical_harmonics(max_ell)
         self.sh = o3.SphericalHarmonics(self.irreps_sh, normalize=True, normalization="component")
         self.basis = BesselBasis(cutoff, num_basis)
         self.envelope = PolynomialCutoff(cutoff, envelope_exponent)

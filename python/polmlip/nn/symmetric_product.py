@@ -111,6 +111,15 @@ def symmetric_basis(
     return torch.tensor(monomials, dtype=torch.int64), basis, paths
 
 
+def monomial_products(a: torch.Tensor, monomials: torch.Tensor) -> torch.Tensor:
+    """a (..., dim) components, monomials (M, ν) component indices → (..., M): the products
+    Π_ξ a[..., monomials[m, ξ]] of each distinct monomial (the inputs of the basis)."""
+    power = a.index_select(-1, monomials[:, 0])
+    for j in range(1, monomials.shape[1]):
+        power = power * a.index_select(-1, monomials[:, j])
+    return power
+
+
 @compile_mode("script")
 class SymmetricProduct(torch.nn.Module):
     """The product basis with element-dependent weights (eq. 10–11 above).
@@ -189,10 +198,7 @@ class SymmetricProduct(torch.nn.Module):
         if monomials.shape[0] == 0:
             return
         n = a_ch.shape[0]
-        power = a_ch.index_select(2, monomials[:, 0])
-        for j in range(1, monomials.shape[1]):
-            power = power * a_ch.index_select(2, monomials[:, j])
-        b = power @ basis.to(a_ch.dtype)  # (N, C, Σ_L P_L (2L+1))
+        b = monomial_products(a_ch, monomials) @ basis.to(a_ch.dtype)  # (N, C, Σ_L P_L (2L+1))
         w = weights[species]  # (N, C, Σ_L P_L)
         column = 0
         path = 0
